@@ -1,0 +1,116 @@
+"""What is stored about each call: its state machine, recording, transcripts, extracted data and timeline."""
+import uuid
+
+from django.db import models
+
+from contacts.models import Contact
+
+
+class CallStatus(models.TextChoices):
+    """Twilio's call states. The order of RANK is the only direction a call may move in."""
+
+    QUEUED = "queued", "Queued"
+    INITIATED = "initiated", "Dialling"
+    RINGING = "ringing", "Ringing"
+    IN_PROGRESS = "in-progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    BUSY = "busy", "Busy"
+    NO_ANSWER = "no-answer", "No answer"
+    CANCELED = "canceled", "Canceled"
+    FAILED = "failed", "Failed"
+
+
+FINAL_STATUSES = frozenset(
+    {CallStatus.COMPLETED, CallStatus.BUSY, CallStatus.NO_ANSWER, CallStatus.CANCELED, CallStatus.FAILED}
+)
+STATUS_RANK = {
+    CallStatus.QUEUED: 0,
+    CallStatus.INITIATED: 1,
+    CallStatus.RINGING: 2,
+    CallStatus.IN_PROGRESS: 3,
+    **{status: 4 for status in FINAL_STATUSES},
+}
+
+
+def status_can_move(current: str, new: str) -> bool:
+    """A call only moves forward, and a final state is final."""
+    if current in FINAL_STATUSES:
+        return False
+    return STATUS_RANK[CallStatus(new)] > STATUS_RANK[CallStatus(current)]
+
+
+class EndReason(models.TextChoices):
+    """Why a call ended, in our own words (Twilio's status says only *that* it ended)."""
+
+    BOT_HANGUP = "bot_hangup", "The bot said goodbye"
+    CALLEE_HANGUP = "callee_hangup", "The callee hung up"
+    DURATION_LIMIT = "duration_limit", "Duration limit reached"
+    SILENCE = "silence", "The callee stayed silent"
+    VOICEMAIL = "voicemail", "Answering machine"
+    STAFF_HANGUP = "staff_hangup", "Hung up by staff"
+    AI_UNAVAILABLE = "ai_unavailable", "The AI service failed"
+    STREAM_LOST = "stream_lost", "The audio stream dropped"
+    NOT_ANSWERED = "not_answered", "Not answered"
+    DIAL_FAILED = "dial_failed", "Twilio could not place the call"
+    STALE = "stale", "Reconciled after a lost update"
+
+
+class Call(models.Model):
+    """One outbound call to a contact, from queueing to extracted data."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="calls")
+    phone_number = models.CharField(max_length=20, help_text="The number dialled (E.164).")
+    twilio_sid = models.CharField("call SID", max_length=64, unique=True, null=True, blank=True)
+    stream_sid = models.CharField("stream SID", max_length=64, blank=True)
+    status = models.CharField(max_length=20, choices=CallStatus.choices, default=CallStatus.QUEUED, db_index=True)
+    status_sequence = models.IntegerField(default=-1, help_text="Highest Twilio SequenceNumber applied.")
+    end_reason = models.CharField(max_length=30, choices=EndReason.choices, blank=True)
+    answered_by = models.CharField(max_length=30, blank=True)
+    error = models.TextField(blank=True, help_text="Why the call could not be placed or ended badly.")
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+
+    # Single-use, expiring token that the media stream must present (stored hashed).
+    stream_token_hash = models.CharField(max_length=64, blank=True)
+    stream_token_expires_at = models.DateTimeField(null=True, blank=True)
+    stream_token_used_at = models.DateTimeField(null=True, blank=True)
+
+    recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+    recording_deleted_at = models.DateTimeField(null=True, blank=True)
+    live_transcript = models.JSONField(default=list, blank=True, help_text="Turns heard during the call.")
+    transcript = models.JSONField(default=list, blank=True, help_text="Timed Bot/Client turns after processing.")
+    conversation = models.TextField(blank=True, help_text="The transcript as 'Bot: …' / 'Client: …' lines.")
+    extracted_data = models.JSONField(default=dict, blank=True)
+    extraction_error = models.TextField(blank=True)
+    processing = models.JSONField(default=dict, blank=True, help_text="Post-call steps: timings and errors.")
+    token_usage = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number} · {self.get_status_display()} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class CallEvent(models.Model):
+    """One line on a call's timeline: status changes, DTMF digits, barge-ins, errors."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=40)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%H:%M:%S}"

@@ -1,0 +1,19 @@
+"""The ASGI application Daphne serves: Django over HTTP, the Twilio media stream over websockets."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from calls.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # No origin validator: Twilio's handshake carries no Origin header. The consumer authenticates instead.
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,16 @@
+"""Top-level routes: the admin, the prototype's API paths, the OpenAPI schema."""
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "voicebot"
+admin.site.site_title = "voicebot"
+admin.site.index_title = "Contacts and calls"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("calls.urls")),
+    path("", include("contacts.urls")),
+]
