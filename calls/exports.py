@@ -1,0 +1,100 @@
+"""Call history as a spreadsheet: the prototype's columns, one column per extracted field, formulas escaped.
+
+The API's `/api/call_histories/export` and the admin's export actions both build their rows here, so staff get the
+same columns whichever door they use.
+"""
+import csv
+import io
+from collections.abc import Iterable
+
+from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from calls.models import Call
+from contacts.formulas import escape_formula
+
+FIXED_COLUMNS = ["Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation"]
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def format_duration(seconds: float | None) -> str:
+    """`M:SS`, minutes unbounded (`62:05`); empty when the call never connected."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def export_filename(extension: str) -> str:
+    return f"call_history_{timezone.localdate():%Y%m%d}.{extension}"
+
+
+def call_history_table(calls: Iterable[Call]) -> tuple[list[str], list[list[object]]]:
+    """Header and rows, every cell already passed through escape_formula."""
+    calls = list(calls)
+    fields = _extracted_fields(calls)
+    header = FIXED_COLUMNS + [field.replace("_", " ").title() for field in fields]
+    rows = [_row(call, fields) for call in calls]
+    return [escape_formula(title) for title in header], rows
+
+
+def call_history_xlsx(calls: Iterable[Call]) -> bytes:
+    header, rows = call_history_table(calls)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Call history"
+    sheet.append(header)
+    for row in rows:
+        # openpyxl refuses control characters that transcripts occasionally contain.
+        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", cell) if isinstance(cell, str) else cell for cell in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def call_history_csv(calls: Iterable[Call]) -> bytes:
+    header, rows = call_history_table(calls)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    # The BOM lets Excel open accented names and transcripts as UTF-8.
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _extracted_fields(calls: list[Call]) -> list[str]:
+    """Union of extracted keys, in the order they first appear."""
+    fields: dict[str, None] = {}
+    for call in calls:
+        if isinstance(call.extracted_data, dict):
+            fields.update(dict.fromkeys(call.extracted_data))
+    return list(fields)
+
+
+def _row(call: Call, fields: list[str]) -> list[object]:
+    extracted = call.extracted_data if isinstance(call.extracted_data, dict) else {}
+    timestamp = timezone.localtime(call.created_at).isoformat(timespec="seconds") if call.created_at else ""
+    cells = [
+        call.twilio_sid or "",
+        call.contact.phone_number if call.contact_id else call.phone_number,
+        timestamp,
+        call.status,
+        format_duration(call.duration),
+        call.conversation,
+        *(_cell(extracted.get(field)) for field in fields),
+    ]
+    return [escape_formula(cell) for cell in cells]
+
+
+def _cell(value: object) -> object:
+    """Numbers stay numbers so staff can sum budgets; lists and objects become readable text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list):
+        return ", ".join(str(_cell(item)) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_cell(item)}" for key, item in value.items())
+    return str(value)
