@@ -1,0 +1,173 @@
+"""The bot's configuration, read from the YAML files under `AI/` into validated, typed objects.
+
+`AI/` is data only: `prompts/agent.yaml` (persona, opening line, goodbye, wrap-up, silence and voicemail lines, turn
+detection), `prompts/transcription.yaml` (vocabulary prompt for speech-to-text), `prompts/extraction.yaml` (the
+post-call extraction's system prompt and field descriptions) and `tools/tools.yaml` (function tools for the Realtime
+model). A file that does not parse or validate raises `AgentConfigError` naming the file, so a bad prompt fails a
+test or a system check rather than a live call. The directory is an argument (Django's `AI_CONFIG_DIR`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from calls.relay.session import RelaySettings, TurnDetection
+
+DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
+EXTRACTION_FIELDS = ("place", "budget", "other_requirements")
+
+
+class AgentConfigError(ValueError):
+    """A file under AI/ is missing, not YAML, or does not match its schema."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class TurnDetectionConfig(_Strict):
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float = Field(0.9, ge=0.0, le=1.0)
+    prefix_padding_ms: int = Field(300, ge=0)
+    silence_duration_ms: int = Field(800, ge=0)
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+
+
+class AgentPrompts(_Strict):
+    persona: str = Field(min_length=1)
+    say_exactly: str
+    opening_line: str = Field(min_length=1)
+    goodbye: str = Field(min_length=1)
+    wrap_up: str = Field(min_length=1)
+    silence_prompt: str = Field(min_length=1)
+    silence_goodbye: str = Field(min_length=1)
+    voicemail: str = Field(min_length=1)
+    turn_detection: TurnDetectionConfig = TurnDetectionConfig()
+
+    @field_validator("say_exactly")
+    @classmethod
+    def _has_line(cls, value: str) -> str:
+        if "{line}" not in value:
+            raise ValueError("must contain {line}")
+        return value
+
+    def say(self, line: str) -> str:
+        """An instruction to say `line` word for word (replace, not format: prompts may contain braces)."""
+        return self.say_exactly.replace("{line}", line)
+
+
+class TranscriptionPrompt(_Strict):
+    prompt: str = ""
+
+
+class ExtractionPrompts(_Strict):
+    system: str = Field(min_length=1)
+    fields: dict[str, str]
+
+    @field_validator("fields")
+    @classmethod
+    def _all_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [name for name in EXTRACTION_FIELDS if not value.get(name)]
+        if missing:
+            raise ValueError(f"missing field descriptions: {', '.join(missing)}")
+        return value
+
+
+class ToolSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = Field(min_length=1)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    def to_wire(self) -> dict[str, Any]:
+        """The GA Realtime function tool shape for `session.tools`."""
+        return {"type": "function", "name": self.name, "description": self.description,
+                "parameters": self.parameters}
+
+
+class ToolsFile(_Strict):
+    tools: list[ToolSpec]
+
+    @field_validator("tools")
+    @classmethod
+    def _has_end_call(cls, value: list[ToolSpec]) -> list[ToolSpec]:
+        end_call = next((tool for tool in value if tool.name == "end_call"), None)
+        if end_call is None or "reason" not in end_call.parameters.get("properties", {}):
+            raise ValueError("an end_call tool with a 'reason' argument is required")
+        return value
+
+
+class AgentConfig(_Strict):
+    agent: AgentPrompts
+    transcription: TranscriptionPrompt
+    extraction: ExtractionPrompts
+    tools: list[ToolSpec]
+
+
+SCHEMAS: dict[str, type[_Strict]] = {
+    "prompts/agent.yaml": AgentPrompts,
+    "prompts/transcription.yaml": TranscriptionPrompt,
+    "prompts/extraction.yaml": ExtractionPrompts,
+    "tools/tools.yaml": ToolsFile,
+}
+
+
+def load_file(path: Path, ai_dir: Path | str | None = None) -> _Strict:
+    """Read and validate one file under AI/, by its path relative to the AI directory."""
+    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
+    relative = path.resolve().relative_to(root.resolve()).as_posix()
+    schema = SCHEMAS.get(relative)
+    if schema is None:
+        raise AgentConfigError(f"{path}: no schema for this file (expected one of {', '.join(SCHEMAS)})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AgentConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise AgentConfigError(f"{path}: not valid YAML ({exc})") from exc
+    try:
+        return schema.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors())
+        raise AgentConfigError(f"{path}: {problems}") from exc
+
+
+def load_agent_config(ai_dir: Path | str | None = None) -> AgentConfig:
+    """Every file of the bot's configuration, validated."""
+    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
+    loaded = {name: load_file(root / name, root) for name in SCHEMAS}
+    tools = loaded["tools/tools.yaml"]
+    assert isinstance(tools, ToolsFile)
+    return AgentConfig(agent=loaded["prompts/agent.yaml"], transcription=loaded["prompts/transcription.yaml"],
+                       extraction=loaded["prompts/extraction.yaml"], tools=tools.tools)
+
+
+def relay_settings(
+    config: AgentConfig, *, voice: str, transcription_model: str, language: str, duration_limit_s: float,
+    grace_s: float = 15.0, silence_timeout_s: float = 0.0, input_gain_db: float | None = None,
+    goodbye_mark_cap_s: float = 10.0,
+) -> RelaySettings:
+    """The relay's per-call settings from the files under AI/ and the deployment's settings."""
+    agent = config.agent
+    return RelaySettings(
+        instructions=agent.persona,
+        opening_instruction=agent.say(agent.opening_line),
+        goodbye_instruction=agent.goodbye,
+        wrap_up_instruction=agent.wrap_up,
+        silence_prompt_instruction=agent.silence_prompt,
+        silence_goodbye_instruction=agent.silence_goodbye,
+        voicemail_instruction=agent.say(agent.voicemail),
+        voice=voice,
+        turn_detection=TurnDetection(**agent.turn_detection.model_dump()),
+        transcription_model=transcription_model,
+        transcription_language=language,
+        transcription_prompt=config.transcription.prompt,
+        tools=tuple(tool.to_wire() for tool in config.tools),
+        duration_limit_s=duration_limit_s,
+        grace_s=grace_s,
+        silence_timeout_s=silence_timeout_s,
+        input_gain_db=input_gain_db,
+        goodbye_mark_cap_s=goodbye_mark_cap_s,
+    )

@@ -1,0 +1,137 @@
+"""Stereo call recording on the call's own clock: left = callee, right = bot, 16-bit PCM at 8 kHz (WAV).
+
+Audio arrives as mu-law and is placed by time, not appended: the callee's by Twilio's media `timestamp`
+(milliseconds since the stream started; gaps become silence), the bot's where Twilio actually plays it. Bot audio is
+queued ahead of real time, so it sits in memory until it can no longer be cut by a barge-in; `cut_bot` drops what
+was never played. `flush` writes everything older than `now - lag` in a worker thread, rewriting the header sizes
+each time so the file is a valid WAV mid-call and a crash loses about a second. `close` pads both channels to the
+stream's duration.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+from . import mulaw
+
+SAMPLE_RATE = 8000
+SAMPLES_PER_MS = SAMPLE_RATE // 1000
+_FRAME_BYTES = 4  # one 16-bit sample per channel
+_HEADER_BYTES = 44
+
+log = logging.getLogger(__name__)
+
+
+def wav_header(data_bytes: int) -> bytes:
+    """The 44-byte header of a stereo 16-bit 8 kHz PCM WAV holding `data_bytes` of samples."""
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, 2, SAMPLE_RATE,
+        SAMPLE_RATE * _FRAME_BYTES, _FRAME_BYTES, 16, b"data", data_bytes,
+    )
+
+
+class Recorder:
+    """Places both voices on the call clock and writes them to `path` incrementally."""
+
+    def __init__(self, path: str | Path, *, lag_ms: int = 500, logger: logging.LoggerAdapter | None = None) -> None:
+        self.path = Path(path)
+        self.lag_ms = lag_ms
+        self.log = logger or logging.LoggerAdapter(log, {"call_sid": "-"})
+        self._base = 0  # samples already handed to the writer
+        self._channels = (bytearray(), bytearray())  # PCM16 from self._base on: (callee, bot)
+        self._file: BinaryIO | None = None
+        self._written = 0  # data bytes on disk
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self.late_ms = 0  # callee audio that arrived after its place was written (dropped)
+
+    @property
+    def end_ms(self) -> int:
+        """The call-clock time up to which any audio has been placed."""
+        longest = max(len(self._channels[0]), len(self._channels[1])) // 2
+        return (self._base + longest) // SAMPLES_PER_MS
+
+    def add_callee(self, at_ms: int, audio: bytes) -> None:
+        self._place(0, at_ms, audio)
+
+    def add_bot(self, at_ms: int, audio: bytes) -> None:
+        self._place(1, at_ms, audio)
+
+    def cut_bot(self, from_ms: int) -> None:
+        """Forget bot audio from `from_ms` on: it was cleared at Twilio and never heard."""
+        offset = max(0, from_ms * SAMPLES_PER_MS - self._base) * 2
+        del self._channels[1][offset:]
+
+    def _place(self, channel: int, at_ms: int, audio: bytes) -> None:
+        if self._closed or not audio:
+            return
+        pcm = mulaw.decode(audio)
+        offset = (at_ms * SAMPLES_PER_MS - self._base) * 2
+        if offset < 0:
+            # Its place is already on disk: keep what still fits, count the rest.
+            self.late_ms += min(len(pcm), -offset) // 2 // SAMPLES_PER_MS
+            pcm, offset = pcm[-offset:], 0
+        buffer = self._channels[channel]
+        if len(buffer) < offset + len(pcm):
+            buffer.extend(bytes(offset + len(pcm) - len(buffer)))
+        buffer[offset : offset + len(pcm)] = pcm
+
+    def _take(self, upto_ms: int) -> bytes:
+        """Interleave and remove the samples before `upto_ms` (padding the quieter channel with silence)."""
+        count = upto_ms * SAMPLES_PER_MS - self._base
+        if count <= 0:
+            return b""
+        left, right = (self._padded(buffer, count) for buffer in self._channels)
+        stereo = bytearray(count * _FRAME_BYTES)
+        stereo[0::4], stereo[1::4] = left[0::2], left[1::2]
+        stereo[2::4], stereo[3::4] = right[0::2], right[1::2]
+        self._base += count
+        return bytes(stereo)
+
+    @staticmethod
+    def _padded(buffer: bytearray, count: int) -> bytes:
+        head = bytes(buffer[: count * 2]).ljust(count * 2, b"\0")
+        del buffer[: count * 2]
+        return head
+
+    async def flush(self, now_ms: int) -> None:
+        """Write what can no longer change (older than `now_ms - lag_ms`), off the event loop."""
+        async with self._lock:
+            chunk = self._take(now_ms - self.lag_ms)
+            if chunk and not self._closed:
+                await asyncio.to_thread(self._write, chunk)
+
+    async def close(self, end_ms: int) -> Path:
+        """Cut both channels at `end_ms` (nothing after it was heard), write the rest and fix the header."""
+        async with self._lock:
+            if self._closed:
+                return self.path
+            self.cut_bot(end_ms)
+            del self._channels[0][max(0, end_ms * SAMPLES_PER_MS - self._base) * 2 :]
+            chunk = self._take(end_ms)
+            self._closed = True
+            await asyncio.to_thread(self._finish, chunk)
+        if self.late_ms:
+            self.log.info("recording dropped %d ms of late callee audio", self.late_ms)
+        return self.path
+
+    def _write(self, chunk: bytes) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb")  # noqa: SIM115 (kept open for the whole call)
+            self._file.write(wav_header(0))
+        self._file.seek(0, 2)
+        self._file.write(chunk)
+        self._written += len(chunk)
+        self._file.seek(0)
+        self._file.write(wav_header(self._written))
+        self._file.flush()
+
+    def _finish(self, chunk: bytes) -> None:
+        self._write(chunk)
+        assert self._file is not None
+        self._file.close()

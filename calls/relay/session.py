@@ -1,0 +1,106 @@
+"""Per-call settings and the OpenAI Realtime (GA) client events the relay sends.
+
+Everything here is a plain dict in the GA wire shape (PROTOCOLS.md section 5; the `*_param.py` types of the
+installed `openai` package): `session.update` with `session.type = "realtime"`, `audio.input/output.format =
+audio/pcmu` so Twilio's bytes pass through untouched, `input_audio_buffer.append`, `conversation.item.create`
+(system message or `function_call_output`), `conversation.item.truncate` and `response.create`.
+The GA session has no `temperature`; the prototype's 0.6 has no place to go.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PCMU = {"type": "audio/pcmu"}
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    """Server-side voice activity detection; the defaults are the prototype's."""
+
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float = 0.9
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 800
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    create_response: bool = True
+    interrupt_response: bool = True
+
+    def to_wire(self) -> dict[str, Any]:
+        common = {"type": self.type, "create_response": self.create_response,
+                  "interrupt_response": self.interrupt_response}
+        if self.type == "semantic_vad":
+            return {**common, "eagerness": self.eagerness}
+        return {**common, "threshold": self.threshold, "prefix_padding_ms": self.prefix_padding_ms,
+                "silence_duration_ms": self.silence_duration_ms}
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """What one call's relay needs to know; built by `calls.agent_config.relay_settings` from AI/ and settings."""
+
+    instructions: str
+    opening_instruction: str
+    goodbye_instruction: str
+    wrap_up_instruction: str = ""
+    silence_prompt_instruction: str = ""
+    silence_goodbye_instruction: str = ""
+    voicemail_instruction: str = ""
+    voice: str = "coral"
+    turn_detection: TurnDetection = field(default_factory=TurnDetection)
+    transcription_model: str = "whisper-1"
+    transcription_language: str = "es"
+    transcription_prompt: str = ""
+    tools: tuple[dict[str, Any], ...] = ()
+    duration_limit_s: float = 0.0  # 0 = no limit
+    grace_s: float = 15.0  # after the wrap-up instruction, hang up whatever the model does
+    silence_timeout_s: float = 0.0  # 0 = never prompt a silent callee
+    input_gain_db: float | None = None  # None = pass the callee's bytes through untouched
+    goodbye_mark_cap_s: float = 10.0  # hang up this long after the goodbye even if Twilio never confirms it
+
+
+def session_update(settings: RelaySettings) -> dict[str, Any]:
+    transcription = {"model": settings.transcription_model, "language": settings.transcription_language}
+    if settings.transcription_prompt:
+        transcription["prompt"] = settings.transcription_prompt
+    return {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "instructions": settings.instructions,
+            "output_modalities": ["audio"],
+            "audio": {
+                "input": {"format": PCMU, "turn_detection": settings.turn_detection.to_wire(),
+                          "transcription": transcription},
+                "output": {"format": PCMU, "voice": settings.voice},
+            },
+            "tools": [dict(tool) for tool in settings.tools],
+        },
+    }
+
+
+def audio_append(audio: bytes) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode("ascii")}
+
+
+def response_create(instructions: str | None = None) -> dict[str, Any]:
+    if not instructions:
+        return {"type": "response.create"}
+    return {"type": "response.create", "response": {"instructions": instructions}}
+
+
+def system_message(text: str) -> dict[str, Any]:
+    item = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
+    return {"type": "conversation.item.create", "item": item}
+
+
+def function_call_output(call_id: str, output: dict[str, Any]) -> dict[str, Any]:
+    item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output)}
+    return {"type": "conversation.item.create", "item": item}
+
+
+def truncate(item_id: str, audio_end_ms: int) -> dict[str, Any]:
+    return {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
+            "audio_end_ms": audio_end_ms}

@@ -1,0 +1,75 @@
+"""The call's clocks that end it: goodbye cap, duration limit (wrap-up, then a hard stop) and callee silence.
+
+Pure bookkeeping on the call clock (milliseconds since the stream started); the relay asks `due(now_ms)` on every
+Twilio frame and every tick and carries out what comes back. No sleeping here, so tests drive it with a fake clock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Due(Enum):
+    HANG_UP_GOODBYE = "hang_up_goodbye"  # the goodbye's mark never came back: hang up anyway
+    WRAP_UP = "wrap_up"  # duration limit reached: ask the bot to wrap up
+    HARD_STOP = "hard_stop"  # limit + grace: hang up whatever the model does
+    SILENCE_PROMPT = "silence_prompt"  # the callee has been quiet: ask if they are there
+    SILENCE_END = "silence_end"  # still quiet after the prompt: say goodbye
+
+
+@dataclass
+class Ending:
+    """A goodbye in progress: hang up once its audio has played, or at `deadline_ms`."""
+
+    reason: str
+    deadline_ms: float
+    detail: dict[str, str] = field(default_factory=dict)
+    requested: bool = False  # response.create for the goodbye sent
+    response_id: str | None = None
+    response_done: bool = False
+
+
+class CallTimers:
+    def __init__(self, *, duration_limit_s: float, grace_s: float, silence_timeout_s: float) -> None:
+        self._limit_ms = duration_limit_s * 1000
+        self._grace_ms = grace_s * 1000
+        self._silence_ms = silence_timeout_s * 1000
+        self._wrapped_up = False
+        self._silence_prompted = False
+        self._quiet_since_ms = 0.0
+        self.ending: Ending | None = None
+
+    @property
+    def wrapped_up(self) -> bool:
+        return self._wrapped_up
+
+    def activity(self, now_ms: float) -> None:
+        """Someone spoke (or the bot finished speaking): the silence clock restarts."""
+        self._quiet_since_ms = max(self._quiet_since_ms, now_ms)
+
+    def callee_spoke(self, now_ms: float) -> None:
+        self._silence_prompted = False
+        self.activity(now_ms)
+
+    def due(self, now_ms: float, *, conversation_idle: bool) -> Due | None:
+        """What must happen now, if anything. Each answer is given once."""
+        if self.ending is not None:
+            if now_ms >= self.ending.deadline_ms:
+                return Due.HANG_UP_GOODBYE
+        if self._limit_ms and now_ms >= self._limit_ms + self._grace_ms:
+            return Due.HARD_STOP
+        if self._limit_ms and not self._wrapped_up and now_ms >= self._limit_ms:
+            self._wrapped_up = True
+            return Due.WRAP_UP
+        if self.ending is None and self._silence_ms and conversation_idle:
+            return self._silence_due(now_ms)
+        return None
+
+    def _silence_due(self, now_ms: float) -> Due | None:
+        if now_ms - self._quiet_since_ms < self._silence_ms:
+            return None
+        self._quiet_since_ms = now_ms
+        if self._silence_prompted:
+            return Due.SILENCE_END
+        self._silence_prompted = True
+        return Due.SILENCE_PROMPT

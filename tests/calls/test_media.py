@@ -1,0 +1,75 @@
+"""Twilio Media Stream frames: parsed into typed models, or rejected in one place with a loggable reason."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from calls.media import (
+    MAX_FRAME_BYTES, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame, clear_frame,
+    mark_frame, media_frame, parse_frame,
+)
+from tests.calls.test_relay_doubles import CALL_SID, STREAM_SID, start_frame
+from tests.calls.test_relay_doubles import media_frame as inbound_media
+
+AUDIO = bytes(range(160))
+
+
+def test_it_parses_start_with_the_call_sid_and_custom_parameters():
+    frame = parse_frame(json.dumps(start_frame()))
+    assert isinstance(frame, StartFrame)
+    assert (frame.start.callSid, frame.streamSid, frame.start.customParameters) == (
+        CALL_SID, STREAM_SID, {"token": "t0k3n"})
+    assert frame.start.mediaFormat.encoding == "audio/x-mulaw"
+
+
+def test_it_decodes_media_and_reads_the_timestamp_as_milliseconds():
+    frame = parse_frame(json.dumps(inbound_media(1240, AUDIO)))
+    assert isinstance(frame, MediaFrame)
+    assert (frame.media.timestamp, frame.media.audio, frame.media.duration_ms) == (1240, AUDIO, 20)
+
+
+@pytest.mark.parametrize("raw, kind", [
+    ({"event": "mark", "sequenceNumber": "4", "streamSid": STREAM_SID, "mark": {"name": "bot-1"}}, MarkFrame),
+    ({"event": "dtmf", "sequenceNumber": "5", "streamSid": STREAM_SID,
+      "dtmf": {"track": "inbound_track", "digit": "7"}}, DtmfFrame),
+    ({"event": "stop", "sequenceNumber": "6", "streamSid": STREAM_SID,
+      "stop": {"accountSid": "AC1", "callSid": CALL_SID}}, StopFrame),
+])
+def test_it_parses_mark_dtmf_and_stop(raw, kind):
+    assert isinstance(parse_frame(json.dumps(raw)), kind)
+
+
+def test_it_accepts_bytes_and_ignores_fields_twilio_adds_later():
+    raw = {**inbound_media(0, AUDIO), "brandNewField": 1}
+    assert isinstance(parse_frame(json.dumps(raw).encode()), MediaFrame)
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("{not json", "not JSON"),
+    ("[]", "not a JSON object"),
+    ('{"event": "hologram", "streamSid": "MZ1"}', "'hologram'"),
+    ('{"streamSid": "MZ1"}', "None"),
+    ('{"event": "media", "streamSid": "MZ1", "media": {"timestamp": "0", "payload": "%%%"}}', "base64"),
+    ('{"event": "media", "streamSid": "MZ1", "media": {"payload": "AAAA"}}', "media.timestamp"),
+    ('{"event": "start", "streamSid": "MZ1", "start": {"streamSid": "MZ1"}}', "start.callSid"),
+    ('{"event": "dtmf", "streamSid": "MZ1", "dtmf": {"digit": "12"}}', "dtmf.digit"),
+])
+def test_it_rejects_malformed_frames_with_a_reason(raw, reason):
+    with pytest.raises(MalformedFrame, match=reason.replace("(", r"\(")) as caught:
+        parse_frame(raw)
+    assert "AAAA" not in str(caught.value) and "%%%" not in str(caught.value)
+
+
+def test_it_rejects_oversized_frames_before_parsing():
+    raw = json.dumps(inbound_media(0, b"\xff" * MAX_FRAME_BYTES))
+    with pytest.raises(MalformedFrame, match="exceeds"):
+        parse_frame(raw)
+
+
+def test_it_builds_outbound_frames():
+    assert media_frame(STREAM_SID, AUDIO) == {"event": "media", "streamSid": STREAM_SID,
+                                               "media": {"payload": base64.b64encode(AUDIO).decode()}}
+    assert mark_frame(STREAM_SID, "bot-3") == {"event": "mark", "streamSid": STREAM_SID, "mark": {"name": "bot-3"}}
+    assert clear_frame(STREAM_SID) == {"event": "clear", "streamSid": STREAM_SID}

@@ -1,0 +1,201 @@
+"""In-memory doubles for the relay tests (no tests here): a fake clock, a Realtime connection, a harness."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from calls.relay import Recorder, Relay, RelaySettings
+
+CALL_SID = "CA" + "1" * 32
+STREAM_SID = "MZ" + "2" * 32
+_CLOSED = object()
+
+
+class FakeClock:
+    """Seconds, like `loop.time`; tests move it by hand."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, ms: float) -> None:
+        self.now += ms / 1000
+
+
+def namespace(value: Any) -> Any:
+    """A server event as the SDK would hand it over: attributes all the way down."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{key: namespace(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [namespace(item) for item in value]
+    return value
+
+
+class FakeRealtime:
+    """Shaped like openai's AsyncRealtimeConnection: `send(dict)`, `async for event in conn`, `close()`."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.closed = False
+        self.fail_sends = False
+        self._events: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def send(self, event: dict[str, Any]) -> None:
+        if self.fail_sends:
+            raise ConnectionResetError("socket gone")
+        self.sent.append(json.loads(json.dumps(event)))
+
+    def push(self, event: dict[str, Any]) -> None:
+        self._events.put_nowait(namespace(event))
+
+    def drop(self) -> None:
+        self._events.put_nowait(ConnectionResetError("dropped"))
+
+    async def __aiter__(self) -> Any:
+        while True:
+            item = await self._events.get()
+            if item is _CLOSED:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    async def close(self) -> None:
+        self.closed = True
+        self._events.put_nowait(_CLOSED)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.sent if event["type"] == kind]
+
+
+def settings(**overrides: Any) -> RelaySettings:
+    base: dict[str, Any] = dict(
+        instructions="Eres Lucía.", opening_instruction="Saluda.", goodbye_instruction="Despídete.",
+        wrap_up_instruction="Resume y despídete.", silence_prompt_instruction="¿Sigue ahí?",
+        silence_goodbye_instruction="Adiós, problemas de línea.",
+        tools=({"type": "function", "name": "end_call", "description": "Termina",
+                "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}}},),
+    )
+    return RelaySettings(**{**base, **overrides})
+
+
+class Harness:
+    """A Relay wired to doubles, with its `run()` pump going; every helper lets the loop settle."""
+
+    def __init__(self, tmp_path: Path, **setting_overrides: Any) -> None:
+        self.clock = FakeClock()
+        self.ai = FakeRealtime()
+        self.to_twilio: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.hang_ups: list[str] = []
+        self.recording = tmp_path / "call.wav"
+        self.relay = Relay(
+            send_to_twilio=self._twilio, realtime=self.ai, settings=settings(**setting_overrides),
+            recorder=Recorder(self.recording), on_event=self._event, hang_up=self._hang_up, clock=self.clock,
+            call_sid="pending", tick_s=3600,
+        )
+        self.run_task: asyncio.Task[str | None] | None = None
+
+    async def _twilio(self, frame: dict[str, Any]) -> None:
+        self.to_twilio.append(frame)
+
+    async def _event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    async def _hang_up(self, reason: str) -> None:
+        self.hang_ups.append(reason)
+
+    async def __aenter__(self) -> Harness:
+        self.run_task = asyncio.create_task(self.relay.run())
+        await settle()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.relay.close("callee_hangup")
+        assert self.run_task is not None
+        await asyncio.wait_for(self.run_task, 2)
+
+    async def frame(self, frame: dict[str, Any] | str) -> None:
+        await self.relay.handle_twilio_frame(frame if isinstance(frame, str) else json.dumps(frame))
+        await settle()
+
+    async def start(self) -> None:
+        await self.frame({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self.frame(start_frame())
+
+    async def media(self, timestamp: int, audio: bytes) -> None:
+        await self.frame(media_frame(timestamp, audio))
+
+    async def mark(self, name: str) -> None:
+        await self.frame({"event": "mark", "sequenceNumber": "9", "streamSid": STREAM_SID, "mark": {"name": name}})
+
+    async def server(self, *events: dict[str, Any]) -> None:
+        for event in events:
+            self.ai.push(event)
+        await settle()
+
+    async def tick(self) -> None:
+        await self.relay.tick()
+        await settle()
+
+    def twilio_of(self, kind: str) -> list[dict[str, Any]]:
+        return [frame for frame in self.to_twilio if frame["event"] == kind]
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["type"] == kind]
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def start_frame() -> dict[str, Any]:
+    return {"event": "start", "sequenceNumber": "1", "streamSid": STREAM_SID, "start": {
+        "accountSid": "AC" + "3" * 32, "streamSid": STREAM_SID, "callSid": CALL_SID, "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": {"token": "t0k3n"}}}
+
+
+def media_frame(timestamp: int, audio: bytes) -> dict[str, Any]:
+    return {"event": "media", "sequenceNumber": "3", "streamSid": STREAM_SID, "media": {
+        "track": "inbound", "chunk": "1", "timestamp": str(timestamp), "payload": b64(audio)}}
+
+
+def b64(audio: bytes) -> str:
+    return base64.b64encode(audio).decode("ascii")
+
+
+def delta(audio: bytes, *, item_id: str = "item_bot1", response_id: str = "resp_1") -> dict[str, Any]:
+    return {"type": "response.output_audio.delta", "event_id": "ev", "response_id": response_id,
+            "item_id": item_id, "output_index": 0, "content_index": 0, "delta": b64(audio)}
+
+
+def response_created(response_id: str) -> dict[str, Any]:
+    return {"type": "response.created", "event_id": "ev", "response": {"id": response_id, "status": "in_progress"}}
+
+
+def response_done(response_id: str, **usage: Any) -> dict[str, Any]:
+    return {"type": "response.done", "event_id": "ev",
+            "response": {"id": response_id, "status": "completed", "output": [], "usage": usage or None}}
+
+
+def speech_started(item_id: str = "item_user1", at_ms: int = 0) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.speech_started", "event_id": "ev", "item_id": item_id,
+            "audio_start_ms": at_ms}
+
+
+def speech_stopped(item_id: str = "item_user1", at_ms: int = 0) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.speech_stopped", "event_id": "ev", "item_id": item_id, "audio_end_ms": at_ms}
+
+
+def end_call(response_id: str = "resp_1", reason: str = "informacion_completa") -> dict[str, Any]:
+    return {"type": "response.function_call_arguments.done", "event_id": "ev", "response_id": response_id,
+            "item_id": "item_fc", "output_index": 0, "call_id": "call_1", "name": "end_call",
+            "arguments": json.dumps({"reason": reason})}
