@@ -21,7 +21,6 @@ venv-dev: $(VENV)/.installed-dev
 
 run: venv
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py serve
 
 test: venv-dev

@@ -45,6 +45,7 @@ class AgentPrompts(_Strict):
     silence_prompt: str = Field(min_length=1)
     silence_goodbye: str = Field(min_length=1)
     voicemail: str = Field(min_length=1)
+    apology: str = Field(min_length=1)  # said by Twilio (not the AI) when the AI fails mid-call
     turn_detection: TurnDetectionConfig = TurnDetectionConfig()
 
     @field_validator("say_exactly")

@@ -1,4 +1,8 @@
 """Websocket routes: the Twilio media stream at the prototype's path."""
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from calls.consumers import MediaStreamConsumer
+
+websocket_urlpatterns = [
+    path("media-stream", MediaStreamConsumer.as_asgi()),
+]

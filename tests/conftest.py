@@ -8,10 +8,6 @@ from rest_framework.test import APIClient
 def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 
 
@@ -47,3 +43,18 @@ def api(staff_user) -> APIClient:
 def admin_client_logged(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    """A fake Twilio REST server on a real socket, with our settings pointed at it."""
+    from tests.fakes.twilio import FakeTwilio
+
+    with FakeTwilio(public_base_url="https://voicebot.example") as fake:
+        settings.TWILIO_ACCOUNT_SID = fake.account_sid
+        settings.TWILIO_AUTH_TOKEN = fake.auth_token
+        settings.PHONE_NUMBER_FROM = "+15005550006"
+        settings.TWILIO_API_BASE_URL = fake.base_url
+        settings.PUBLIC_BASE_URL = "https://voicebot.example"
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        yield fake

@@ -7,12 +7,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from calls.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Static files (the admin's assets) are answered here, asynchronously, before any middleware: a sync
+        # middleware such as WhiteNoise would pin a thread for every long-waiting async view (/make_call).
+        "http": ASGIStaticFilesHandler(django_asgi_app),
         # No origin validator: Twilio's handshake carries no Origin header. The consumer authenticates instead.
         "websocket": URLRouter(websocket_urlpatterns),
     }

@@ -28,7 +28,6 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
@@ -45,7 +44,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,7 +107,7 @@ STATIC_ROOT = config("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Recordings live under MEDIA_ROOT and are only served through a staff-only view, never as public media.
 MEDIA_ROOT = config("MEDIA_ROOT", default=str(BASE_DIR / "media"))
@@ -162,9 +160,10 @@ else:
 
 # REST API: staff only, session or token, throttled.
 REST_FRAMEWORK = {
+    # Token first: a request without credentials then gets 401 + `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -177,6 +176,7 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "voicebot_site.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "voicebot API",
@@ -188,6 +188,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus", "EndReasonEnum": "calls.models.EndReason"},
 }
 
 # Contacts
@@ -202,6 +203,28 @@ PUBLIC_BASE_URL = config("PUBLIC_BASE_URL", default="")
 NGROK_TOKEN = config("NGROK_TOKEN", default="")
 CALL_DURATION_LIMIT = config("CALL_DURATION_LIMIT", default=120, cast=int)
 MAKE_CALL_TIMEOUT = config("MAKE_CALL_TIMEOUT", default=600, cast=int)
+TWILIO_HTTP_TIMEOUT = config("TWILIO_HTTP_TIMEOUT", default=15, cast=float)
+RING_TIMEOUT = config("RING_TIMEOUT", default=30, cast=int)
+# Twilio's own TimeLimit = CALL_DURATION_LIMIT + this grace (room for the goodbye); no TimeLimit when the limit is 0.
+CALL_TIME_LIMIT_GRACE = config("CALL_TIME_LIMIT_GRACE", default=30, cast=int)
+# Answering-machine detection: off | Enable | DetectMessageEnd; on a machine, hangup | voicemail (say the message).
+AMD_MODE = config("AMD_MODE", default="off")
+AMD_ACTION = config("AMD_ACTION", default="hangup")
+AMD_VOICEMAIL_MESSAGE = config(
+    "AMD_VOICEMAIL_MESSAGE",
+    default="Hola, le llamábamos de la agencia por su búsqueda de vivienda. Le volveremos a llamar. Gracias.",
+)
+TWILIO_SAY_LANGUAGE = config("TWILIO_SAY_LANGUAGE", default="es-ES")
+STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
+# Calls still not final this many seconds after creation are settled from Twilio's records.
+CALL_STALE_AFTER = config("CALL_STALE_AFTER", default=900, cast=int)
+
+# The live call (relay): the bot's files, its timers and the optional input gain
+AI_CONFIG_DIR = config("AI_CONFIG_DIR", default=str(BASE_DIR / "AI"))
+CALL_WRAP_UP_GRACE = config("CALL_WRAP_UP_GRACE", default=15, cast=int)
+SILENCE_TIMEOUT = config("SILENCE_TIMEOUT", default=12, cast=int)
+GOODBYE_MARK_CAP = config("GOODBYE_MARK_CAP", default=10, cast=int)
+INPUT_GAIN_DB = config("INPUT_GAIN_DB", default="", cast=lambda v: float(v) if v else None)
 
 # OpenAI
 OPENAI_API_KEY = config("OPENAI_API_KEY", default="")
@@ -212,8 +235,25 @@ OPENAI_STT_MODEL = config("OPENAI_STT_MODEL", default="whisper-1")
 OPENAI_TEXT_MODEL = config("OPENAI_TEXT_MODEL", default="gpt-4o-mini")
 MODEL_LANGUAGE = config("MODEL_LANGUAGE", default="es")
 
-# Post-call processing
+# Post-call processing (extraction.tasks.process_call)
+# openai: transcribe the recording's channels; live: use the transcript heard during the call (no STT cost).
+TRANSCRIPT_SOURCE = config("TRANSCRIPT_SOURCE", default="openai")
+if TRANSCRIPT_SOURCE not in ("openai", "live"):
+    raise ImproperlyConfigured("TRANSCRIPT_SOURCE must be 'openai' or 'live'.")
+# A channel bigger than this is split on silence before upload (OpenAI refuses files over 25 MB).
+TRANSCRIPTION_MAX_UPLOAD_BYTES = config("TRANSCRIPTION_MAX_UPLOAD_BYTES", default=24 * 1024 * 1024, cast=int)
+OPENAI_REQUEST_TIMEOUT = config("OPENAI_REQUEST_TIMEOUT", default=120.0, cast=float)
+# Tries per OpenAI request on timeouts, connection errors, 429 and 5xx; waits BACKOFF seconds, doubled each retry.
+PROCESSING_MAX_ATTEMPTS = config("PROCESSING_MAX_ATTEMPTS", default=4, cast=int)
+PROCESSING_RETRY_BACKOFF = config("PROCESSING_RETRY_BACKOFF", default=2.0, cast=float)
+# Dotted path to the Pydantic model of the fields to extract.
+EXTRACTION_SCHEMA = config("EXTRACTION_SCHEMA", default="extraction.schemas.ClientInfoExtraction")
+# Mono recordings only (ours are stereo): pyannote (optional extra, scripts/install_diarization.sh) or none.
+DIARIZATION_BACKEND = config("DIARIZATION_BACKEND", default="pyannote")
+DIARIZATION_PIPELINE = config("DIARIZATION_PIPELINE", default="pyannote/speaker-diarization-community-1")
 HUGGINGFACE_TOKEN = config("HUGGINGFACE_TOKEN", default="")
+# Days to keep recording files (transcripts and data stay); 0 keeps them forever.
+RECORDING_RETENTION_DAYS = config("RECORDING_RETENTION_DAYS", default=0, cast=int)
 
 # Server
 PORT = config("PORT", default=6060, cast=int)

@@ -1,0 +1,172 @@
+"""`/media-stream`: the websocket Twilio opens for a live call, a thin shell around `calls.relay.Relay`.
+
+It checks the handshake's `X-Twilio-Signature`, waits for Twilio's `start` frame and spends the call's single-use
+stream token from its custom parameters, and only then opens the OpenAI Realtime session. Everything else is the
+relay's job; what the relay reports is saved through `calls.services.streaming`, off the audio path (a queue and
+one writer task), so a slow database never delays a frame.
+"""
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from calls import media, twilio_client
+from calls.agent_config import load_agent_config, relay_settings
+from calls.exceptions import CallError, StreamTokenError
+from calls.models import Call, EndReason
+from calls.realtime_client import RealtimeUnavailable, realtime_connect
+from calls.relay import Recorder, Relay
+from calls.services import call_say_and_hang_up, stream_token_redeem
+from calls.services.streaming import (
+    call_relay_event_record,
+    call_stream_finished,
+    call_stream_started,
+    recording_name_for,
+)
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4403
+
+
+class MediaStreamConsumer(AsyncWebsocketConsumer):
+    call: Call | None = None
+    relay: Relay | None = None
+
+    async def connect(self) -> None:
+        if not self._handshake_signed():
+            logger.warning("Media stream refused: bad or missing X-Twilio-Signature")
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.events: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.tasks: list[asyncio.Task] = []
+        self.finished = False
+        await self.accept()
+
+    def _handshake_signed(self) -> bool:
+        if not settings.TWILIO_AUTH_TOKEN:
+            return True  # development without Twilio: the single-use token still guards the stream
+        headers = dict(self.scope.get("headers", []))
+        signature = headers.get(b"x-twilio-signature", b"").decode("latin-1")
+        try:
+            url = twilio_client.twilio_stream_url()
+        except CallError:
+            return False
+        return bool(signature) and twilio_client.twilio_request_is_valid(url=url, params={}, signature=signature)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.relay is not None:
+            await self.relay.handle_twilio_frame(text_data if text_data is not None else bytes_data)
+            return
+        try:
+            frame = media.parse_frame(text_data if text_data is not None else bytes_data)
+        except media.MalformedFrame as exc:
+            logger.warning("Ignored Twilio frame before start: %s", exc)
+            return
+        if isinstance(frame, media.StartFrame):
+            await self._start(frame)
+        elif not isinstance(frame, media.ConnectedFrame):
+            logger.warning("Ignored Twilio %s frame before start", getattr(frame, "event", "?"))
+
+    async def _start(self, frame: "media.StartFrame") -> None:
+        call_sid = frame.start.callSid
+        try:
+            call = await database_sync_to_async(stream_token_redeem)(token=frame.start.customParameters.get("token"))
+        except StreamTokenError as exc:
+            logger.warning("Media stream refused sid=%s: %s", call_sid, exc)
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if call.twilio_sid and call.twilio_sid != call_sid:
+            logger.warning("Media stream refused sid=%s: token belongs to sid=%s", call_sid, call.twilio_sid)
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.call = call
+        await database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid)
+        try:
+            connection = await realtime_connect()
+        except RealtimeUnavailable as exc:
+            logger.error("OpenAI Realtime unavailable sid=%s: %s", call_sid, exc)
+            await self._apologise_and_end(EndReason.AI_UNAVAILABLE)
+            return
+        self.relay = await self._build_relay(connection, call)
+        self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._persist_events())]
+        await self.relay.handle_twilio_frame(frame)
+
+    async def _build_relay(self, connection: Any, call: Call) -> Relay:
+        name = recording_name_for(call=call)
+        self.recording_name = name
+        config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR)
+        self.apology = config.agent.apology
+        relay_config = relay_settings(
+            config, voice=settings.OPENAI_AUDIO_VOICE, transcription_model=settings.OPENAI_STT_MODEL,
+            language=settings.MODEL_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
+            grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
+            input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
+        )
+        return Relay(
+            send_to_twilio=self.send_json, realtime=connection, settings=relay_config,
+            recorder=Recorder(Path(settings.MEDIA_ROOT) / name), on_event=self._on_event,
+            hang_up=self._hang_up, call_sid=call.twilio_sid or str(call.code),
+        )
+
+    async def send_json(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def _on_event(self, event: dict) -> None:
+        self.events.put_nowait(event)
+
+    async def _hang_up(self, reason: str) -> None:
+        # Started as a task: a slow Twilio REST round trip must not hold up the frames of the goodbye.
+        self.tasks.append(asyncio.create_task(self._twilio_hang_up(reason)))
+
+    async def _twilio_hang_up(self, reason: str) -> None:
+        try:
+            await asyncio.to_thread(twilio_client.twilio_calls_hangup, sid=self.call.twilio_sid)
+        except CallError as exc:
+            logger.warning("Hang-up failed sid=%s reason=%s: %s", self.call.twilio_sid, reason, exc)
+        await self.close()
+
+    async def _run(self) -> None:
+        reason = await self.relay.run()
+        if self.finished:
+            return  # Twilio went first (stop or a dropped socket)
+        if reason == EndReason.AI_UNAVAILABLE:
+            await self._apologise_and_end(reason)
+        else:
+            await self.close()
+
+    async def _apologise_and_end(self, reason: str) -> None:
+        apology = getattr(self, "apology", None) or load_agent_config(settings.AI_CONFIG_DIR).agent.apology
+        try:
+            await database_sync_to_async(call_say_and_hang_up)(call=self.call, text=apology)
+        except CallError as exc:
+            logger.error("Could not play the apology sid=%s: %s", self.call.twilio_sid, exc)
+        if self.relay is None:
+            await database_sync_to_async(call_stream_finished)(call_id=self.call.pk, end_reason=reason,
+                                                               recording_name="")
+            self.finished = True
+        await self.close()
+
+    async def _persist_events(self) -> None:
+        while (event := await self.events.get()) is not None:
+            try:
+                await database_sync_to_async(call_relay_event_record)(call_id=self.call.pk, event=event)
+            except Exception:
+                logger.exception("Could not save %s event sid=%s", event.get("type"), self.call.twilio_sid)
+
+    async def disconnect(self, code: int) -> None:
+        if self.relay is None or self.finished:
+            return
+        self.finished = True
+        await self.relay.close(EndReason.STREAM_LOST)  # keeps an earlier reason (callee_hangup, bot_hangup...)
+        self.events.put_nowait(None)
+        current = asyncio.current_task()
+        await asyncio.gather(*(task for task in self.tasks if task is not current), return_exceptions=True)
+        await database_sync_to_async(call_stream_finished)(
+            call_id=self.call.pk, end_reason=self.relay.end_reason, recording_name=self.recording_name
+        )

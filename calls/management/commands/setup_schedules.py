@@ -1,0 +1,23 @@
+"""Create (or update) the periodic background jobs. Safe to run on every deploy."""
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+SCHEDULES = [
+    {
+        "name": "calls-reconcile-stale",
+        "func": "calls.tasks.call_reconcile_stale",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+        "repeats": -1,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create or update the django-q2 schedules (stale-call reconciliation)."
+
+    def handle(self, *args, **options) -> None:
+        for spec in SCHEDULES:
+            values = {key: value for key, value in spec.items() if key != "name"}
+            _, created = Schedule.objects.update_or_create(name=spec["name"], defaults=values)
+            self.stdout.write(f"{'Created' if created else 'Updated'} schedule {spec['name']}")

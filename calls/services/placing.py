@@ -1,0 +1,149 @@
+"""Placing and ending calls: the contact checks, the Call row, the stream token and Twilio's dial request."""
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calls import twilio_client
+from calls.exceptions import CallRefused, TwilioError, TwilioNotConfigured
+from calls.models import Call, CallEvent, CallStatus, EndReason
+from calls.services.status import call_mark_failed, call_sync_from_twilio
+from calls.services.stream_tokens import stream_token_mint
+from calls.services.waiting import call_notify_final
+from contacts.models import Contact
+from contacts.phones import InvalidPhoneNumber, normalize_phone
+
+logger = logging.getLogger(__name__)
+
+STATUS_PATH = "/twilio/status"
+AMD_PATH = "/twilio/amd"
+AMD_MODES = ("Enable", "DetectMessageEnd")
+
+
+def place_call(*, contact: Contact | None = None, phone_number: str | None = None) -> Call:
+    """Dial `contact` (or the contact owning `phone_number`, created if new) and return the queued Call.
+
+    Writes a Contact (if new), a Call (status queued, stream token hash, Twilio SID), contact.last_called_at and
+    CallEvents. On a Twilio refusal the call is recorded failed (end_reason dial_failed, error), the contact is
+    marked number_invalid on 21211, and the TwilioError is re-raised. Enqueues nothing; Twilio reports progress to
+    /twilio/status. Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
+    but the new contact.
+    """
+    cfg = twilio_client.twilio_settings()
+    amd_mode = _amd_mode()
+    contact, number = _contact_to_call(contact=contact, phone_number=phone_number)
+    call, token = _call_create(contact=contact, number=number)
+    logger.info("Dialling call=%s to contact=%s", call.code, contact.pk)
+    try:
+        state = twilio_client.twilio_calls_create(
+            to=call.phone_number,
+            from_=cfg.phone_number_from,
+            twiml=twilio_client.twilio_stream_twiml(stream_url=twilio_client.twilio_stream_url(), token=token),
+            status_callback_url=cfg.public_base_url + STATUS_PATH,
+            timeout=settings.RING_TIMEOUT,
+            time_limit=_time_limit(),
+            machine_detection=amd_mode,
+            amd_callback_url=cfg.public_base_url + AMD_PATH if amd_mode else None,
+        )
+    except TwilioError as exc:
+        _call_dial_failed(call=call, error=exc)
+        raise
+    return _call_dialled(call=call, sid=state.sid)
+
+
+def _contact_to_call(*, contact: Contact | None, phone_number: str | None) -> tuple[Contact, str]:
+    raw = contact.phone_number if contact is not None else phone_number
+    if not raw:
+        raise CallRefused("A phone number is required.")
+    try:
+        number = normalize_phone(raw)
+    except InvalidPhoneNumber as exc:
+        raise CallRefused(f"{raw} is not a valid phone number: {exc.reason}.") from None
+    if contact is None:
+        contact, _ = Contact.objects.get_or_create(phone_number=number)
+    if contact.do_not_call:
+        raise CallRefused(f"{number} is on the do-not-call list.")
+    if contact.number_invalid:
+        raise CallRefused(f"{number} was rejected by the carrier as invalid; correct the number before calling again.")
+    return contact, number
+
+
+@transaction.atomic
+def _call_create(*, contact: Contact, number: str) -> tuple[Call, str]:
+    call = Call.objects.create(contact=contact, phone_number=number)
+    token = stream_token_mint(call=call)
+    return call, token
+
+
+def _call_dialled(*, call: Call, sid: str) -> Call:
+    # Saved outside any transaction held during the HTTP request, so status callbacks are never blocked by it.
+    with transaction.atomic():
+        call.twilio_sid = sid
+        call.save(update_fields=["twilio_sid"])
+        Contact.objects.filter(pk=call.contact_id).update(last_called_at=timezone.now())
+        CallEvent.objects.create(call=call, kind="dialled", detail={"sid": sid})
+    logger.info("Dialled sid=%s call=%s", sid, call.code)
+    return call
+
+
+def _call_dial_failed(*, call: Call, error: TwilioError) -> None:
+    logger.warning("Dial failed call=%s code=%s: %s", call.code, error.code, error.message)
+    if error.code == 21211:
+        Contact.objects.filter(pk=call.contact_id).update(number_invalid=True)
+    CallEvent.objects.create(call=call, kind="dial_failed", detail={"code": error.code, "message": error.message})
+    call_mark_failed(call=call, error=error.message, end_reason=EndReason.DIAL_FAILED)
+    call.refresh_from_db()
+
+
+def _time_limit() -> int | None:
+    """Twilio's hard ceiling: our own limit plus a grace for the goodbye; none when the limit is off (0)."""
+    if not settings.CALL_DURATION_LIMIT:
+        return None
+    return settings.CALL_DURATION_LIMIT + settings.CALL_TIME_LIMIT_GRACE
+
+
+def _amd_mode() -> str | None:
+    if settings.AMD_MODE in ("", "off"):
+        return None
+    if settings.AMD_MODE not in AMD_MODES:
+        raise TwilioNotConfigured(f"AMD_MODE must be off, Enable or DetectMessageEnd, not {settings.AMD_MODE!r}.")
+    return settings.AMD_MODE
+
+
+def call_hang_up(*, call: Call) -> Call:
+    """Ask Twilio to end `call` now (ringing or talking); its status then arrives by callback.
+
+    Writes end_reason=staff_hangup (unless a reason is already set) and a CallEvent; a call that never reached
+    Twilio becomes canceled locally. Raises TwilioError if Twilio refuses. Enqueues nothing.
+    """
+    if call.is_final:
+        return call
+    CallEvent.objects.create(call=call, kind="hangup_requested", detail={})
+    if not call.twilio_sid:
+        Call.objects.filter(pk=call.pk, status=CallStatus.QUEUED).update(
+            status=CallStatus.CANCELED, end_reason=EndReason.STAFF_HANGUP, ended_at=timezone.now()
+        )
+        call.refresh_from_db()
+        call_notify_final(call=call)
+        return call
+    try:
+        twilio_client.twilio_calls_hangup(sid=call.twilio_sid)
+    except TwilioError as exc:
+        if exc.code != 21220:
+            raise
+        # Twilio says the call is already over: take its word for the final state.
+        call_sync_from_twilio(call=call)
+    else:
+        # The "completed" callback may already have landed; the reason is filled in either way.
+        Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.STAFF_HANGUP)
+    logger.info("Hang-up requested sid=%s", call.twilio_sid)
+    call.refresh_from_db()
+    return call
+
+
+def call_say_and_hang_up(*, call: Call, text: str) -> None:
+    """Make Twilio say `text` on the live call, then hang up (the AI failed mid-call). Writes a CallEvent."""
+    twilio_client.twilio_calls_say_and_hangup(sid=call.twilio_sid, text=text, language=settings.TWILIO_SAY_LANGUAGE)
+    CallEvent.objects.create(call=call, kind="say_and_hangup", detail={"text": text})
+    logger.info("Said goodbye and hung up sid=%s", call.twilio_sid)

@@ -1,0 +1,197 @@
+"""A call's state as Twilio reports it: status callbacks, AMD results, reconciliation of lost updates."""
+import importlib.util
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from calls import twilio_client
+from calls.exceptions import TwilioError
+from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
+from calls.services.waiting import call_notify_final
+
+logger = logging.getLogger(__name__)
+
+PROCESS_CALL_TASK = "extraction.tasks.process_call"
+MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
+_END_REASONS = {
+    CallStatus.BUSY: EndReason.NOT_ANSWERED,
+    CallStatus.NO_ANSWER: EndReason.NOT_ANSWERED,
+    CallStatus.FAILED: EndReason.DIAL_FAILED,
+}
+
+
+@transaction.atomic
+def call_update_status(
+    *,
+    call_sid: str,
+    status: str,
+    sequence_number: int | None,
+    duration: float | None = None,
+    answered_by: str | None = None,
+    end_reason: str = "",
+    source: str = "callback",
+) -> Call | None:
+    """Apply one Twilio status report to the call `call_sid`; None when the SID is unknown.
+
+    Idempotent: a report whose SequenceNumber was already applied changes nothing, and a call never moves backwards.
+    Writes the call's status, status_sequence, answered_at/ended_at/duration/end_reason and one CallEvent per move.
+    On a final state, after commit: wakes waiters and enqueues post-call processing if there is a recording.
+    """
+    call = Call.objects.select_for_update().filter(twilio_sid=call_sid).first()
+    if call is None:
+        return None
+    if status not in CallStatus.values:
+        logger.warning("Ignoring unknown status sid=%s status=%r", call_sid, status)
+        return call
+    if sequence_number is not None:
+        if sequence_number <= call.status_sequence:
+            logger.info("Ignoring replayed status sid=%s seq=%s status=%s", call_sid, sequence_number, status)
+            return call
+        call.status_sequence = sequence_number
+    if answered_by and not call.answered_by:
+        call.answered_by = answered_by
+    moved = status_can_move(call.status, status)
+    if moved:
+        _move(call=call, status=status, duration=duration, end_reason=end_reason)
+        logger.info("Call status sid=%s %s (seq=%s, %s)", call_sid, status, sequence_number, source)
+    else:
+        logger.info("Ignoring backwards status sid=%s %s -> %s", call_sid, call.status, status)
+    call.save()
+    if moved:
+        detail = {"status": status, "sequence_number": sequence_number, "duration": duration, "source": source}
+        CallEvent.objects.create(call=call, kind="status", detail=detail)
+        if call.is_final:
+            _after_final(call=call)
+    return call
+
+
+def _move(*, call: Call, status: str, duration: float | None, end_reason: str) -> None:
+    now = timezone.now()
+    call.status = status
+    if status == CallStatus.IN_PROGRESS and call.answered_at is None:
+        call.answered_at = now
+    if status not in FINAL_STATUSES:
+        return
+    call.ended_at = call.ended_at or now
+    if duration is not None:
+        call.duration = float(duration)
+        if status == CallStatus.COMPLETED and call.answered_at is None and duration > 0:
+            # The "answered" callback was lost; the duration tells when the callee picked up.
+            call.answered_at = call.ended_at - timedelta(seconds=float(duration))
+    if not call.end_reason:
+        call.end_reason = end_reason or _END_REASONS.get(status, "")
+        if not call.end_reason and call.answered_by in MACHINE_ANSWERS:
+            call.end_reason = EndReason.VOICEMAIL
+
+
+def _after_final(*, call: Call) -> None:
+    transaction.on_commit(lambda: call_notify_final(call=call))
+    if call.recording:
+        call_enqueue_processing(call=call)
+
+
+def call_enqueue_processing(*, call: Call) -> bool:
+    """Enqueue `extraction.tasks.process_call(call.id)` after commit, if that module exists yet.
+
+    Writes nothing. Returns whether a task was enqueued.
+    """
+    task = PROCESS_CALL_TASK
+    if importlib.util.find_spec(task.rpartition(".")[0]) is None:
+        logger.info("No %s yet; not processing sid=%s", task, call.twilio_sid)
+        return False
+    call_id = call.id
+    transaction.on_commit(lambda: async_task(task, call_id, task_name=f"process-call-{call_id}"))
+    return True
+
+
+def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
+    """Record who answered (AMD); for a machine or fax, leave the voicemail message or hang up (AMD_ACTION).
+
+    Writes call.answered_by (once: a replayed callback changes nothing), end_reason=voicemail and a CallEvent.
+    Asks Twilio to hang up (or say the voicemail message, then hang up). Enqueues nothing.
+    """
+    call = Call.objects.filter(twilio_sid=call_sid).first()
+    if call is None:
+        return None
+    if not Call.objects.filter(pk=call.pk, answered_by="").update(answered_by=answered_by):
+        logger.info("Ignoring replayed AMD result sid=%s", call_sid)
+        return call
+    call.answered_by = answered_by
+    CallEvent.objects.create(call=call, kind="amd", detail={"answered_by": answered_by})
+    logger.info("AMD sid=%s answered_by=%s", call_sid, answered_by)
+    if answered_by in MACHINE_ANSWERS and not call.is_final:
+        Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.VOICEMAIL)
+        _leave_machine(call=call)
+    return call
+
+
+def _leave_machine(*, call: Call) -> None:
+    if settings.AMD_ACTION == "voicemail" and settings.AMD_VOICEMAIL_MESSAGE:
+        twilio_client.twilio_calls_say_and_hangup(
+            sid=call.twilio_sid, text=settings.AMD_VOICEMAIL_MESSAGE, language=settings.TWILIO_SAY_LANGUAGE
+        )
+    else:
+        twilio_client.twilio_calls_hangup(sid=call.twilio_sid)
+
+
+def call_sync_from_twilio(*, call: Call, end_reason: str = "") -> Call:
+    """Fetch the call from Twilio and apply what it says (same rules as a status callback, no sequence number).
+
+    Writes what call_update_status writes; a call Twilio does not know (20404) becomes failed.
+    """
+    try:
+        state = twilio_client.twilio_calls_fetch(sid=call.twilio_sid)
+    except TwilioError as exc:
+        if exc.code != 20404:
+            raise
+        return call_mark_failed(call=call, error="Twilio has no record of this call.", end_reason=EndReason.STALE)
+    updated = call_update_status(
+        call_sid=call.twilio_sid, status=state.status, sequence_number=None, duration=state.duration,
+        answered_by=state.answered_by, end_reason=end_reason, source="fetch",
+    )
+    return updated or call
+
+
+@transaction.atomic
+def call_mark_failed(*, call: Call, error: str, end_reason: str) -> Call:
+    """Make a not-yet-final call `failed` with `error`. Writes the call and a CallEvent; wakes waiters."""
+    call = Call.objects.select_for_update().get(pk=call.pk)
+    if call.is_final:
+        return call
+    call.status = CallStatus.FAILED
+    call.end_reason = call.end_reason or end_reason
+    call.error = error
+    call.ended_at = timezone.now()
+    call.save()
+    CallEvent.objects.create(call=call, kind="failed", detail={"error": error, "end_reason": end_reason})
+    _after_final(call=call)
+    return call
+
+
+def call_reconcile_stale(*, older_than_seconds: int | None = None) -> int:
+    """Settle calls that are still not final long after they should have ended (lost callbacks, crashes).
+
+    For each: asks Twilio for its state and applies it (end_reason=stale when that ends it); a call that never
+    reached Twilio becomes failed. Returns how many calls are final now. Writes what call_update_status writes.
+    """
+    age = older_than_seconds if older_than_seconds is not None else settings.CALL_STALE_AFTER
+    cutoff = timezone.now() - timedelta(seconds=age)
+    settled = 0
+    for call in Call.objects.exclude(status__in=FINAL_STATUSES).filter(created_at__lt=cutoff):
+        try:
+            settled += _reconcile_one(call=call).is_final
+        except TwilioError as exc:
+            logger.warning("Could not reconcile sid=%s call=%s: %s", call.twilio_sid, call.code, exc.message)
+    return settled
+
+
+def _reconcile_one(*, call: Call) -> Call:
+    if not call.twilio_sid:
+        return call_mark_failed(call=call, error="The call never reached Twilio.", end_reason=EndReason.STALE)
+    call = call_sync_from_twilio(call=call, end_reason=EndReason.STALE)
+    logger.info("Reconciled sid=%s status=%s", call.twilio_sid, call.status)
+    return call

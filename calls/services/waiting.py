@@ -1,0 +1,74 @@
+"""Waking whoever waits for a call to end, across processes, through the Channels layer.
+
+The waiter subscribes to the group `call-<code>` *before* reading the call, and re-reads the database every few
+seconds, so neither a final state reached just before subscribing nor a lost message (no shared layer between
+processes, Redis hiccup) leaves it waiting until the timeout.
+"""
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from calls.exceptions import CallWaitTimeout
+from calls.models import Call
+
+logger = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 2.0
+
+
+def call_group_name(*, call: Call) -> str:
+    return f"call-{call.code}"
+
+
+def call_notify_final(*, call: Call) -> None:
+    """Tell every waiter that `call` reached a final state. Writes nothing; sends one channel-layer message."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(call_group_name(call=call), {"type": "call.final", "status": call.status})
+    except Exception:
+        # Waiters also poll the database, so a broken layer only delays them: never fail the webhook for it.
+        logger.exception("Could not publish the final state sid=%s", call.twilio_sid)
+
+
+async def call_wait_final(*, call: Call, timeout: float) -> Call:
+    """Wait until `call` is final and return it fresh from the database; raise CallWaitTimeout after `timeout` s.
+
+    Writes nothing, enqueues nothing. Async: it never holds a thread while waiting.
+    """
+    layer = get_channel_layer()
+    channel = await layer.new_channel() if layer else None
+    group = call_group_name(call=call)
+    if layer:
+        await layer.group_add(group, channel)
+    try:
+        return await _wait(call=call, timeout=timeout, layer=layer, channel=channel)
+    finally:
+        if layer:
+            await layer.group_discard(group, channel)
+
+
+async def _wait(*, call: Call, timeout: float, layer, channel: str | None) -> Call:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        call = await Call.objects.select_related("contact").aget(pk=call.pk)
+        if call.is_final:
+            return call
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise CallWaitTimeout(f"Call {call.twilio_sid} did not end within {timeout:g} s.")
+        await _next_message(layer=layer, channel=channel, seconds=min(remaining, RECHECK_SECONDS))
+
+
+async def _next_message(*, layer, channel: str | None, seconds: float) -> None:
+    if layer is None:
+        await asyncio.sleep(seconds)
+        return
+    try:
+        await asyncio.wait_for(layer.receive(channel), seconds)
+    except asyncio.TimeoutError:
+        pass

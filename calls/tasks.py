@@ -1,0 +1,18 @@
+"""Background entry points (django-q2): ids in, one service out. Enqueued by dotted path from services."""
+from calls import services
+from calls.models import Call
+from contacts.models import Contact
+
+
+def place_call(contact_id: int) -> int:
+    """Dial one contact; returns the new call's id."""
+    return services.place_call(contact=Contact.objects.get(id=contact_id)).id
+
+
+def call_hang_up(call_id: int) -> None:
+    services.call_hang_up(call=Call.objects.get(id=call_id))
+
+
+def call_reconcile_stale() -> int:
+    """Scheduled by `setup_schedules`: settle calls whose final callback never came."""
+    return services.call_reconcile_stale()

@@ -1,0 +1,212 @@
+"""The CRM: contacts with search, filters, their call history, export (xlsx/csv/txt) and a two-step import.
+
+Import is our own view rather than django-import-export's: its per-row machinery is far too slow for 100,000
+rows and it refuses to confirm a file with any bad row, whereas staff must be able to import the good rows.
+Preview and confirm both run `contacts.services.contacts_import`, the same code as the API.
+"""
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
+from import_export.admin import ExportMixin
+
+from calls.models import Call
+from contacts import import_uploads
+from contacts.filters import CallHistoryFilter
+from contacts.models import Contact
+from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.resources import EXPORT_FORMATS, ContactResource
+from contacts.services import (
+    ContactError,
+    ContactImportRejected,
+    ImportReport,
+    contact_delete,
+    contact_phone,
+    contacts_import,
+    contacts_set_do_not_call,
+)
+
+# The preview lists at most this many problem rows; the counts always cover the whole file.
+PREVIEW_ERRORS = 500
+PREVIEW_NEW = 10
+
+
+class ContactAdminForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = ["phone_number", "name", "comments", "do_not_call", "number_invalid"]
+        help_texts = {
+            "phone_number": "Type it any way, e.g. 600 123 456 or +34 600 123 456: it is stored as +34600123456. "
+            "Numbers without a country code are taken as being from the default country.",
+        }
+
+    def clean_phone_number(self) -> str:
+        try:
+            return contact_phone(value=self.cleaned_data["phone_number"])
+        except ContactError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class CallInline(admin.TabularInline):
+    """The contact's calls, newest first, read-only; each row opens the call's own page."""
+
+    model = Call
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Call history"
+    fields = ["call_link", "status", "duration", "end_reason"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Call")
+    def call_link(self, call: Call) -> str:
+        label = f"{call.created_at:%Y-%m-%d %H:%M}"
+        try:
+            return format_html('<a href="{}">{}</a>', reverse("admin:calls_call_change", args=[call.pk]), label)
+        except NoReverseMatch:  # the calls admin is not installed
+            return label
+
+
+class ContactImportForm(forms.Form):
+    file = forms.FileField(
+        label="Contacts file",
+        allow_empty_file=True,  # contacts_import explains an empty file better than the generic message
+        help_text="An .xlsx, .xls, .csv or .txt file. Phone numbers in the first column, names (optional) in "
+        "the second. A title row such as “Phone Number, Name” is recognised and skipped.",
+    )
+
+
+@admin.register(Contact)
+class ContactAdmin(ExportMixin, admin.ModelAdmin):
+    form = ContactAdminForm
+    resource_classes = [ContactResource]
+    export_formats = list(EXPORT_FORMATS.values())
+    import_export_change_list_template = "admin/contacts/contact/change_list_import_export.html"
+    import_template_name = "admin/contacts/contact/import.html"
+
+    list_display = ["phone_number", "name", "do_not_call", "number_invalid", "last_called_at", "created_at"]
+    list_display_links = ["phone_number", "name"]
+    list_filter = ["do_not_call", "number_invalid", CallHistoryFilter, "created_at"]
+    search_fields = ["phone_number", "name", "comments"]
+    search_help_text = "Search by phone number (any format), name or comments."
+    readonly_fields = ["created_at", "updated_at", "last_called_at"]
+    fieldsets = [
+        (None, {"fields": ["phone_number", "name", "comments"]}),
+        ("Calling", {"fields": ["do_not_call", "number_invalid", "last_called_at"]}),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    inlines = [CallInline]
+    actions = ["mark_do_not_call", "allow_calls"]
+    date_hierarchy = "created_at"
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also find the contact when staff type its number another way (`600 123 456` for `+34600123456`)."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = normalize_phone(search_term)
+        except InvalidPhoneNumber:
+            return results, may_have_duplicates
+        return results | queryset.filter(phone_number=phone), may_have_duplicates
+
+    def delete_model(self, request: HttpRequest, obj: Contact) -> None:
+        contact_delete(contact=obj)  # also removes the recordings of the contact's calls
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for contact in queryset:
+            contact_delete(contact=contact)
+
+    @admin.action(description="Mark selected contacts as do not call")
+    def mark_do_not_call(self, request: HttpRequest, queryset) -> None:
+        changed = contacts_set_do_not_call(contacts=queryset, do_not_call=True)
+        self.message_user(request, f"{changed} contact(s) will no longer be called.", messages.SUCCESS)
+
+    @admin.action(description="Allow calls to selected contacts again")
+    def allow_calls(self, request: HttpRequest, queryset) -> None:
+        changed = contacts_set_do_not_call(contacts=queryset, do_not_call=False)
+        self.message_user(request, f"{changed} contact(s) can be called again.", messages.SUCCESS)
+
+    def get_urls(self):
+        import_view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", import_view, name="contacts_contact_import"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_import_permission": self.has_add_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Step 1: upload and preview (nothing written). Step 2: confirm, import, show the result."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST" and "token" in request.POST:
+            return self._import_confirm(request)
+        form = ContactImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            return self._import_preview(request, form)
+        return self._render_import(request, form=form)
+
+    def _import_preview(self, request: HttpRequest, form: ContactImportForm) -> HttpResponse:
+        upload = form.cleaned_data["file"]
+        try:
+            report = contacts_import(file=upload, filename=upload.name, size=upload.size, dry_run=True)
+        except ContactImportRejected as exc:
+            form.add_error("file", str(exc))
+            return self._render_import(request, form=form, status=400)
+        token = import_uploads.upload_keep(upload=upload) if report.new else ""
+        return self._render_import(request, form=form, report=report, token=token, filename=upload.name)
+
+    def _import_confirm(self, request: HttpRequest) -> HttpResponse:
+        token, filename = request.POST["token"], request.POST.get("filename", "")
+        try:
+            kept = import_uploads.upload_path(token=token)
+            with kept.open("rb") as file:
+                report = contacts_import(file=file, filename=filename, size=kept.stat().st_size)
+        except import_uploads.UploadExpired:
+            messages.error(request, "This preview has expired or was already imported. Please upload the file again.")
+            return redirect("admin:contacts_contact_import")
+        except ContactImportRejected as exc:
+            messages.error(request, str(exc))
+            return redirect("admin:contacts_contact_import")
+        finally:
+            import_uploads.upload_discard(token=token)
+        messages.success(request, f"Imported {len(report.new)} new contact(s) from {filename}.")
+        if report.failed:
+            messages.warning(request, f"{len(report.failed)} row(s) were not imported; they are listed below.")
+        return self._render_import(request, form=None, report=report, filename=filename)
+
+    def _render_import(
+        self, request: HttpRequest, *, form: ContactImportForm | None, report: ImportReport | None = None,
+        token: str = "", filename: str = "", status: int = 200,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _import_title(report),
+            "form": form,
+            "report": report,
+            "errors_shown": report.failed[:PREVIEW_ERRORS] if report else [],
+            "new_shown": report.new[:PREVIEW_NEW] if report else [],
+            "token": token,
+            "filename": filename,
+            "max_megabytes": settings.IMPORT_MAX_BYTES // 1_048_576,
+            "max_rows": f"{settings.IMPORT_MAX_ROWS:,}",
+            "region": settings.DEFAULT_PHONE_REGION,
+        }
+        return TemplateResponse(request, self.import_template_name, context, status=status)
+
+
+def _import_title(report: ImportReport | None) -> str:
+    if report is None:
+        return "Import contacts"
+    return "Check the import before confirming" if report.dry_run else "Import finished"

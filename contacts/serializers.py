@@ -1,0 +1,68 @@
+"""The prototype's "user" JSON and the request/response shapes of /api/users..., for the API and its schema."""
+from rest_framework import serializers
+
+from calls.serializers import CallRecordSerializer
+from contacts.models import Contact
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    """`{phone_number, name, comments, created_at, updated_at, last_called_at, call_history, do_not_call}`.
+
+    `call_history` reads the `calls` relation: prefetch it (newest first) when serialising many contacts.
+    """
+
+    call_history = CallRecordSerializer(source="calls", many=True, read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "phone_number", "name", "comments", "created_at", "updated_at", "last_called_at", "call_history",
+            "do_not_call",
+        ]
+        read_only_fields = fields
+
+
+class ContactCreateSerializer(serializers.Serializer):
+    """POST /api/users. The number is validated by contacts.services, which gives the reason it is refused."""
+
+    phone_number = serializers.CharField(
+        allow_blank=True, help_text="Any format: 600 123 456, 0034600123456, +34600123456."
+    )
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
+    comments = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
+    do_not_call = serializers.BooleanField(required=False, default=False)
+
+
+class ContactUpdateSerializer(serializers.Serializer):
+    """PUT /api/users/{phone_number}: any of these keys; every other key (phone_number too) is ignored."""
+
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    comments = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    do_not_call = serializers.BooleanField(required=False)
+
+
+class ContactImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=".xlsx, .xls, .csv (column 1 phone, column 2 optional name) or .txt.")
+
+
+class FailedRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Row number in the file (for .txt, the position in the list).")
+    input = serializers.CharField(help_text="The cell as it was in the file.")
+    error = serializers.CharField(help_text="Why the row was not imported.")
+
+
+class ContactImportResultSerializer(serializers.Serializer):
+    detail = serializers.CharField(required=False, help_text="Only with a 400: why nothing could be imported.")
+    message = serializers.CharField()
+    imported_count = serializers.IntegerField()
+    failed_count = serializers.IntegerField()
+    imported_users = serializers.ListField(child=serializers.CharField(), help_text="E.164 numbers added.")
+    failed_users = FailedRowSerializer(many=True)
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,215 @@
+"""What the contacts app does: create, update and delete contacts, and import them in bulk.
+
+Every door (admin, REST API, bench) calls these functions. They raise `ContactError` subclasses whose message
+is written for call-centre staff; the API turns them into 400 `{"detail": ...}`, the admin into messages.
+"""
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from contacts.models import Contact
+from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.spreadsheets import SheetRow, SpreadsheetRejected, check_size, read_contact_rows
+
+NAME_MAX_LENGTH = Contact._meta.get_field("name").max_length
+# Well under SQLite's bound-variable limit, and a round trip per ~1000 rows is cheap on any database.
+_CHUNK = 900
+
+
+class ContactError(Exception):
+    """A contact operation was refused; `str(exc)` says why in words staff understand."""
+
+
+class ContactNumberInvalid(ContactError):
+    def __init__(self, error: InvalidPhoneNumber) -> None:
+        if error.reason == "empty":
+            super().__init__("The phone number is missing.")
+        else:
+            super().__init__(f"'{_text(error.value)}' is not a valid phone number: {error.reason}.")
+
+
+class ContactAlreadyExists(ContactError):
+    def __init__(self, phone_number: str) -> None:
+        super().__init__(f"A contact with the number {phone_number} already exists.")
+
+
+class ContactImportRejected(ContactError):
+    """The whole file was refused (unreadable, empty, too big, too many rows); nothing was imported."""
+
+
+def contact_phone(*, value: object) -> str:
+    """The E.164 form of `value`, or ContactNumberInvalid saying what is wrong with it."""
+    try:
+        return normalize_phone(value)
+    except InvalidPhoneNumber as exc:
+        raise ContactNumberInvalid(exc) from None
+
+
+@transaction.atomic
+def contact_create(*, phone_number: object, name: str = "", comments: str = "", do_not_call: bool = False) -> Contact:
+    """Insert one Contact with its number normalised to E.164; refuse invalid or already-known numbers."""
+    phone = contact_phone(value=phone_number)
+    if Contact.objects.filter(phone_number=phone).exists():
+        raise ContactAlreadyExists(phone)
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(
+                phone_number=phone, name=_name(name), comments=comments or "", do_not_call=do_not_call
+            )
+    except IntegrityError:  # created by someone else between the check and the insert
+        raise ContactAlreadyExists(phone) from None
+
+
+@transaction.atomic
+def contact_update(
+    *, contact: Contact, name: str | None = None, comments: str | None = None, do_not_call: bool | None = None
+) -> Contact:
+    """Write the given fields (None means "leave as is") and `updated_at`; the number never changes here."""
+    changes = {"name": None if name is None else _name(name), "comments": comments, "do_not_call": do_not_call}
+    for attribute, value in changes.items():
+        if value is not None:
+            setattr(contact, attribute, value)
+    contact.save()
+    return contact
+
+
+def contact_delete(*, contact: Contact) -> None:
+    """Delete the contact, its calls (cascade) and, once that is committed, their recording files."""
+    recordings = [call.recording for call in contact.calls.exclude(recording="")]
+
+    def delete_files() -> None:
+        for recording in recordings:
+            recording.delete(save=False)
+
+    with transaction.atomic():
+        contact.delete()
+        # Files go only after the rows are gone for good: a rolled-back delete must not lose audio.
+        transaction.on_commit(delete_files)
+
+
+def contacts_set_do_not_call(*, contacts: QuerySet[Contact], do_not_call: bool) -> int:
+    """Set the do-not-call flag (and `updated_at`) on every contact of `contacts`; return how many changed."""
+    return contacts.exclude(do_not_call=do_not_call).update(do_not_call=do_not_call, updated_at=timezone.now())
+
+
+def _name(name: object) -> str:
+    text = "" if name is None else str(name).strip()
+    if len(text) > NAME_MAX_LENGTH:
+        raise ContactError(f"The name is longer than {NAME_MAX_LENGTH} characters; shorten it.")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row that was not imported: its row number, what the file said, and why (the API's failed_users)."""
+
+    row: int
+    input: str
+    error: str
+    kind: str = "invalid"  # or "duplicate" (earlier in the file) or "existing" (already in contacts)
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do)."""
+
+    new: list[Contact] = field(default_factory=list)
+    failed: list[RowError] = field(default_factory=list)
+    dry_run: bool = False
+    header: str | None = None  # the first cell of the title row the file started with, if it had one
+
+    @property
+    def imported_numbers(self) -> list[str]:
+        return [contact.phone_number for contact in self.new]
+
+    @property
+    def no_valid_number(self) -> bool:
+        """Not a single row held a usable phone number (as opposed to all being already known)."""
+        return not self.new and all(error.kind == "invalid" for error in self.failed)
+
+
+def contacts_import(*, file: IO[bytes], filename: str, size: int, dry_run: bool = False) -> ImportReport:
+    """Read a contact file and insert every valid, new number; report each other row with the reason.
+
+    Writes nothing when `dry_run` (the admin's preview). Raises ContactImportRejected when the file as a
+    whole cannot be used (unreadable, empty, too big, too many rows).
+    """
+    try:
+        contact_file = read_contact_rows(file=file, filename=filename, size=size)
+    except SpreadsheetRejected as exc:
+        raise ContactImportRejected(str(exc)) from exc
+    report = contacts_import_rows(rows=contact_file.rows, dry_run=dry_run)
+    report.header = _text(contact_file.header.phone) if contact_file.header else None
+    return report
+
+
+def contacts_import_size_check(*, size: int) -> None:
+    """Refuse an upload over IMPORT_MAX_BYTES from its declared size alone, before it is even received."""
+    try:
+        check_size(size=size)
+    except SpreadsheetRejected as exc:
+        raise ContactImportRejected(str(exc)) from exc
+
+
+def contacts_import_rows(*, rows: Iterable[SheetRow], dry_run: bool = False) -> ImportReport:
+    """Validate rows, skip numbers seen earlier in the file or already stored, bulk-insert the rest."""
+    report = ImportReport(dry_run=dry_run)
+    candidates = _valid_rows(rows, report)
+    existing = _existing_numbers([contact.phone_number for _, contact in candidates])
+    for row, contact in candidates:
+        if contact.phone_number in existing:
+            report.failed.append(
+                RowError(row.row, _text(row.phone), f"{contact.phone_number} is already in contacts", "existing")
+            )
+        else:
+            report.new.append(contact)
+    report.failed.sort(key=lambda error: error.row)
+    if not dry_run:
+        # ignore_conflicts: a number added by someone else since the check is skipped, not a crash.
+        with transaction.atomic():
+            Contact.objects.bulk_create(report.new, batch_size=_CHUNK, ignore_conflicts=True)
+    return report
+
+
+def _valid_rows(rows: Iterable[SheetRow], report: ImportReport) -> list[tuple[SheetRow, Contact]]:
+    """Rows with a valid number and name, first occurrence only; the others go to `report.failed`."""
+    first_row_of: dict[str, int] = {}
+    candidates = []
+    for row in rows:
+        try:
+            phone = contact_phone(value=row.phone)
+            name = _name(row.name)
+        except ContactError as exc:
+            report.failed.append(RowError(row.row, _text(row.phone), str(exc)))
+            continue
+        if phone in first_row_of:
+            report.failed.append(
+                RowError(
+                    row.row, _text(row.phone), f"{phone} is already on row {first_row_of[phone]} of this file",
+                    "duplicate",
+                )
+            )
+            continue
+        first_row_of[phone] = row.row
+        candidates.append((row, Contact(phone_number=phone, name=name)))
+    return candidates
+
+
+def _existing_numbers(numbers: list[str]) -> set[str]:
+    existing: set[str] = set()
+    for start in range(0, len(numbers), _CHUNK):
+        chunk = numbers[start : start + _CHUNK]
+        existing.update(Contact.objects.filter(phone_number__in=chunk).values_list("phone_number", flat=True))
+    return existing
+
+
+def _text(value: object) -> str:
+    """The cell as staff typed it, for the error report (spreadsheet floats shown without `.0`)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+

@@ -1,0 +1,140 @@
+"""The admin's two-step contact import: preview (nothing saved), confirm, result; and every kind of bad file."""
+import re
+
+import pytest
+
+from contacts.models import Contact
+from tests.contacts.sheets import PNG_BYTES, csv_bytes, upload, xls_bytes, xlsx_bytes
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+IMPORT = "/admin/contacts/contact/import/"
+
+
+@pytest.fixture(autouse=True)
+def _private_upload_folder(settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+
+
+def _preview(client, name: str, content: bytes):
+    return client.post(IMPORT, {"file": upload(name, content)})
+
+
+def _confirm(client, preview_response):
+    html = preview_response.content.decode()
+    token = re.search(r'name="token" value="([0-9a-f]+)"', html).group(1)
+    filename = re.search(r'name="filename" value="([^"]*)"', html).group(1)
+    return client.post(IMPORT, {"token": token, "filename": filename})
+
+
+def test_it_explains_the_file_it_expects(admin_client_logged):
+    html = admin_client_logged.get(IMPORT).content.decode()
+    assert "First column: the phone number" in html
+    assert "Up to 20 MB and 200,000 rows per file" in html
+
+
+def test_it_previews_without_saving_then_imports_the_good_rows_on_confirm(admin_client_logged):
+    ContactFactory(phone_number="+34600123459")
+    content = xlsx_bytes([
+        ["Phone Number", "Name"], [34600123456, "Ana"], ["hello", "Bad"], [34600123459, "Known"],
+        ["600 123 456", "Twice"], [34600123457.0, "Luis"],
+    ])
+
+    preview = _preview(admin_client_logged, "contacts.xlsx", content)
+
+    html = preview.content.decode()
+    assert preview.status_code == 200
+    assert "<strong>2</strong> new contacts will be added" in html
+    assert "<strong>3</strong> rows will be skipped" in html
+    assert "Nothing has been saved yet" in html
+    assert "not a valid phone number" in html and "already in contacts" in html and "already on row 2" in html
+    assert 'value="Import 2 contacts"' in html
+    assert Contact.objects.count() == 1
+
+    result = _confirm(admin_client_logged, preview)
+
+    html = result.content.decode()
+    assert "Imported 2 new contact(s) from contacts.xlsx." in html
+    assert "3 row(s) were not imported" in html
+    assert "<td>hello</td>" in html
+    assert set(Contact.objects.values_list("phone_number", "name")) == {
+        ("+34600123459", Contact.objects.get(phone_number="+34600123459").name),
+        ("+34600123456", "Ana"), ("+34600123457", "Luis"),
+    }
+
+
+@pytest.mark.parametrize("name, content", [
+    ("contacts.xls", xls_bytes([["Phone"], [34600123456.0]])),
+    ("contacts.csv", csv_bytes([["34600123456"]])),
+    ("numbers.txt", b"600123456"),
+])
+def test_it_imports_every_format(admin_client_logged, name, content):
+    _confirm(admin_client_logged, _preview(admin_client_logged, name, content))
+    assert list(Contact.objects.values_list("phone_number", flat=True)) == ["+34600123456"]
+
+
+def test_it_does_not_import_the_same_preview_twice(admin_client_logged):
+    preview = _preview(admin_client_logged, "contacts.csv", csv_bytes([["600123456"]]))
+    _confirm(admin_client_logged, preview)
+
+    again = _confirm(admin_client_logged, preview)
+
+    assert again.status_code == 302
+    assert again["Location"] == IMPORT
+    assert Contact.objects.count() == 1
+
+
+def test_it_refuses_a_forged_token(admin_client_logged):
+    response = admin_client_logged.post(IMPORT, {"token": "../../etc/passwd", "filename": "x.csv"}, follow=True)
+    assert "This preview has expired" in response.content.decode()
+
+
+def _assert_refused(response, *phrases: str) -> None:
+    html = response.content.decode()
+    assert response.status_code == 400
+    for phrase in phrases:
+        assert phrase in html
+    assert 'name="token"' not in html
+    assert not Contact.objects.exists()
+
+
+def test_it_refuses_a_file_that_is_not_a_spreadsheet(admin_client_logged):
+    _assert_refused(_preview(admin_client_logged, "photo.xlsx", PNG_BYTES), "not an Excel workbook")
+
+
+def test_it_refuses_an_empty_file(admin_client_logged):
+    _assert_refused(_preview(admin_client_logged, "contacts.csv", b""), "The file is empty")
+
+
+def test_it_refuses_a_file_over_the_size_limit(admin_client_logged, settings):
+    settings.IMPORT_MAX_BYTES = 1024 * 1024
+    response = _preview(admin_client_logged, "contacts.csv", b"\xff" * (2 * 1024 * 1024))
+    _assert_refused(response, "too big", "Split it into smaller files")
+
+
+def test_it_refuses_a_sheet_with_too_many_rows(admin_client_logged, settings):
+    settings.IMPORT_MAX_ROWS = 10
+    content = xlsx_bytes([[34600000000 + index] for index in range(50)])
+    _assert_refused(_preview(admin_client_logged, "contacts.xlsx", content), "more than 10 rows")
+
+
+def test_it_refuses_broken_utf8(admin_client_logged):
+    content = "Teléfono\n600123456\n".encode("cp1252")
+    _assert_refused(_preview(admin_client_logged, "contacts.csv", content), "not UTF-8", "CSV UTF-8")
+
+
+def test_it_lists_every_row_of_a_garbage_column_and_offers_no_import(admin_client_logged):
+    content = xlsx_bytes([["Phone"], ["n/a"], ["call me"], ["12"], ["#REF!"]])
+    response = _preview(admin_client_logged, "contacts.xlsx", content)
+
+    html = response.content.decode()
+    assert "There is nothing to import from this file" in html
+    assert "The first row (“Phone”) was read as column titles and skipped." in html
+    assert html.count("not a valid phone number") == 4
+    assert 'name="token"' not in html
+    assert not Contact.objects.exists()
+
+
+def test_it_is_only_for_staff_who_may_add_contacts(client, staff_user):
+    client.force_login(staff_user)  # staff, but without the "add contact" permission
+    assert client.get(IMPORT).status_code == 403
