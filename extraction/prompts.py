@@ -1,0 +1,96 @@
+"""Loads the post-call prompts from AI/: `prompts/extraction.yaml` (system prompt and per-field instructions)
+and the speech-to-text vocabulary prompt of `prompts/transcription.yaml` (shared with the live transcription).
+
+calls/agent_config.py validates the same files strictly for the whole bot; this reader takes only the keys
+post-call processing needs, so the two cannot disagree on anything but those keys.
+"""
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field
+
+# Whisper keeps only the last 224 tokens of its prompt, silently; we would rather cut at a word and say so.
+WHISPER_PROMPT_MAX_TOKENS = 224
+_PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]", re.UNICODE)
+
+
+class ExtractionPrompts(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    system: str = Field(min_length=1)
+    # Per-field instructions, by field name of the EXTRACTION_SCHEMA model; fields not listed use the
+    # model's own description.
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class TranscriptionPrompt(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    prompt: str = ""
+
+
+def ai_path(relative: str) -> Path:
+    return Path(settings.BASE_DIR) / "AI" / relative
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float, model: type[BaseModel]) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return model.model_validate(yaml.safe_load(handle) or {})
+
+
+def _read(relative: str, model: type[BaseModel]) -> Any:
+    # Keyed on mtime: an edited prompt is picked up by the next call, with no worker restart.
+    path = ai_path(relative)
+    return _load(str(path), path.stat().st_mtime, model)
+
+
+def prompts_load() -> ExtractionPrompts:
+    return _read("prompts/extraction.yaml", ExtractionPrompts)
+
+
+def transcription_prompt_load() -> str:
+    path = ai_path("prompts/transcription.yaml")
+    return _read("prompts/transcription.yaml", TranscriptionPrompt).prompt.strip() if path.exists() else ""
+
+
+def tokens_estimate(text: str) -> int:
+    """An upper-bound guess of GPT-2/Whisper BPE tokens, without a tokenizer.
+
+    Counted per piece: a word of ASCII letters as one token per 3 letters (BPE averages about 4 per token in
+    English, fewer in rare names), plus one per non-ASCII letter (accented letters often become their own byte
+    tokens); one per 3 digits; one per punctuation mark. It over-counts real text, so a prompt it passes fits.
+    """
+    total = 0
+    for piece in _PIECES.findall(text):
+        if piece[0].isalpha():
+            ascii_letters = sum(1 for ch in piece if ch.isascii())
+            total += max(1, math.ceil(ascii_letters / 3)) + (len(piece) - ascii_letters)
+        elif piece[0].isdigit():
+            total += math.ceil(len(piece) / 3)
+        else:
+            total += 1
+    return total
+
+
+def prompt_fit(text: str, *, limit: int = WHISPER_PROMPT_MAX_TOKENS) -> tuple[str, str]:
+    """`text` cut at a word so that it fits `limit` tokens, and the part left out ("" when it all fits)."""
+    text = " ".join(text.split())
+    if tokens_estimate(text) <= limit:
+        return text, ""
+    words = text.split(" ")
+    low, high = 0, len(words)  # the longest prefix of words that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if tokens_estimate(" ".join(words[:middle])) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return " ".join(words[:low]), " ".join(words[low:])

@@ -1,0 +1,36 @@
+"""The structured data extracted from a call: a Pydantic model named by the EXTRACTION_SCHEMA setting.
+
+The default reproduces the prototype's `ClientInfoExtraction`, with every field allowed to be empty: a call that
+did not reveal the budget yields `budget: null`, never a guess. A deployment that needs other fields points
+EXTRACTION_SCHEMA at its own model (same rule: make fields `X | None` so the model is never forced to invent).
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from pydantic import BaseModel, Field
+
+
+class ClientInfoExtraction(BaseModel):
+    """What the rental agency wants to know about the client."""
+
+    place: str | None = Field(
+        default=None, description="The places where the client wants to live, as the client said them."
+    )
+    budget: int | None = Field(default=None, description="The client's maximum budget, as a whole number.")
+    other_requirements: str | None = Field(
+        default=None, description="Other wishes the client has for the home (rooms, pets, parking, ...)."
+    )
+
+
+def extraction_schema_get() -> type[BaseModel]:
+    """The model class named by EXTRACTION_SCHEMA; ImproperlyConfigured when it is not a Pydantic model."""
+    path = settings.EXTRACTION_SCHEMA
+    try:
+        schema = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"EXTRACTION_SCHEMA={path!r} cannot be imported: {exc}") from exc
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        raise ImproperlyConfigured(f"EXTRACTION_SCHEMA={path!r} is not a Pydantic model class")
+    return schema

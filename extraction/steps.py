@@ -1,0 +1,91 @@
+"""Running one post-call step: timed, its OpenAI requests retried with backoff, its outcome written down.
+
+Each step leaves `{status, seconds, error, attempts}` in the report (plus `requests` and `notes` when it has
+any). `attempts` is 1 + the retries the step needed. Transient errors (`ProcessingError.permanent` False) are
+retried up to PROCESSING_MAX_ATTEMPTS tries per request, waiting PROCESSING_RETRY_BACKOFF seconds doubled each
+time; anything else fails the step at once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from extraction.exceptions import ProcessingError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StepFailed(Exception):
+    """A step failed; its report is already written."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.message = message
+
+
+class Step:
+    def __init__(self, name: str, call_sid: str) -> None:
+        self.name = name
+        self.call_sid = call_sid
+        self.requests = 0
+        self.retries = 0
+        self.notes: list[str] = []
+
+    def request(self, send: Callable[[], T]) -> T:
+        """Send one external request, retrying transient failures with exponential backoff."""
+        for attempt in range(1, settings.PROCESSING_MAX_ATTEMPTS + 1):
+            self.requests += 1
+            try:
+                return send()
+            except ProcessingError as exc:
+                if exc.permanent or attempt >= settings.PROCESSING_MAX_ATTEMPTS:
+                    raise
+                delay = settings.PROCESSING_RETRY_BACKOFF * 2 ** (attempt - 1)
+                log.warning("call %s %s: %s; retry %d in %.1fs", self.call_sid, self.name, exc.message, attempt, delay)
+                self.retries += 1
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def note(self, text: str) -> None:
+        log.info("call %s %s: %s", self.call_sid, self.name, text)
+        self.notes.append(text)
+
+    def report(self, status: str, seconds: float, error: str = "") -> dict[str, Any]:
+        report: dict[str, Any] = {"status": status, "seconds": round(seconds, 3), "error": error,
+                                  "attempts": 1 + self.retries}
+        if self.requests:
+            report["requests"] = self.requests
+        if self.notes:
+            report["notes"] = self.notes
+        return report
+
+
+@contextmanager
+def step_run(steps: dict[str, Any], name: str, *, call_sid: str) -> Iterator[Step]:
+    """Time the block as step `name`; record its outcome in `steps`; raise StepFailed if it failed."""
+    step, started = Step(name, call_sid), time.perf_counter()
+    try:
+        yield step
+    except (ProcessingError, ImproperlyConfigured) as exc:
+        message = exc.message if isinstance(exc, ProcessingError) else str(exc)
+        steps[name] = step.report("failed", time.perf_counter() - started, message)
+        log.warning("call %s %s failed: %s", call_sid, name, message)
+        raise StepFailed(name, message) from exc
+    except Exception as exc:
+        log.exception("call %s %s crashed", call_sid, name)
+        message = f"internal error ({type(exc).__name__}: {exc})"
+        steps[name] = step.report("failed", time.perf_counter() - started, message)
+        raise StepFailed(name, message) from exc
+    steps[name] = step.report("done", time.perf_counter() - started)
+
+
+def step_skip(steps: dict[str, Any], name: str, *, reason: str) -> None:
+    steps[name] = {"status": "skipped", "seconds": 0.0, "error": "", "attempts": 0, "reason": reason}

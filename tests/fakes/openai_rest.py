@@ -1,0 +1,278 @@
+"""A fake OpenAI REST server on 127.0.0.1 for post-call processing, spoken to by the real `openai` SDK.
+
+It checks what the real service checks: Bearer auth (401), the transcription upload (multipart `file` that must
+be readable audio, at most 25 MB -> 413; a known `model`; ISO-639-1 `language`; `response_format`;
+`timestamp_granularities[]` only with verbose_json), and for chat completions a strict `json_schema`
+response_format. Every request is recorded for assertions.
+
+Transcriptions are scripted by *tones*: a test writes each utterance as a sine tone and maps its frequency to the
+words in `voices`; the fake finds the non-silent stretches of whatever audio it receives, measures each one's
+pitch and answers verbose_json segments with those words and those times. So the answer depends only on the audio
+(which channel, which chunk), never on the order of requests. `canned_transcription` answers every request with
+a fixed body instead (for benchmarks).
+
+Chat completions answer by `chat_scenario`: "answer" (the JSON of `chat_answer`, one key per schema property, null
+when not given), "refusal" (`message.refusal`) or "invalid" (JSON that does not parse). `fail_next(endpoint, n,
+status)` makes the next n requests to an endpoint fail first (500/503 ...).
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+API_KEY = "sk-test-openai-fake"
+MAX_FILE_BYTES = 25 * 1024 * 1024
+STT_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
+VERBOSE_JSON_MODELS = {"whisper-1"}
+RESPONSE_FORMATS = {"json", "text", "srt", "verbose_json", "vtt"}
+FRAME_SECONDS = 0.02
+VOICED_RMS = 300.0
+MAX_GAP_SECONDS = 0.2
+TRANSCRIPTIONS = "transcriptions"
+CHAT = "chat"
+
+
+@dataclass
+class RecordedRequest:
+    endpoint: str
+    headers: dict[str, str]
+    fields: dict[str, Any]
+    file_name: str = ""
+    file_bytes: int = 0
+    status: int = 200
+    answer: Any = None
+
+
+@dataclass
+class OpenAIRestFake:
+    api_key: str = API_KEY
+    max_file_bytes: int = MAX_FILE_BYTES
+    voices: dict[float, str] = field(default_factory=dict)
+    canned_transcription: dict[str, Any] | None = None
+    chat_scenario: str = "answer"
+    chat_answer: dict[str, Any] = field(default_factory=dict)
+    refusal: str = "I'm sorry, I can't help with that request."
+    requests: list[RecordedRequest] = field(default_factory=list)
+    port: int = 0
+    _failures: dict[str, list[int]] = field(default_factory=lambda: {TRANSCRIPTIONS: [], CHAT: []})
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> OpenAIRestFake:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="openai-rest-fake", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> OpenAIRestFake:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=4 * MAX_FILE_BYTES)  # so that we, not aiohttp, answer 413
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    # --- scripting -------------------------------------------------------------------------------------------
+    def fail_next(self, endpoint: str, count: int, status: int = 503) -> None:
+        self._failures[endpoint].extend([status] * count)
+
+    def of(self, endpoint: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.endpoint == endpoint]
+
+    # --- transcriptions --------------------------------------------------------------------------------------
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        record = RecordedRequest(TRANSCRIPTIONS, dict(request.headers), {})
+        self.requests.append(record)
+        if denied := self._deny(request, record):
+            return denied
+        form = await request.post()
+        record.fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        record.fields["timestamp_granularities[]"] = form.getall("timestamp_granularities[]", [])
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            return _error(record, 400, "You must provide a file.", param="file")
+        audio = upload.file.read()
+        record.file_name, record.file_bytes = upload.filename, len(audio)
+        if problem := self._check_transcription(record, audio):
+            return problem
+        if failure := self._scripted_failure(TRANSCRIPTIONS, record):
+            return failure
+        body = self.canned_transcription or self._transcribe(audio, record.fields.get("language", ""))
+        record.answer = body
+        return web.json_response(body)
+
+    def _check_transcription(self, record: RecordedRequest, audio: bytes) -> web.Response | None:
+        fields = record.fields
+        if len(audio) > self.max_file_bytes:
+            return _error(record, 413, f"Maximum content size limit ({self.max_file_bytes}) exceeded "
+                                       f"({len(audio)} bytes read)", kind="server_error")
+        model = fields.get("model", "")
+        if model not in STT_MODELS:
+            return _error(record, 400, f"Invalid model {model!r}.", param="model")
+        if "language" in fields and not re.fullmatch(r"[a-z]{2}", fields["language"]):
+            return _error(record, 400, f"Invalid language {fields['language']!r}: use ISO-639-1.", param="language")
+        response_format = fields.get("response_format", "json")
+        if response_format not in RESPONSE_FORMATS:
+            return _error(record, 400, f"Invalid response_format {response_format!r}.", param="response_format")
+        if response_format == "verbose_json" and model not in VERBOSE_JSON_MODELS:
+            return _error(record, 400, f"response_format 'verbose_json' is not compatible with {model}.",
+                          param="response_format")
+        if fields["timestamp_granularities[]"] and response_format != "verbose_json":
+            return _error(record, 400, "timestamp_granularities requires response_format=verbose_json.",
+                          param="timestamp_granularities")
+        if _samples(audio) is None:
+            return _error(record, 400, "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', "
+                                       "'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']", param="file")
+        return None
+
+    def _transcribe(self, audio: bytes, language: str) -> dict[str, Any]:
+        samples, rate = _samples(audio)  # type: ignore[misc]
+        segments = []
+        for index, (start, end) in enumerate(_voiced(samples, rate)):
+            pitch = _pitch(samples[int(start * rate): int(end * rate)], rate)
+            segments.append({
+                "id": index, "seek": 0, "start": round(start, 2), "end": round(end, 2),
+                "text": " " + self._words_for(pitch), "tokens": [], "temperature": 0.0, "avg_logprob": -0.2,
+                "compression_ratio": 1.1, "no_speech_prob": 0.01,
+            })
+        return {"task": "transcribe", "language": {"es": "spanish", "en": "english"}.get(language, language),
+                "duration": round(len(samples) / rate, 2), "text": "".join(s["text"] for s in segments).strip(),
+                "segments": segments}
+
+    def _words_for(self, pitch: float) -> str:
+        if not self.voices:
+            return f"[tone {pitch:.0f} Hz]"
+        nearest = min(self.voices, key=lambda hz: abs(hz - pitch))
+        return self.voices[nearest] if abs(nearest - pitch) <= 0.1 * nearest else f"[tone {pitch:.0f} Hz]"
+
+    # --- chat completions ------------------------------------------------------------------------------------
+    async def _chat(self, request: web.Request) -> web.Response:
+        record = RecordedRequest(CHAT, dict(request.headers), {})
+        self.requests.append(record)
+        if denied := self._deny(request, record):
+            return denied
+        try:
+            record.fields = await request.json()
+        except json.JSONDecodeError:
+            return _error(record, 400, "We could not parse the JSON body of your request.")
+        if problem := _check_chat(record):
+            return problem
+        if failure := self._scripted_failure(CHAT, record):
+            return failure
+        message = self._chat_message(record.fields["response_format"]["json_schema"]["schema"])
+        record.answer = message
+        return web.json_response({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": record.fields["model"], "system_fingerprint": None,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        })
+
+    def _chat_message(self, schema: dict[str, Any]) -> dict[str, Any]:
+        base = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
+        if self.chat_scenario == "refusal":
+            return {**base, "refusal": self.refusal}
+        if self.chat_scenario == "invalid":
+            return {**base, "content": '{"place": "Madrid", "budget": '}
+        # Strict structured output always carries every property; unknown ones are the caller's problem.
+        return {**base, "content": json.dumps({name: self.chat_answer.get(name) for name in schema["properties"]})}
+
+    # --- shared ----------------------------------------------------------------------------------------------
+    def _deny(self, request: web.Request, record: RecordedRequest) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(record, 401, "Incorrect API key provided.", code="invalid_api_key")
+        return None
+
+    def _scripted_failure(self, endpoint: str, record: RecordedRequest) -> web.Response | None:
+        if not self._failures[endpoint]:
+            return None
+        status = self._failures[endpoint].pop(0)
+        return _error(record, status, "The server had an error while processing your request. Sorry about that!",
+                      kind="server_error")
+
+
+def _check_chat(record: RecordedRequest) -> web.Response | None:
+    body = record.fields
+    if not body.get("model") or not body.get("messages"):
+        return _error(record, 400, "model and messages are required.")
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") != "json_schema":
+        return _error(record, 400, "this fake only answers structured outputs (response_format json_schema).")
+    spec = response_format.get("json_schema") or {}
+    schema = spec.get("schema") or {}
+    if spec.get("strict") is not True or not spec.get("name"):
+        return _error(record, 400, "json_schema must have a name and strict: true.", param="response_format")
+    properties = schema.get("properties") or {}
+    strict = (schema.get("type") == "object" and schema.get("additionalProperties") is False
+              and sorted(schema.get("required") or []) == sorted(properties))
+    if not strict:
+        return _error(record, 400, "Invalid schema for response_format: in strict mode every property must be "
+                                   "required and additionalProperties must be false.", param="response_format")
+    return None
+
+
+def _error(record: RecordedRequest, status: int, message: str, *, kind: str = "invalid_request_error",
+           param: str | None = None, code: str | None = None) -> web.Response:
+    record.status = status
+    return web.json_response({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                             status=status)
+
+
+def _samples(audio: bytes) -> tuple[np.ndarray, int] | None:
+    try:
+        with wave.open(io.BytesIO(audio), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                return None
+            channels, rate = wav.getnchannels(), wav.getframerate()
+            data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    except (wave.Error, EOFError):
+        return None
+    return data.reshape(-1, channels).mean(axis=1), rate
+
+
+def _voiced(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    size = int(rate * FRAME_SECONDS)
+    count = len(samples) // size
+    frames = samples[: count * size].astype(np.float64).reshape(count, size)
+    loud = np.sqrt((frames ** 2).mean(axis=1)) > VOICED_RMS
+    regions: list[list[float]] = []
+    for index in np.flatnonzero(loud):
+        start, end = index * FRAME_SECONDS, (index + 1) * FRAME_SECONDS
+        if regions and start - regions[-1][1] <= MAX_GAP_SECONDS:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    return [(a, b) for a, b in regions if b - a >= 0.1]
+
+
+def _pitch(samples: np.ndarray, rate: int) -> float:
+    signs = np.signbit(samples)
+    crossings = np.count_nonzero(signs[1:] != signs[:-1])
+    return crossings * rate / (2 * max(1, len(samples)))
