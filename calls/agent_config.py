@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from calls.relay.session import RelaySettings, TurnDetection
 
 DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
-EXTRACTION_FIELDS = ("place", "budget", "other_requirements")
 
 
 class AgentConfigError(ValueError):
@@ -65,16 +64,11 @@ class TranscriptionPrompt(_Strict):
 
 
 class ExtractionPrompts(_Strict):
-    system: str = Field(min_length=1)
-    fields: dict[str, str]
+    """Field descriptions are keyed by the EXTRACTION_SCHEMA model's field names, which a deployment chooses;
+    extraction's own system check matches them against the schema, so no field name is fixed here."""
 
-    @field_validator("fields")
-    @classmethod
-    def _all_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        missing = [name for name in EXTRACTION_FIELDS if not value.get(name)]
-        if missing:
-            raise ValueError(f"missing field descriptions: {', '.join(missing)}")
-        return value
+    system: str = Field(min_length=1)
+    fields: dict[str, str] = Field(default_factory=dict)
 
 
 class ToolSpec(_Strict):

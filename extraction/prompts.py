@@ -1,8 +1,8 @@
-"""Loads the post-call prompts from AI/: `prompts/extraction.yaml` (system prompt and per-field instructions)
-and the speech-to-text vocabulary prompt of `prompts/transcription.yaml` (shared with the live transcription).
+"""The post-call prompts from the bot's files: `prompts/extraction.yaml` (system prompt and per-field
+instructions) and the speech-to-text vocabulary of `prompts/transcription.yaml` (shared with the live call).
 
-calls/agent_config.py validates the same files strictly for the whole bot; this reader takes only the keys
-post-call processing needs, so the two cannot disagree on anything but those keys.
+Both are read and validated by `calls.agent_config`, the one loader of AI/, under AI_CONFIG_DIR. Cached on the
+file's mtime: an edited prompt is picked up by the next call with no worker restart.
 """
 from __future__ import annotations
 
@@ -10,55 +10,33 @@ import math
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import yaml
 from django.conf import settings
-from pydantic import BaseModel, ConfigDict, Field
+
+from calls.agent_config import ExtractionPrompts, TranscriptionPrompt, load_file
 
 # Whisper keeps only the last 224 tokens of its prompt, silently; we would rather cut at a word and say so.
 WHISPER_PROMPT_MAX_TOKENS = 224
 _PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]", re.UNICODE)
 
 
-class ExtractionPrompts(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    system: str = Field(min_length=1)
-    # Per-field instructions, by field name of the EXTRACTION_SCHEMA model; fields not listed use the
-    # model's own description.
-    fields: dict[str, str] = Field(default_factory=dict)
-
-
-class TranscriptionPrompt(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    prompt: str = ""
-
-
-def ai_path(relative: str) -> Path:
-    return Path(settings.BASE_DIR) / "AI" / relative
-
-
 @lru_cache(maxsize=8)
-def _load(path: str, mtime: float, model: type[BaseModel]) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return model.model_validate(yaml.safe_load(handle) or {})
+def _load(path: str, ai_dir: str, mtime: float) -> ExtractionPrompts | TranscriptionPrompt:
+    return load_file(Path(path), ai_dir)
 
 
-def _read(relative: str, model: type[BaseModel]) -> Any:
-    # Keyed on mtime: an edited prompt is picked up by the next call, with no worker restart.
-    path = ai_path(relative)
-    return _load(str(path), path.stat().st_mtime, model)
+def _read(relative: str) -> ExtractionPrompts | TranscriptionPrompt:
+    path = Path(settings.AI_CONFIG_DIR) / relative
+    return _load(str(path), str(settings.AI_CONFIG_DIR), path.stat().st_mtime)
 
 
 def prompts_load() -> ExtractionPrompts:
-    return _read("prompts/extraction.yaml", ExtractionPrompts)
+    return _read("prompts/extraction.yaml")
 
 
 def transcription_prompt_load() -> str:
-    path = ai_path("prompts/transcription.yaml")
-    return _read("prompts/transcription.yaml", TranscriptionPrompt).prompt.strip() if path.exists() else ""
+    path = Path(settings.AI_CONFIG_DIR) / "prompts" / "transcription.yaml"
+    return _read("prompts/transcription.yaml").prompt.strip() if path.exists() else ""
 
 
 def tokens_estimate(text: str) -> int:

@@ -60,7 +60,7 @@ def test_the_directory_can_be_overridden(ai_copy):
     ("prompts/agent.yaml", "persona: [unclosed", "not valid YAML"),
     ("prompts/agent.yaml", "persona: Hola\n", "opening_line: Field required"),
     ("prompts/agent.yaml", None, "say_exactly"),
-    ("prompts/extraction.yaml", "system: x\nfields: {place: y}\n", "budget, other_requirements"),
+    ("prompts/extraction.yaml", "fields: {place: y}\n", "system: Field required"),
     ("tools/tools.yaml", "tools:\n  - name: transfer\n    description: x\n", "end_call"),
     ("tools/tools.yaml", "tools: []\nextra: 1\n", "extra: Extra inputs are not permitted"),
 ])

@@ -42,7 +42,7 @@ def test_a_too_long_vocabulary_is_trimmed_with_a_note_on_the_call(make_call, ope
         (settings.BASE_DIR / "AI" / "prompts" / "extraction.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "AI" / "prompts" / "transcription.yaml").write_text(
         "prompt: " + " ".join(f"Apellido{n}" for n in range(300)), encoding="utf-8")
-    settings.BASE_DIR = tmp_path
+    settings.AI_CONFIG_DIR = str(tmp_path / "AI")
     call = make_call()
 
     process_call(call.pk)
