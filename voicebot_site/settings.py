@@ -210,10 +210,6 @@ CALL_TIME_LIMIT_GRACE = config("CALL_TIME_LIMIT_GRACE", default=30, cast=int)
 # Answering-machine detection: off | Enable | DetectMessageEnd; on a machine, hangup | voicemail (say the message).
 AMD_MODE = config("AMD_MODE", default="off")
 AMD_ACTION = config("AMD_ACTION", default="hangup")
-AMD_VOICEMAIL_MESSAGE = config(
-    "AMD_VOICEMAIL_MESSAGE",
-    default="Hola, le llamábamos de la agencia por su búsqueda de vivienda. Le volveremos a llamar. Gracias.",
-)
 TWILIO_SAY_LANGUAGE = config("TWILIO_SAY_LANGUAGE", default="es-ES")
 STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
 # Calls still not final this many seconds after creation are settled from Twilio's records.

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from calls import twilio_client
+from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
 from calls.services.waiting import call_notify_final
@@ -130,9 +131,10 @@ def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
 
 
 def _leave_machine(*, call: Call) -> None:
-    if settings.AMD_ACTION == "voicemail" and settings.AMD_VOICEMAIL_MESSAGE:
+    if settings.AMD_ACTION == "voicemail":
+        message = load_agent_config(settings.AI_CONFIG_DIR).agent.voicemail
         twilio_client.twilio_calls_say_and_hangup(
-            sid=call.twilio_sid, text=settings.AMD_VOICEMAIL_MESSAGE, language=settings.TWILIO_SAY_LANGUAGE
+            sid=call.twilio_sid, text=message, language=settings.TWILIO_SAY_LANGUAGE
         )
     else:
         twilio_client.twilio_calls_hangup(sid=call.twilio_sid)

@@ -1,5 +1,8 @@
 """POST /twilio/status and /twilio/amd, signed by the fake exactly as Twilio signs them."""
+import shutil
+
 import pytest
+import yaml
 
 from calls.models import Call, CallStatus, EndReason
 from calls.services import place_call
@@ -175,8 +178,12 @@ def test_a_machine_is_hung_up_on_by_default(client, fake_twilio, amd_call):
     assert fake_twilio.calls[call.twilio_sid].hung_up
 
 
-def test_a_machine_gets_the_voicemail_message_when_asked(settings, client, fake_twilio, amd_call):
-    settings.AMD_ACTION, settings.AMD_VOICEMAIL_MESSAGE = "voicemail", "Le llamaremos de nuevo."
+def test_a_machine_gets_the_voicemail_message_from_ai_files(settings, client, fake_twilio, amd_call, tmp_path):
+    shutil.copytree(settings.AI_CONFIG_DIR, tmp_path / "AI")
+    agent = tmp_path / "AI" / "prompts" / "agent.yaml"
+    prompts = yaml.safe_load(agent.read_text(encoding="utf-8"))
+    agent.write_text(yaml.safe_dump({**prompts, "voicemail": "Le llamaremos de nuevo."}), encoding="utf-8")
+    settings.AMD_ACTION, settings.AI_CONFIG_DIR = "voicemail", str(tmp_path / "AI")
     fake_twilio.amd_callback(amd_call.twilio_sid, "fax").post(client)
     fake = fake_twilio.calls[amd_call.twilio_sid]
     assert not fake.hung_up
