@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv venv-dev
+.PHONY: run test test-scale venv venv-dev
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,4 +24,10 @@ run: venv
 	$(PY) manage.py serve
 
 test: venv-dev
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole suite again on PostgreSQL + Redis (started if they are not running), in a database and a Redis key
+# prefix private to this run: see scripts/test_scale.sh.
+test-scale: venv-dev
+	PY=$(PY) bash scripts/test_scale.sh $(PYTEST_ARGS)

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 MAX_FRAME_BYTES = 64 * 1024
+# A call lasts at most 4 hours at Twilio (TimeLimit's ceiling): a media timestamp outside that is not Twilio's.
+MAX_TIMESTAMP_MS = 4 * 3600 * 1000
 MULAW_BYTES_PER_MS = 8  # 8 kHz, one byte per sample
 
 
@@ -60,7 +62,7 @@ class StartFrame(_Frame):
 class MediaInfo(_Frame):
     track: str = "inbound"
     chunk: int = 0
-    timestamp: int
+    timestamp: int = Field(ge=0, le=MAX_TIMESTAMP_MS)
     audio: bytes = Field(alias="payload")
 
     @field_validator("audio", mode="before")

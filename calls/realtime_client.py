@@ -1,12 +1,24 @@
 """OpenAI Realtime (GA) connection factory: the only module in calls/ that imports `openai`.
 
 The URL is derived from OPENAI_BASE_URL (`http://127.0.0.1:PORT/v1` -> `ws://127.0.0.1:PORT/v1/realtime?model=...`),
-so a local fake or an OpenAI-compatible provider plugs in without code changes.
+so a local fake or an OpenAI-compatible provider plugs in without code changes; OPENAI_REALTIME_BASE_URL overrides the
+websocket's base alone (a realtime gateway apart from the REST endpoint).
 """
+import functools
+import json
 import logging
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
+# Imported here, at start-up, not lazily on the first call: they cost ~0.6 s of CPU, which would hold up the event
+# loop (every live call in the process) the first time a call starts.
+import openai.lib._websocket  # noqa: F401
+import openai.resources.realtime.realtime  # noqa: F401
+import openai.types.realtime  # noqa: F401
 from django.conf import settings
 from openai import AsyncOpenAI
+from websockets.exceptions import ConnectionClosedOK
 
 logger = logging.getLogger(__name__)
 
@@ -18,17 +30,51 @@ class RealtimeUnavailable(Exception):
 def realtime_client() -> AsyncOpenAI:
     if not settings.OPENAI_API_KEY:
         raise RealtimeUnavailable("OPENAI_API_KEY is not set: the bot cannot talk.")
-    return AsyncOpenAI(api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL, max_retries=0)
+    return _client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_REALTIME_BASE_URL or None)
 
 
-async def realtime_connect(*, model: str | None = None):
-    """Open one Realtime websocket for one call; returns the SDK's AsyncRealtimeConnection.
+@functools.lru_cache(maxsize=4)
+def _client(api_key: str, base_url: str, websocket_base_url: str | None) -> AsyncOpenAI:
+    # One client per process: building one loads an SSL context (~20-30 ms of CPU on the event loop, every live
+    # call waits), and the realtime websocket uses only its URLs and key, never its HTTP connection pool.
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, websocket_base_url=websocket_base_url, max_retries=0)
+
+
+class RealtimeSession:
+    """One call's Realtime socket as the relay uses it (`calls.relay.RealtimeConnection`), minus the SDK's typing.
+
+    The SDK's `send` walks every dict through its TypedDict transformer and `recv` builds a pydantic model of every
+    event: about half of Daphne's CPU per call went there, 50 audio frames a second each way. The relay's events are
+    already in the wire shape (`calls.relay.session`) and it reads server events by attribute, so plain JSON out and
+    namespaces in carry the same information. The SDK still opens, authenticates and closes the socket.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.connection.send_raw(json.dumps(event, separators=(",", ":")))
+
+    async def __aiter__(self) -> AsyncIterator[SimpleNamespace]:
+        while True:
+            try:
+                raw = await self.connection.recv_bytes()
+            except ConnectionClosedOK:
+                return
+            yield json.loads(raw, object_hook=lambda fields: SimpleNamespace(**fields))
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def realtime_connect(*, model: str | None = None) -> RealtimeSession:
+    """Open one Realtime websocket for one call.
 
     No automatic reconnect: a new socket would start a new conversation mid-call, so a drop ends the call
     politely instead (the consumer plays an apology).
     """
     manager = realtime_client().realtime.connect(model=model or settings.OPENAI_REALTIME_MODEL)
     try:
-        return await manager.enter()
+        return RealtimeSession(await manager.enter())
     except Exception as exc:  # handshake errors come from `websockets` and the OS, not only OpenAIError
         raise RealtimeUnavailable(f"could not connect to OpenAI Realtime: {type(exc).__name__}") from exc

@@ -8,7 +8,9 @@ import mimetypes
 import re
 from typing import BinaryIO
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import SuspiciousFileOperation
+from django.urls import reverse
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -22,6 +24,18 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class RecordingApi(APIView):
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        # A person who opens a recording link logged out belongs on the login page, not on an API error page;
+        # scripts (token, JSON) still get the API's 401/403.
+        if not request.user.is_authenticated and "text/html" in request.headers.get("Accept", ""):
+            raise _LoginRedirect(redirect_to_login(request.get_full_path(), reverse("admin:login")))
+        super().permission_denied(request, message=message, code=code)
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, _LoginRedirect):
+            return exc.response
+        return super().handle_exception(exc)
+
     @extend_schema(responses={(200, "audio/wav"): OpenApiTypes.BINARY, (206, "audio/wav"): OpenApiTypes.BINARY})
     def get(self, request: Request, name: str) -> HttpResponse:
         path = recording_path(name)
@@ -35,6 +49,11 @@ class RecordingApi(APIView):
         response["Cache-Control"] = "private, no-store"
         response["Content-Disposition"] = "inline"
         return response
+
+
+class _LoginRedirect(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
 
 
 def recording_url_name(call: Call) -> str | None:

@@ -1,6 +1,9 @@
 """Background entry points (django-q2): ids in, one service out. Enqueued by dotted path from services."""
+from datetime import datetime
+
 from calls import services
 from calls.models import Call
+from calls.services import batches
 from contacts.models import Contact
 
 
@@ -16,3 +19,8 @@ def call_hang_up(call_id: int) -> None:
 def call_reconcile_stale() -> int:
     """Scheduled by `setup_schedules`: settle calls whose final callback never came."""
     return services.call_reconcile_stale()
+
+
+def place_call_batch(contact_ids: list[int], calls_per_second: float, since: datetime) -> int:
+    """One link of an admin batch: dial a minute's worth of contacts, paced, and enqueue the rest."""
+    return batches.call_batch_place(contact_ids=contact_ids, calls_per_second=calls_per_second, since=since)

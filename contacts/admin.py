@@ -7,6 +7,7 @@ Preview and confirm both run `contacts.services.contacts_import`, the same code 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -15,7 +16,11 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
+from calls.exports import format_duration
+from calls.exceptions import TwilioNotConfigured
 from calls.models import Call
+from calls.services.batches import CallBatchPlan, call_batch_enqueue, call_batch_plan
+from calls.twilio_client import twilio_settings
 from contacts import import_uploads
 from contacts.filters import CallHistoryFilter
 from contacts.models import Contact
@@ -60,7 +65,8 @@ class CallInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
     verbose_name_plural = "Call history"
-    fields = ["call_link", "status", "duration", "end_reason"]
+    empty_message = "Not called yet."  # shown under the empty table (templates/admin/change_form.html)
+    fields = ["call_link", "status", "duration_display", "end_reason"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
 
@@ -69,6 +75,10 @@ class CallInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Duration")
+    def duration_display(self, call: Call) -> str:
+        return format_duration(call.duration) or "–"  # "0:42" as on the calls list, not "42.0"
 
     @admin.display(description="Call")
     def call_link(self, call: Call) -> str:
@@ -96,7 +106,8 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     import_export_change_list_template = "admin/contacts/contact/change_list_import_export.html"
     import_template_name = "admin/contacts/contact/import.html"
 
-    list_display = ["phone_number", "name", "do_not_call", "number_invalid", "last_called_at", "created_at"]
+    # One worded column instead of two yes/no icons: a red cross under "Do not call" meant "may be called".
+    list_display = ["phone_number", "name", "can_be_called", "last_called_at", "created_at"]
     list_display_links = ["phone_number", "name"]
     list_filter = ["do_not_call", "number_invalid", CallHistoryFilter, "created_at"]
     search_fields = ["phone_number", "name", "comments"]
@@ -108,8 +119,16 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     inlines = [CallInline]
-    actions = ["mark_do_not_call", "allow_calls"]
+    actions = ["mark_do_not_call", "allow_calls", "call_contacts"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="Can be called", ordering="do_not_call")
+    def can_be_called(self, contact: Contact) -> str:
+        if contact.do_not_call:
+            return "No: do not call"
+        if contact.number_invalid:
+            return "No: number rejected by carrier"
+        return "Yes"
 
     def get_search_results(self, request, queryset, search_term):
         """Also find the contact when staff type its number another way (`600 123 456` for `+34600123456`)."""
@@ -137,12 +156,49 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         changed = contacts_set_do_not_call(contacts=queryset, do_not_call=False)
         self.message_user(request, f"{changed} contact(s) can be called again.", messages.SUCCESS)
 
+    @admin.action(description="Call selected contacts", permissions=["change"])
+    def call_contacts(self, request: HttpRequest, queryset) -> TemplateResponse | None:
+        """Step 1: a confirmation page with who will be called and who skipped. Step 2: queue the calls."""
+        plan = call_batch_plan(contacts=queryset)
+        if request.POST.get("confirm") != "yes":
+            return self._call_confirmation(request, plan)
+        try:
+            twilio_settings()
+        except TwilioNotConfigured as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        call_batch_enqueue(plan=plan, calls_per_second=settings.CALLS_PER_SECOND)
+        if plan.contact_ids:
+            seconds = plan.seconds_to_start_all(calls_per_second=settings.CALLS_PER_SECOND)
+            self.message_user(request, f"Queued {len(plan.contact_ids)} call(s), {settings.CALLS_PER_SECOND:g} per "
+                              f"second: the last one starts in about {_duration(seconds)}. Follow them under Calls.",
+                              messages.SUCCESS)
+        if plan.skipped:
+            self.message_user(request, _skipped_message(plan), messages.WARNING)
+        return None
+
+    def _call_confirmation(self, request: HttpRequest, plan: CallBatchPlan) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Call these contacts?",
+            "plan": plan,
+            "skipped_message": _skipped_message(plan) if plan.skipped else "",
+            "duration": _duration(plan.seconds_to_start_all(calls_per_second=settings.CALLS_PER_SECOND)),
+            "calls_per_second": settings.CALLS_PER_SECOND,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/contacts/contact/call_confirmation.html", context)
+
     def get_urls(self):
         import_view = self.admin_site.admin_view(self.import_view)
         return [path("import/", import_view, name="contacts_contact_import"), *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "has_import_permission": self.has_add_permission(request)}
+        extra_context = {"title": "Contacts", **(extra_context or {}),
+                         "has_import_permission": self.has_add_permission(request)}
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
@@ -204,6 +260,17 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             "region": settings.DEFAULT_PHONE_REGION,
         }
         return TemplateResponse(request, self.import_template_name, context, status=status)
+
+
+def _skipped_message(plan: CallBatchPlan) -> str:
+    return (f"Skipped {plan.skipped} contact(s): {plan.do_not_call} on the do-not-call list, "
+            f"{plan.number_invalid} with a number the carrier rejected or that is not valid.")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    return f"{seconds / 60:.0f} minutes" if seconds < 5400 else f"{seconds / 3600:.1f} hours"
 
 
 def _import_title(report: ImportReport | None) -> str:

@@ -7,7 +7,9 @@ huge or hostile file is refused without being loaded.
 """
 import csv
 import io
+import lzma
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -20,17 +22,21 @@ import xlrd
 from django.conf import settings
 from openpyxl.utils.exceptions import InvalidFileException
 
-from contacts.formulas import escape_formula
+from contacts.formulas import unescape_formula
 
 SUPPORTED = ".xlsx, .xls, .csv or .txt"
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _TXT_SEPARATORS = re.compile(r"[,\r\n]+")
 _DIGIT = re.compile(r"\d")
+# zipfile answers a damaged archive with NotImplementedError (unknown compression flags), RuntimeError (an
+# entry marked encrypted) or lzma's own error, besides the obvious ones.
 _BROKEN_WORKBOOK = (
-    zipfile.BadZipFile, zlib.error, SyntaxError, InvalidFileException, KeyError, IndexError, EOFError,
-    OSError, ValueError, TypeError,
+    zipfile.BadZipFile, zlib.error, lzma.LZMAError, SyntaxError, InvalidFileException, KeyError, IndexError,
+    EOFError, OSError, ValueError, TypeError, NotImplementedError, RuntimeError,
 )
+# xlrd's compound-document reader raises its own CompDocError (not an XLRDError) and struct.error on a damaged file.
+_BROKEN_XLS = (xlrd.XLRDError, xlrd.compdoc.CompDocError, struct.error, ValueError, IndexError, KeyError, OSError)
 _WORKBOOK_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ""}
 
 
@@ -128,17 +134,10 @@ def _is_header(first: SheetRow) -> bool:
 
 
 def _cells(row_number: int, values) -> SheetRow:
-    values = [_unescape(value) for value in values[:2]]
+    values = [unescape_formula(value) for value in values[:2]]
     return SheetRow(
         row=row_number, phone=values[0] if values else None, name=values[1] if len(values) > 1 else ""
     )
-
-
-def _unescape(value: object) -> object:
-    """Undo contacts.formulas.escape_formula, so our own exports import back unchanged."""
-    if isinstance(value, str) and value.startswith("'") and escape_formula(value[1:]) == value:
-        return value[1:]
-    return value
 
 
 def _xlsx_rows(file: IO[bytes]) -> Iterator[SheetRow]:
@@ -168,7 +167,7 @@ def _xls_rows(file: IO[bytes]) -> Iterator[SheetRow]:
     try:
         book = xlrd.open_workbook(file_contents=file.read(), on_demand=True)
         sheet = book.sheet_by_index(0)
-    except (xlrd.XLRDError, ValueError, IndexError, OSError) as exc:
+    except _BROKEN_XLS as exc:
         raise SpreadsheetRejected(
             f"This .xls file could not be opened ({exc}). Save it again as .xlsx or .csv and import that file."
         ) from exc
@@ -226,4 +225,4 @@ def _txt_rows(file: IO[bytes]) -> Iterator[SheetRow]:
         for entry in _TXT_SEPARATORS.split(line):
             if entry.strip():
                 number += 1
-                yield SheetRow(row=number, phone=_unescape(entry.strip()), name="")
+                yield SheetRow(row=number, phone=unescape_formula(entry.strip()), name="")

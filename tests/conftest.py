@@ -4,11 +4,33 @@ from django_q.conf import Conf
 from rest_framework.test import APIClient
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, whose PostgreSQL copy can be dropped at the end of the run.
+
+    Async tests run their ORM calls in asgiref's worker threads, whose persistent connections (CONN_MAX_AGE) outlive
+    the tests; PostgreSQL refuses to drop a database with open sessions, so they are ended first.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    # Views keep the throttle classes they were defined with, so throttling stays on; each test starts with an
+    # empty throttle history instead (user ids repeat after every rollback and would share one).
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
@@ -56,5 +78,4 @@ def fake_twilio(settings):
         settings.PHONE_NUMBER_FROM = "+15005550006"
         settings.TWILIO_API_BASE_URL = fake.base_url
         settings.PUBLIC_BASE_URL = "https://voicebot.example"
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
         yield fake

@@ -1,8 +1,11 @@
 """Real processes for end-to-end tests: Daphne serving the real ASGI app and a django-q2 `qcluster` worker.
 
-They share a private database (a SQLite file, or the PostgreSQL/Redis named by DATABASE_URL/REDIS_URL in the
-environment of the scale-out run) that the test reaches only through the product's doors, as a customer would.
+They share a private database that the test reaches through the product's doors, as a customer would: a SQLite
+file, or, when DATABASE_URL names a PostgreSQL server (the scale-out run, `make test-scale`), a database of its own
+created on that server and dropped at `stop_all()`. With REDIS_URL the processes share that Redis under a key prefix
+of their own (REDIS_PREFIX), so neither the test run's layer and queue nor another Stack's can reach them.
 """
+import atexit
 import os
 import secrets
 import signal
@@ -12,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +39,48 @@ def wait_for_port(port: int, *, process: subprocess.Popen | None = None, timeout
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _admin_sql(url: str, statement: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    # CREATE/DROP DATABASE cannot run in a transaction, nor while connected to the database itself.
+    with psycopg.connect(_with_database(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
+
+
+def create_database(url: str, name: str) -> str:
+    """Create an empty database `name` on the PostgreSQL server of `url` and return `url` pointing at it."""
+    _admin_sql(url, "CREATE DATABASE {}", name)
+    return _with_database(url, name)
+
+
+def drop_database(url: str, name: str) -> None:
+    """Drop database `name` on the server of `url`, closing whatever sessions a killed process left behind."""
+    _admin_sql(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+
+
+def delete_redis_keys(url: str, prefix: str) -> int:
+    """Delete the keys of the Redis at `url` that carry `prefix` (the channel layer's and django-q2's)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        # "<prefix>:asgi..." (channels_redis) and "django_q:<prefix>:..." (django-q2); not "<prefix>1:..."
+        patterns = (f"{prefix}:*", f"*:{prefix}:*")
+        keys = {key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)}
+        return client.delete(*keys) if keys else 0
+    finally:
+        client.close()
+
+
+def uses_postgresql(url: str) -> bool:
+    return urlsplit(url).scheme in ("postgres", "postgresql", "pgsql")
+
+
 @dataclass
 class Stack:
     """One deployment of voicebot for a test: its environment, its processes, a staff token."""
@@ -54,6 +100,33 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
+        self.name = f"voicebot_e2e_{secrets.token_hex(6)}"
+        self.database_url = ""
+        self._server_url = ""
+        if uses_postgresql(self.env.get("DATABASE_URL", "")):
+            self._server_url = self.env["DATABASE_URL"]
+            self.database_url = self.env["DATABASE_URL"] = create_database(self._server_url, self.name)
+            atexit.register(self.drop_database)  # also when a test forgets stop_all() or the run is interrupted
+        # Its own django-q2 queue and channel-layer keys, whichever broker; never the test run's (inherited) ones.
+        self.env["REDIS_PREFIX"] = self.extra_env.get("REDIS_PREFIX", self.name)
+
+    def drop_database(self) -> None:
+        """Drop this Stack's PostgreSQL database and Redis keys (nothing to do on SQLite); safe to call twice."""
+        if self._server_url:
+            server, self._server_url = self._server_url, ""
+            drop_database(server, self.name)
+        if self.env.get("REDIS_URL"):
+            delete_redis_keys(self.env["REDIS_URL"], self.env["REDIS_PREFIX"])
+
+    def connect(self):
+        """A DB-API connection to this Stack's database (psycopg or sqlite3) for a test's assertions; close it."""
+        if self.database_url:
+            import psycopg
+
+            return psycopg.connect(self.database_url, autocommit=True)
+        import sqlite3
+
+        return sqlite3.connect(self.env["SQLITE_PATH"])
 
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=check,
@@ -99,6 +172,7 @@ class Stack:
     def stop_all(self) -> None:
         for process in reversed(self.processes):
             self.stop(process)
+        self.drop_database()
 
     def logs(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text()[-4000:]}" for path in sorted(self.tmp.glob("*.log")))

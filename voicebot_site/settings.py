@@ -4,6 +4,7 @@ Every variable is listed with its default in `.env.example`. Integration credent
 `manage.py` and the tests run without secrets; the clients check them when a call is placed.
 """
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from decouple import Csv, config
@@ -132,20 +133,25 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
-# Redis (optional): switches the Channels layer and the django-q2 broker.
+# Redis (optional): switches the Channels layer and the django-q2 broker. REDIS_PREFIX names this deployment's
+# keys (and its django-q2 cluster), so several deployments or test runs can share one Redis without clashing.
 REDIS_URL = config("REDIS_URL", default="")
+REDIS_PREFIX = config("REDIS_PREFIX", default="voicebot")
 
 # Channels
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
+        }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set. retry must exceed every task's timeout.
 Q_CLUSTER = {
-    "name": "voicebot",
+    "name": REDIS_PREFIX,
     "workers": config("Q_WORKERS", default=2, cast=int),
     "timeout": config("Q_TIMEOUT", default=1800, cast=int),
     "retry": config("Q_RETRY", default=1900, cast=int),
@@ -200,6 +206,10 @@ TWILIO_AUTH_TOKEN = config("TWILIO_AUTH_TOKEN", default="")
 PHONE_NUMBER_FROM = config("PHONE_NUMBER_FROM", default="")
 TWILIO_API_BASE_URL = config("TWILIO_API_BASE_URL", default="https://api.twilio.com")
 PUBLIC_BASE_URL = config("PUBLIC_BASE_URL", default="")
+if PUBLIC_BASE_URL:
+    # Twilio (and staff, through a tunnel) arrive under this host: accept it without listing it twice.
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, urlsplit(PUBLIC_BASE_URL).hostname]
+    CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, "{0.scheme}://{0.netloc}".format(urlsplit(PUBLIC_BASE_URL))]
 NGROK_TOKEN = config("NGROK_TOKEN", default="")
 CALL_DURATION_LIMIT = config("CALL_DURATION_LIMIT", default=120, cast=int)
 MAKE_CALL_TIMEOUT = config("MAKE_CALL_TIMEOUT", default=600, cast=int)
@@ -214,6 +224,8 @@ TWILIO_SAY_LANGUAGE = config("TWILIO_SAY_LANGUAGE", default="es-ES")
 STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
 # Calls still not final this many seconds after creation are settled from Twilio's records.
 CALL_STALE_AFTER = config("CALL_STALE_AFTER", default=900, cast=int)
+# Pacing of batches of calls (admin action, `manage.py place_call --cps`): Twilio's default limit is 1 per second.
+CALLS_PER_SECOND = config("CALLS_PER_SECOND", default=1.0, cast=float)
 
 # The live call (relay): the bot's files, its timers and the optional input gain
 AI_CONFIG_DIR = config("AI_CONFIG_DIR", default=str(BASE_DIR / "AI"))
@@ -225,6 +237,7 @@ INPUT_GAIN_DB = config("INPUT_GAIN_DB", default="", cast=lambda v: float(v) if v
 # OpenAI
 OPENAI_API_KEY = config("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = config("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+OPENAI_REALTIME_BASE_URL = config("OPENAI_REALTIME_BASE_URL", default="")
 OPENAI_REALTIME_MODEL = config("OPENAI_REALTIME_MODEL", default="gpt-realtime-mini")
 OPENAI_AUDIO_VOICE = config("OPENAI_AUDIO_VOICE", default="coral")
 OPENAI_STT_MODEL = config("OPENAI_STT_MODEL", default="whisper-1")

@@ -36,6 +36,10 @@ SendToTwilio = Callable[[dict[str, Any]], Awaitable[None]]
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 HangUp = Callable[[str], Awaitable[None]]
 
+# Twilio stamps callee audio on the stream's clock, which keeps pace with ours. A frame claiming to be further ahead
+# than this is garbage, and placing it would make the recorder hold the whole gap as silence in memory.
+MAX_MEDIA_AHEAD_MS = 60_000
+
 
 class RealtimeConnection(Protocol):
     """What the relay uses of `openai`'s `AsyncRealtimeConnection` (an in-memory double fits too)."""
@@ -51,7 +55,7 @@ class Relay:
     def __init__(
         self, *, send_to_twilio: SendToTwilio, realtime: RealtimeConnection, settings: session.RelaySettings,
         recorder: Recorder, on_event: OnEvent, hang_up: HangUp, clock: Callable[[], float] = time.monotonic,
-        call_sid: str = "-", tick_s: float = 0.1,
+        call_sid: str = "-", tick_s: float = 0.1, started_at: float | None = None,
     ) -> None:
         self._twilio, self._realtime, self.settings = send_to_twilio, realtime, settings
         self.recorder, self._on_event, self._hang_up, self._clock = recorder, on_event, hang_up, clock
@@ -61,6 +65,9 @@ class Relay:
         self._gain = gain_table(settings.input_gain_db) if settings.input_gain_db else None
         self.stream_sid: str | None = None
         self._t0: float | None = None
+        # `clock()` when Twilio's start frame arrived, if the consumer handled it late (it opens OpenAI first):
+        # Twilio's media timestamps count from then, so the bot's audio must too.
+        self._started_at = started_at
         self.transcript, self.metrics, self.playback = Transcript(), Metrics(), Playback()
         self.timers = CallTimers(duration_limit_s=settings.duration_limit_s, grace_s=settings.grace_s,
                                  silence_timeout_s=settings.silence_timeout_s)
@@ -101,13 +108,17 @@ class Relay:
         if self.stream_sid is not None:
             self.log.warning("ignored a second start frame")
             return
-        self.stream_sid, self._t0 = frame.streamSid, self._clock()
+        self.stream_sid = frame.streamSid
+        self._t0 = self._started_at if self._started_at is not None else self._clock()
         self.log.call_sid = frame.start.callSid
         self.log.info("stream %s started", frame.streamSid)
         await self.send_ai(session.session_update(self.settings))
         await self._request_response(self.settings.opening_instruction)
 
     async def _on_twilio_media(self, frame: media.MediaFrame) -> None:
+        if frame.media.timestamp > self.now_ms + MAX_MEDIA_AHEAD_MS:
+            self.log.warning("ignored media stamped %d ms, far ahead of the call clock", frame.media.timestamp)
+            return
         audio = frame.media.audio
         self.recorder.add_callee(frame.media.timestamp, audio)
         self._callee_end_ms = max(self._callee_end_ms, frame.media.timestamp + frame.media.duration_ms)

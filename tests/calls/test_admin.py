@@ -114,7 +114,7 @@ def test_it_exports_selected_calls_to_xlsx_with_formulas_escaped(admin_client_lo
     assert header[:6] == ("Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation")
     assert header[6] == "Place"
     assert len(rows) == 1
-    assert rows[0][1] == "'+34600123456" and rows[0][4] == "1:01" and rows[0][6] == "'=HYPERLINK(\"x\")"
+    assert rows[0][1] == "+34600123456" and rows[0][4] == "1:01" and rows[0][6] == "'=HYPERLINK(\"x\")"
 
 
 def test_it_exports_selected_calls_to_csv_with_formulas_escaped(admin_client_logged):

@@ -174,7 +174,7 @@ def test_it_exports_the_posted_rows_from_the_database(api):
     header, *rows = workbook_rows(response)
     assert header == ("Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation",
                       "Place", "Budget")
-    assert rows == [(call.twilio_sid, "'+34600123456", "2026-11-10T10:30:00+00:00", "completed", "2:05",
+    assert rows == [(call.twilio_sid, "+34600123456", "2026-11-10T10:30:00+00:00", "completed", "2:05",
                      "Bot: Hola\nClient: Hola", "Madrid", 900)]
 
 
@@ -212,7 +212,7 @@ def test_it_escapes_formulas_in_every_exported_cell(api):
     header, row = workbook_rows(api.post("/api/call_histories/export", {}, format="json"))
 
     assert row[5] == "'=cmd|' /C calc'!A0"
-    assert row[6:] == ("'@SUM(A1)", "'+1")
+    assert row[6:] == ("'@SUM(A1)", "+1")
     assert header[7] == "'-Danger"
 
 

@@ -80,6 +80,14 @@ def test_it_refuses_anonymous_and_non_staff_users(client, plain_user, recorded_c
     assert client.get(url_of(recorded_call)).status_code == 403
 
 
+def test_a_logged_out_browser_is_sent_to_the_login_page_and_back(client, recorded_call):
+    response = client.get(url_of(recorded_call), HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=") and "recordings" in response["Location"]
+    assert b"RIFF" not in response.content
+
+
 def test_it_serves_staff_with_a_session_or_a_token(client, staff_user, recorded_call):
     client.force_login(staff_user)
     assert client.get(url_of(recorded_call)).status_code == 200

@@ -234,12 +234,16 @@ class CalleeTurn:
 
 @dataclass
 class Reply:
-    """One response: speech (`audio_ms` of tone in `chunk_ms` deltas) or, if `end_call` is set, that tool call."""
+    """One response: speech (`audio_ms` of tone in `chunk_ms` deltas) or, if `end_call` is set, that tool call.
+
+    `audio` (pcmu bytes, e.g. recorded speech) replaces the tone; `audio_ms` then follows its length.
+    """
 
     transcript: str = "Hola, buenas. ¿Qué tipo de piso busca?"
     audio_ms: int = 600
     chunk_ms: int = 200
     end_call: str | None = None
+    audio: bytes | None = None
     usage: dict[str, Any] = field(default_factory=lambda: {
         "total_tokens": 120, "input_tokens": 80, "output_tokens": 40,
         "input_token_details": {"text_tokens": 60, "audio_tokens": 20, "cached_tokens": 0},
@@ -605,11 +609,10 @@ class FakeRealtimeServer:
         await self._send(session, {"type": "response.content_part.added", **part,
                                    "part": {"type": "audio", "transcript": ""}})
         session.item_audio_ms[item_id] = 0
-        for _ in range(0, reply.audio_ms, reply.chunk_ms):
-            audio = self._audio(session, reply.chunk_ms)
+        for chunk_ms, audio in self._chunks(session, reply):
             await self._send(session, {"type": "response.output_audio.delta", **part,
                                        "delta": base64.b64encode(audio).decode("ascii")})
-            session.item_audio_ms[item_id] += reply.chunk_ms
+            session.item_audio_ms[item_id] += chunk_ms
             await asyncio.sleep(0)  # let client events (a barge-in, a cancel) interleave
         await self._send(session, {"type": "response.output_audio.done", **part})
         await self._send(session, {"type": "response.output_audio_transcript.done", **part,
@@ -621,6 +624,14 @@ class FakeRealtimeServer:
         await self._send(session, {"type": "response.output_item.done", **where, "item": item})
         session.last_item = item_id
         return item
+
+    def _chunks(self, session: _Session, reply: Reply) -> list[tuple[int, bytes]]:
+        if reply.audio is None:
+            return [(reply.chunk_ms, self._audio(session, reply.chunk_ms)) for _ in range(0, reply.audio_ms,
+                                                                                          reply.chunk_ms)]
+        step = reply.chunk_ms * 8  # pcmu bytes per chunk
+        return [(len(chunk) // 8, chunk) for chunk in (reply.audio[i:i + step]
+                                                        for i in range(0, len(reply.audio), step))]
 
     @staticmethod
     def _audio(session: _Session, duration_ms: int) -> bytes:

@@ -58,6 +58,7 @@ class OpenAIRestFake:
     api_key: str = API_KEY
     max_file_bytes: int = MAX_FILE_BYTES
     voices: dict[float, str] = field(default_factory=dict)
+    default_words: str | None = None  # what real speech (matching no tone in `voices`) is heard as
     canned_transcription: dict[str, Any] | None = None
     chat_scenario: str = "answer"
     chat_answer: dict[str, Any] = field(default_factory=dict)
@@ -167,10 +168,11 @@ class OpenAIRestFake:
                 "segments": segments}
 
     def _words_for(self, pitch: float) -> str:
+        unknown = self.default_words or f"[tone {pitch:.0f} Hz]"
         if not self.voices:
-            return f"[tone {pitch:.0f} Hz]"
+            return unknown
         nearest = min(self.voices, key=lambda hz: abs(hz - pitch))
-        return self.voices[nearest] if abs(nearest - pitch) <= 0.1 * nearest else f"[tone {pitch:.0f} Hz]"
+        return self.voices[nearest] if abs(nearest - pitch) <= 0.1 * nearest else unknown
 
     # --- chat completions ------------------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * FRAME_BYTES
@@ -41,13 +42,16 @@ class TwilioMediaClient:
     played: list[PlayedAudio] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
     marks_returned: list[str] = field(default_factory=list)
+    marks_returned_at: list[float] = field(default_factory=list)  # stream ms at which each mark went back
     clears: int = 0
     closed_by_server: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self._ws: ClientConnection | None = None
         self._sequence = 0
+        self._chunk = 0
         self._started_at = 0.0
+        self.ended_ms: float | None = None  # stream time when the socket closed (either side)
         self._playback: asyncio.Queue = asyncio.Queue()
         self._playing_until = 0.0
         self._tasks: list[asyncio.Task] = []
@@ -61,6 +65,10 @@ class TwilioMediaClient:
             headers["X-Twilio-Signature"] = validator.compute_signature(self.signed_url or self.url, {})
         self._ws = await connect(self.url, additional_headers=headers, max_size=2**20)
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._play())]
+
+    def _mark_ended(self) -> None:
+        if self.ended_ms is None and self._started_at:
+            self.ended_ms = self.stream_ms()
 
     def stream_ms(self) -> float:
         return (time.monotonic() - self._started_at) * 1000
@@ -85,22 +93,31 @@ class TwilioMediaClient:
             },
         })
 
+    @property
+    def next_timestamp_ms(self) -> int:
+        """The stream time of the next media frame (Twilio's clock never restarts between `stream` calls)."""
+        return self._chunk * 20
+
     async def stream(self, audio: bytes, *, then_silence_s: float = 0.0, until: asyncio.Event | None = None) -> None:
         """Send `audio` then silence in 20 ms frames at real-time pace, stopping early when `until` is set."""
         frames = [audio[i:i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
         frames += [SILENCE] * int(then_silence_s * 50)
-        for chunk, frame in enumerate(frames, start=1):
+        for frame in frames:
             if self._stopped or self.closed_by_server.is_set() or (until and until.is_set()):
                 return
-            timestamp_ms = (chunk - 1) * 20
+            timestamp_ms = self.next_timestamp_ms
+            self._chunk += 1
             delay = self._started_at + timestamp_ms / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self.send({
-                "event": "media", "sequenceNumber": self._next_sequence(), "streamSid": self.stream_sid,
-                "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(timestamp_ms),
-                          "payload": base64.b64encode(frame).decode()},
-            })
+            try:
+                await self.send({
+                    "event": "media", "sequenceNumber": self._next_sequence(), "streamSid": self.stream_sid,
+                    "media": {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(timestamp_ms),
+                              "payload": base64.b64encode(frame).decode()},
+                })
+            except ConnectionClosed:
+                return  # the server closed the stream (after its hang-up, say) while this frame was due
 
     async def dtmf(self, digit: str) -> None:
         await self.send({"event": "dtmf", "streamSid": self.stream_sid, "sequenceNumber": self._next_sequence(),
@@ -111,6 +128,7 @@ class TwilioMediaClient:
         if self._stopped:
             return
         self._stopped = True
+        self._mark_ended()
         try:
             await self.send({"event": "stop", "sequenceNumber": self._next_sequence(), "streamSid": self.stream_sid,
                              "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}})
@@ -122,6 +140,7 @@ class TwilioMediaClient:
     async def drop(self) -> None:
         """The socket vanishes with no `stop` (network loss)."""
         self._stopped = True
+        self._mark_ended()
         self._ws.transport.abort()
         await self._finish()
 
@@ -137,6 +156,7 @@ class TwilioMediaClient:
         except Exception:
             pass
         finally:
+            self._mark_ended()
             self.closed_by_server.set()
 
     def _check_and_queue(self, raw: str | bytes) -> None:
@@ -211,6 +231,7 @@ class TwilioMediaClient:
         if self._stopped:
             return
         self.marks_returned.append(name)
+        self.marks_returned_at.append(self.stream_ms())
         try:
             await self.send({"event": "mark", "sequenceNumber": self._next_sequence(),
                              "streamSid": self.stream_sid, "mark": {"name": name}})

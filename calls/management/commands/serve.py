@@ -1,7 +1,10 @@
 """`manage.py serve`: the product in one command, Daphne (HTTP + media stream) and a django-q2 worker.
 
 Ctrl-C (or SIGTERM) stops both; if either dies, the other is stopped too so nothing runs half-alive.
+When PUBLIC_BASE_URL is empty and NGROK_TOKEN is set, an ngrok tunnel is opened here, once, and its URL handed to
+both processes as PUBLIC_BASE_URL: Daphne receives Twilio's requests, the worker dials calls that point Twilio at it.
 """
+import os
 import signal
 import subprocess
 import sys
@@ -10,9 +13,12 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from calls.public_address import ngrok_open, public_base_url_resolve
+
 
 class Command(BaseCommand):
-    help = "Start Daphne on HOST:PORT and a django-q2 worker; Ctrl-C stops both."
+    help = "Start Daphne on HOST:PORT and a django-q2 worker (and an ngrok tunnel if asked); Ctrl-C stops both."
+    open_tunnel = staticmethod(ngrok_open)  # the test swaps in its own opener
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=settings.HOST)
@@ -23,8 +29,12 @@ class Command(BaseCommand):
         commands = [[sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "voicebot_site.asgi:application"]]
         if not no_worker:
             commands.append([sys.executable, "manage.py", "qcluster"])
-        processes = [subprocess.Popen(command) for command in commands]
+        url, tunnelled = public_base_url_resolve(host=host, port=port, opener=self.open_tunnel)
+        # The children's settings then accept the tunnel's host too (see PUBLIC_BASE_URL in settings).
+        env = {**os.environ, "PUBLIC_BASE_URL": url} if tunnelled else None
+        processes = [subprocess.Popen(command, env=env) for command in commands]
         self.stdout.write(self.style.SUCCESS(f"voicebot on http://{host}:{port}/admin/ (Ctrl-C stops)"))
+        self._say_where_twilio_calls(url, tunnelled)
         stopping = False
 
         def stop(*_args) -> None:
@@ -45,3 +55,12 @@ class Command(BaseCommand):
                 process.kill()
         if not stopping:
             raise SystemExit("A voicebot process exited unexpectedly; stopped the others.")
+
+    def _say_where_twilio_calls(self, url: str, tunnelled: bool) -> None:
+        if tunnelled:
+            self.stdout.write(self.style.SUCCESS(f"ngrok tunnel: Twilio reaches this server at {url}"))
+            self.stdout.write(f"To place calls from another shell: export PUBLIC_BASE_URL={url}")
+        elif not url:
+            self.stdout.write(self.style.WARNING(
+                "PUBLIC_BASE_URL and NGROK_TOKEN are both empty: Twilio cannot reach this server, calls will fail."
+            ))

@@ -1,0 +1,454 @@
+"""`/media-stream` through the real router: Channels' WebsocketCommunicator on one side, the fake OpenAI Realtime
+server (real socket, real `openai` SDK) on the other, the fake Twilio REST server for hang-ups and apologies."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import wave
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from calls.models import Call, CallEvent, CallStatus
+from calls.routing import websocket_urlpatterns
+from calls.services import call_update_status, place_call
+from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
+STREAM_URL = "wss://voicebot.example/media-stream"
+FRAME = 160  # 20 ms of mu-law
+application = URLRouter(websocket_urlpatterns)
+
+
+@pytest.fixture
+def callee_audio() -> bytes:
+    return (FIXTURES / "callee.ulaw").read_bytes()
+
+
+@pytest.fixture
+def live(settings, fake_twilio):
+    settings.CALL_DURATION_LIMIT = 0
+    settings.SILENCE_TIMEOUT = 0
+    settings.GOODBYE_MARK_CAP = 5
+    return fake_twilio
+
+
+@asynccontextmanager
+async def realtime(settings, scenario: RealtimeScenario | None = None):
+    async with FakeRealtimeServer(scenario or RealtimeScenario(replies=[Reply(audio_ms=400)])) as server:
+        settings.OPENAI_BASE_URL = server.base_url
+        settings.OPENAI_API_KEY = server.api_key
+        yield server
+
+
+class TwilioStream:
+    """Twilio's side of one media stream, over a WebsocketCommunicator: sends frames, records what comes back and
+    returns each mark as soon as it arrives (as if the audio had played instantly)."""
+
+    def __init__(self, call_sid: str, token: str | None, *, echo_marks: bool = True) -> None:
+        self.call_sid, self.token, self.echo_marks = call_sid, token, echo_marks
+        self.stream_sid = "MZ" + secrets.token_hex(16)
+        self.frames: list[dict[str, Any]] = []
+        self.marks_returned: list[str] = []
+        self.close_code: int | None = None
+        self.closed = asyncio.Event()
+        self.comm: WebsocketCommunicator | None = None
+        self._reader: asyncio.Task | None = None
+
+    async def open(self, *, signature: str | None = "sign", headers: list | None = None) -> tuple[bool, Any]:
+        if headers is None:
+            headers = []
+            if signature == "sign":
+                signature = RequestValidator(django_settings.TWILIO_AUTH_TOKEN).compute_signature(STREAM_URL, {})
+            if signature:
+                headers.append((b"x-twilio-signature", signature.encode()))
+        self.comm = WebsocketCommunicator(application, "/media-stream", headers=headers)
+        accepted, detail = await self.comm.connect(timeout=5)
+        if accepted:
+            self._reader = asyncio.create_task(self._read())
+        return accepted, detail
+
+    async def start(self, *, params: dict[str, str] | None = None) -> None:
+        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self.send({
+            "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
+            "start": {"accountSid": "AC" + "a1" * 16, "streamSid": self.stream_sid, "callSid": self.call_sid,
+                      "tracks": ["inbound"],
+                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                      "customParameters": {"token": self.token} if params is None else params}})
+
+    async def send(self, frame: dict | str) -> None:
+        await self.comm.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
+
+    def media_frame(self, timestamp: int, audio: bytes) -> dict:
+        return {"event": "media", "sequenceNumber": str(timestamp // 20 + 2), "streamSid": self.stream_sid,
+                "media": {"track": "inbound", "chunk": str(timestamp // 20 + 1), "timestamp": str(timestamp),
+                          "payload": base64.b64encode(audio).decode()}}
+
+    async def stream(self, audio: bytes, *, from_ms: int = 0, pace: float = 0.002) -> int:
+        """Send `audio` in 20 ms frames stamped from `from_ms`; returns the next timestamp."""
+        for offset in range(0, len(audio) - FRAME + 1, FRAME):
+            if self.closed.is_set():
+                break
+            await self.send(self.media_frame(from_ms, audio[offset:offset + FRAME]))
+            from_ms += 20
+            await asyncio.sleep(pace)
+        return from_ms
+
+    async def dtmf(self, digit: str) -> None:
+        await self.send({"event": "dtmf", "streamSid": self.stream_sid, "sequenceNumber": "99",
+                         "dtmf": {"track": "inbound_track", "digit": digit}})
+
+    async def stop(self) -> None:
+        await self.send({"event": "stop", "sequenceNumber": "999", "streamSid": self.stream_sid,
+                         "stop": {"accountSid": "AC" + "a1" * 16, "callSid": self.call_sid}})
+
+    async def hang_up(self) -> None:
+        """The socket goes away (after a stop, or dropped): Channels runs the consumer's disconnect()."""
+        if self._reader is not None:
+            self._reader.cancel()
+        await self.comm.disconnect(timeout=10)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.comm.receive_output(timeout=120)
+            if message["type"] == "websocket.close":
+                self.close_code = message.get("code", 1000)
+                self.closed.set()
+                return
+            frame = json.loads(message["text"])
+            self.frames.append(frame)
+            if frame["event"] == "mark" and self.echo_marks:
+                self.marks_returned.append(frame["mark"]["name"])
+                await self.send({"event": "mark", "sequenceNumber": "50", "streamSid": self.stream_sid,
+                                 "mark": frame["mark"]})
+
+    def of_event(self, event: str) -> list[dict[str, Any]]:
+        return [frame for frame in self.frames if frame["event"] == event]
+
+    def bot_audio(self) -> bytes:
+        return b"".join(base64.b64decode(frame["media"]["payload"]) for frame in self.of_event("media"))
+
+
+async def dial(live, number: str = "+34600111222") -> tuple[Call, str]:
+    """Place a call through the service (FakeTwilio dials) and take the token from the TwiML Twilio received."""
+    call = await sync_to_async(place_call)(phone_number=number)
+    _, _, params = live.stream_handshake(call.twilio_sid)
+    return call, params["token"]
+
+
+async def until(condition, timeout: float = 5.0, what: str = "condition") -> None:
+    for _ in range(int(timeout / 0.02)):
+        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def fresh(call: Call) -> Call:
+    return await Call.objects.aget(pk=call.pk)
+
+
+async def events_of(call: Call, kind: str) -> list[CallEvent]:
+    return [event async for event in CallEvent.objects.filter(call=call, kind=kind)]
+
+
+def wav_of(call: Call) -> wave.Wave_read:
+    return wave.open(str(Path(django_settings.MEDIA_ROOT) / call.recording.name), "rb")
+
+
+# ---- a whole call ------------------------------------------------------------------------------------------------
+
+
+async def test_it_relays_a_short_call_and_saves_what_happened(settings, live, callee_audio):
+    scenario = RealtimeScenario(
+        callee_turns=[CalleeTurn(after_ms=400, speech_ms=800, transcript="Busco piso en Madrid.")],
+        replies=[Reply("Hola, soy Lucía.", audio_ms=600), Reply("¿Cuál es su presupuesto?", audio_ms=400)])
+    async with realtime(settings, scenario) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        opening = (await server.wait_for("response.create"))[0]
+        assert "Hola" in opening["response"]["instructions"]  # the opening line, after the session.update
+        assert server.of_type("session.update")[0]["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+        sent = callee_audio[: FRAME * 75]
+        end_ms = await twilio.stream(sent)
+        await twilio.dtmf("7")
+        await server.wait_for("response.create", 1)
+        await until(lambda: len(twilio.of_event("mark")) >= 5, what="both replies at Twilio")
+        await until(lambda: len(server.of_type("input_audio_buffer.append")) == 75, what="all callee audio")
+        await twilio.stop()
+        await twilio.hang_up()
+
+    appended = b"".join(base64.b64decode(e["audio"]) for e in server.of_type("input_audio_buffer.append"))
+    assert appended == sent  # untouched: pcmu in, pcmu out
+    assert len(twilio.bot_audio()) == (600 + 400) * 8
+    media_then_mark = [frame["event"] for frame in twilio.frames[:2]]
+    assert media_then_mark == ["media", "mark"]
+    assert {frame["streamSid"] for frame in twilio.frames} == {twilio.stream_sid}
+    assert server.errors == []
+
+    call = await fresh(call)
+    assert call.stream_sid == twilio.stream_sid
+    assert call.end_reason == "callee_hangup"
+    speakers = [(turn["speaker"], turn["text"]) for turn in call.live_transcript]
+    assert ("callee", "Busco piso en Madrid.") in speakers
+    assert ("bot", "Hola, soy Lucía.") in speakers and ("bot", "¿Cuál es su presupuesto?") in speakers
+    assert [event.detail["digit"] for event in await events_of(call, "dtmf")] == ["7"]
+    assert call.token_usage["total_tokens"] == 240 and call.token_usage["responses"] == 2
+    assert call.metrics["duration_ms"] >= end_ms and call.metrics["barge_ins"] == 0
+    with wav_of(call) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 8000, 2)
+        assert wav.getnframes() >= end_ms * 8
+    assert call.recording.name.endswith(f"{call.twilio_sid}.wav")
+    assert len(await events_of(call, "stream_ended")) == 1
+
+
+async def test_it_hangs_up_through_twilio_only_after_the_goodbye_has_played(settings, live, callee_audio):
+    scenario = RealtimeScenario(
+        callee_turns=[CalleeTurn(after_ms=200, speech_ms=400, transcript="Nada más, gracias.")],
+        replies=[Reply("Hola.", audio_ms=200), Reply(end_call="informacion_completa"),
+                 Reply("Gracias, adiós.", audio_ms=600)])
+    async with realtime(settings, scenario) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token, echo_marks=False)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await twilio.stream(callee_audio[: FRAME * 40])
+        await server.wait_for("response.create", 2)  # opening, then the goodbye after end_call
+        await until(lambda: len(twilio.bot_audio()) == (200 + 600) * 8, what="the goodbye's audio")
+        await asyncio.sleep(0.3)
+        assert not live.calls[call.twilio_sid].hung_up  # its mark has not come back: the callee is still hearing it
+        for mark in twilio.of_event("mark"):
+            await twilio.send({"event": "mark", "sequenceNumber": "60", "streamSid": twilio.stream_sid,
+                               "mark": mark["mark"]})
+        await until(lambda: live.calls[call.twilio_sid].hung_up, what="the REST hang-up")
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await twilio.hang_up()
+
+    call = await fresh(call)
+    assert call.end_reason == "bot_hangup"
+    assert (await events_of(call, "hang_up"))[0].detail["tool_reason"] == "informacion_completa"
+    assert call.recording.name
+
+
+# ---- who may connect ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signature", [None, "forged"])
+async def test_it_refuses_a_handshake_without_a_valid_signature(settings, live, signature):
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        accepted, code = await TwilioStream(call.twilio_sid, token).open(signature=signature or "")
+    assert (accepted, code) == (False, 4403)
+    assert server.handshakes == []
+
+
+async def test_it_accepts_an_unsigned_handshake_when_twilio_is_not_configured(settings, live):
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        settings.TWILIO_AUTH_TOKEN = ""
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open(signature=""))[0]
+        await twilio.start()
+        await server.wait_for("session.update")
+        await twilio.stop()
+        await twilio.hang_up()
+
+
+async def _refused_start(settings, live, twilio: TwilioStream, params: dict | None = None) -> FakeRealtimeServer:
+    async with realtime(settings) as server:
+        assert (await twilio.open())[0]
+        await twilio.start(params=params)
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await twilio.hang_up()
+    assert twilio.close_code == 4403
+    assert server.handshakes == []  # OpenAI never saw a connection
+    return server
+
+
+async def test_it_closes_4403_on_a_start_without_a_token(settings, live):
+    call, _ = await dial(live)
+    await _refused_start(settings, live, TwilioStream(call.twilio_sid, None), params={})
+
+
+async def test_it_closes_4403_on_an_unknown_token(settings, live):
+    call, _ = await dial(live)
+    await _refused_start(settings, live, TwilioStream(call.twilio_sid, "not-a-token"))
+
+
+async def test_it_closes_4403_on_a_reused_token(settings, live):
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        first = TwilioStream(call.twilio_sid, token)
+        assert (await first.open())[0]
+        await first.start()
+        await server.wait_for("session.update")
+        second = TwilioStream(call.twilio_sid, token)
+        assert (await second.open())[0]
+        await second.start()
+        await asyncio.wait_for(second.closed.wait(), 5)
+        assert second.close_code == 4403
+        assert len(server.handshakes) == 1
+        await second.hang_up()
+        await first.stop()
+        await first.hang_up()
+
+
+async def test_a_refused_socket_gets_no_second_try(settings, live):
+    call, token = await dial(live)
+    async with realtime(settings) as server:
+        twilio = TwilioStream(call.twilio_sid, "guess-1")
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        twilio.token = token
+        await twilio.start()  # frames still in flight after our close
+        await asyncio.sleep(0.2)
+        await twilio.hang_up()
+    assert server.handshakes == []
+    assert (await fresh(call)).stream_token_used_at is None  # the real token is still good for the real stream
+
+
+async def test_it_closes_4403_on_an_expired_token(settings, live):
+    call, token = await dial(live)
+    await Call.objects.filter(pk=call.pk).aupdate(stream_token_expires_at=timezone.now() - timedelta(seconds=1))
+    await _refused_start(settings, live, TwilioStream(call.twilio_sid, token))
+
+
+async def test_it_closes_4403_on_a_token_of_another_call(settings, live):
+    _, token = await dial(live, "+34600111222")
+    other, _ = await dial(live, "+34600333444")
+    await _refused_start(settings, live, TwilioStream(other.twilio_sid, token))
+
+
+# ---- what it ignores ---------------------------------------------------------------------------------------------
+
+
+async def test_it_ignores_media_before_start_and_garbage_during_the_call(settings, live, callee_audio):
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.send(twilio.media_frame(0, callee_audio[:FRAME]))  # before start: nowhere to go
+        await twilio.start()
+        await server.wait_for("session.update")
+        bad_base64 = twilio.media_frame(0, b"")
+        bad_base64["media"]["payload"] = "***not base64***"
+        oversized = twilio.media_frame(0, b"\x7f" * 60_000)
+        for garbage in ("not json", "[1, 2]", json.dumps({"event": "mystery", "streamSid": twilio.stream_sid}),
+                        json.dumps(bad_base64), json.dumps(oversized), json.dumps({"event": "media"})):
+            await twilio.send(garbage)
+        await twilio.comm.send_to(bytes_data=b"\x00\x01binary")
+        await twilio.stream(callee_audio[: FRAME * 10])
+        await until(lambda: len(server.of_type("input_audio_buffer.append")) == 10, what="the good frames")
+        assert not twilio.closed.is_set()  # the call goes on
+        await twilio.stop()
+        await twilio.hang_up()
+    appended = b"".join(base64.b64decode(e["audio"]) for e in server.of_type("input_audio_buffer.append"))
+    assert appended == callee_audio[: FRAME * 10]
+    assert (await fresh(call)).end_reason == "callee_hangup"
+
+
+# ---- when things fail --------------------------------------------------------------------------------------------
+
+
+async def test_it_apologises_through_twilio_when_openai_refuses(settings, live):
+    async with realtime(settings, RealtimeScenario(refuse_connections=True)) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await twilio.hang_up()
+    assert server.refused == 1
+    updates = live.calls[call.twilio_sid].twiml_updates
+    assert len(updates) == 1 and "<Say" in updates[0] and "<Hangup" in updates[0]
+    call = await fresh(call)
+    assert call.end_reason == "ai_unavailable"
+    assert await events_of(call, "say_and_hangup")
+
+
+async def test_it_apologises_when_openai_drops_mid_call_and_keeps_the_recording(settings, live, callee_audio):
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await twilio.stream(callee_audio[: FRAME * 50])
+        await until(lambda: twilio.marks_returned, what="the opening line")
+        await server.drop()
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await twilio.hang_up()
+    updates = live.calls[call.twilio_sid].twiml_updates
+    assert len(updates) == 1 and "<Say" in updates[0]
+    call = await fresh(call)
+    assert call.end_reason == "ai_unavailable"
+    assert await events_of(call, "ai_unavailable")
+    with wav_of(call) as wav:
+        assert wav.getnframes() >= 50 * FRAME
+
+
+async def test_it_finishes_the_call_when_the_twilio_socket_drops(settings, live, callee_audio):
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await twilio.stream(callee_audio[: FRAME * 50])
+        await server.wait_for("response.create")
+        await twilio.hang_up()  # no stop frame
+        await until(lambda: server.sessions[0].ws.state.name == "CLOSED", what="the OpenAI socket to close")
+    call = await fresh(call)
+    assert call.end_reason == "stream_lost"
+    with wav_of(call) as wav:
+        assert wav.getnframes() >= 50 * FRAME
+    assert not live.calls[call.twilio_sid].twiml_updates  # nothing to apologise for: nobody is listening
+
+
+async def test_it_ends_the_call_at_the_duration_limit(settings, live, callee_audio):
+    settings.CALL_DURATION_LIMIT = 1
+    settings.CALL_WRAP_UP_GRACE = 0
+    async with realtime(settings):
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await twilio.stream(callee_audio[: FRAME * 75], pace=0.02)
+        await until(lambda: live.calls[call.twilio_sid].hung_up, what="the hang-up at the limit")
+        await twilio.hang_up()
+    assert (await fresh(call)).end_reason == "duration_limit"
+
+
+async def test_it_enqueues_processing_when_twilio_said_final_before_the_stream_ended(
+    settings, live, monkeypatch, callee_audio
+):
+    enqueued: list[tuple] = []
+    monkeypatch.setattr("calls.services.status.async_task", lambda *args, **kwargs: enqueued.append(args))
+    async with realtime(settings):
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await twilio.stream(callee_audio[: FRAME * 20])
+        await sync_to_async(call_update_status)(call_sid=call.twilio_sid, status=CallStatus.COMPLETED,
+                                                sequence_number=5, duration=3)
+        assert enqueued == []  # no recording yet
+        await twilio.stop()
+        await twilio.hang_up()
+    assert enqueued == [("extraction.tasks.process_call", call.pk)]
+    assert (await fresh(call)).recording.name

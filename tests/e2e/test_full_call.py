@@ -1,0 +1,149 @@
+"""One full call, end to end, over real sockets, the way a customer runs voicebot.
+
+A real Daphne serves the real ASGI app and a real `qcluster` worker processes the call afterwards. Twilio is
+FakeTwilio (REST, signed callbacks) with simulated phones streaming real speech at real-time pace; OpenAI is the
+fake Realtime server during the call and the fake REST server afterwards. Each door starts a call; the test then
+reads everything back through the REST API only: status, stereo recording, Bot/Client transcript, extracted
+fields and the contact's last-called time.
+"""
+import asyncio
+import io
+import time
+import wave
+
+import numpy as np
+import pytest
+import requests
+
+from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from tests.fakes.openai_rest import OpenAIRestFake
+from tests.fakes.phone import SimulatedPhones
+from tests.fakes.twilio import FakeTwilio
+from tests.processes import Stack
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-e2e-fake-openai"
+PUBLIC = "https://voicebot.example"
+NUMBER = "+34600111222"
+BOT_TONE_HZ = 523.0  # the fake Realtime server speaks in 523 Hz tones
+BOT_WORDS = "Hola, le llamo de la agencia de alquileres."
+CLIENT_WORDS = "Busco un piso en Madrid, mil euros al mes."
+EXTRACTED = {"place": "Madrid", "budget": 1000, "other_requirements": None}
+
+
+def _scenario() -> RealtimeScenario:
+    return RealtimeScenario(
+        api_key=KEY,
+        callee_turns=[CalleeTurn(after_ms=1500, speech_ms=2000, transcript=CLIENT_WORDS)],
+        replies=[Reply(BOT_WORDS, audio_ms=1200), Reply(end_call="informacion_completa"),
+                 Reply("Gracias por su tiempo, adiós.", audio_ms=800)],
+    )
+
+
+class System:
+    """Everything one test needs: the deployment, the fakes and the phones."""
+
+    def __init__(self, stack: Stack, port: int, twilio: FakeTwilio, realtime: FakeRealtimeServer,
+                 rest: OpenAIRestFake, phones: SimulatedPhones) -> None:
+        self.stack, self.port, self.twilio, self.realtime, self.rest, self.phones = (
+            stack, port, twilio, realtime, rest, phones)
+        self.url = f"http://127.0.0.1:{port}"
+        self.auth = {"Authorization": f"Token {stack.token}"}
+
+    def get(self, path: str, **params) -> requests.Response:
+        return requests.get(self.url + path, headers=self.auth, params=params, timeout=10)
+
+    def post(self, path: str, json: dict, timeout: float = 10) -> requests.Response:
+        return requests.post(self.url + path, headers=self.auth, json=json, timeout=timeout)
+
+    async def processed_record(self, sid: str, *, timeout: float = 60) -> dict:
+        """The call's history record once the worker has extracted its data."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records = (await asyncio.to_thread(self.get, "/api/call_histories", phone_number=NUMBER)).json()
+            record = next((r for r in records if r["call_sid"] == sid), None)
+            if record and (record["extracted_info"] or record.get("extraction_error")):
+                return record
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"call {sid} not processed in {timeout} s\n{self.stack.logs()}")
+
+
+@pytest.fixture
+async def system(tmp_path):
+    async with FakeRealtimeServer(_scenario()) as realtime:
+        with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
+                            chat_answer=EXTRACTED) as rest, FakeTwilio(public_base_url=PUBLIC) as twilio:
+            stack = Stack(tmp_path, extra_env={
+                "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
+                "PHONE_NUMBER_FROM": "+34910000000", "TWILIO_API_BASE_URL": twilio.base_url,
+                "PUBLIC_BASE_URL": PUBLIC, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
+                "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
+                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1",
+            })
+            try:
+                await asyncio.to_thread(stack.prepare)
+                port = await asyncio.to_thread(stack.start_daphne)
+                stack.start_worker()
+                async with SimulatedPhones(twilio, f"http://127.0.0.1:{port}", hang_up_after_s=25) as phones:
+                    yield System(stack, port, twilio, realtime, rest, phones)
+            finally:
+                await asyncio.to_thread(stack.stop_all)
+                print(stack.logs())  # shown by pytest when the test fails
+
+
+def _channels(wav_bytes: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    return frames[:, 0].astype(float), frames[:, 1].astype(float), 8000
+
+
+def _loud_seconds(channel: np.ndarray, rate: int) -> float:
+    windows = channel[: len(channel) // 160 * 160].reshape(-1, 160)
+    return float((np.sqrt((windows ** 2).mean(axis=1)) > 300).sum() * 0.02)
+
+
+async def _assert_complete_call(system: System, sid: str) -> None:
+    record = await system.processed_record(sid)
+    assert record["call_status"] == "completed"
+    assert record["extracted_info"] == EXTRACTED, record.get("extraction_error")
+    lines = record["conversation"].splitlines()
+    assert f"Bot: {BOT_WORDS}" in lines and f"Client: {CLIENT_WORDS}" in lines
+
+    live = (await asyncio.to_thread(system.get, f"/api/calls/{sid}/")).json()
+    assert live["end_reason"] == "bot_hangup" and live["duration"] >= 1
+    assert {turn["speaker"] for turn in live["live_transcript"]} == {"bot", "callee"}
+
+    audio = await asyncio.to_thread(system.get, "/" + record["audio_file_name"])
+    assert audio.status_code == 200
+    left, right, rate = _channels(audio.content)
+    assert _loud_seconds(left, rate) > 2.0, "the callee's speech is on the left channel"
+    assert _loud_seconds(right, rate) > 1.0, "the bot's speech is on the right channel"
+    outcome = system.phones.outcomes[sid]
+    assert outcome.ended_by in ("voicebot", "stream_closed") and not outcome.media.protocol_errors
+    assert abs(len(left) / rate - outcome.media.ended_ms / 1000) < 0.1, "the recording lasts as long as the stream"
+
+    user = (await asyncio.to_thread(system.get, f"/api/users/{NUMBER}")).json()
+    assert user["last_called_at"] is not None
+    assert sid in [call["call_sid"] for call in user["call_history"]]
+    assert not system.realtime.errors, system.realtime.errors
+
+
+async def test_a_call_from_make_call_ends_completed_with_recording_transcript_and_data(system):
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": "600 111 222"}, timeout=60)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["call_status"] == "completed" and body["phone_number"] == NUMBER
+    assert body["call_duration"] >= 1 and body["audio_file_name"].endswith(".wav")
+    await _assert_complete_call(system, body["call_sid"])
+
+
+async def test_a_call_from_the_place_call_command_ends_completed(system):
+    result = await asyncio.to_thread(system.stack.manage, "place_call", NUMBER, "--timeout", "60", check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    (sid,) = system.twilio.calls
+    assert sid in result.stdout or "completed" in result.stdout
+    await _assert_complete_call(system, sid)

@@ -1,0 +1,116 @@
+"""Simulated phones behind FakeTwilio: what happens on Twilio's side once voicebot asks it to dial.
+
+For every call FakeTwilio accepts, a lifecycle runs as Twilio's would: signed `initiated` and `ringing` callbacks;
+then, by the number's behaviour, `busy` / `no-answer`, or `in-progress` and the media stream (TwilioMediaClient
+streaming real speech at real-time pace, signed handshake, the call's token); the call ends when voicebot hangs
+up through the REST API (or a TwiML update with <Hangup>), or when the callee hangs up after `hang_up_after_s`:
+the stream gets `stop` and the signed `completed` callback carries the duration.
+"""
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.fakes.twilio import FakeCall, FakeTwilio
+from tests.fakes.twilio_media import TwilioMediaClient
+
+SPEECH = (Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "callee.ulaw").read_bytes()
+
+
+@dataclass
+class PhoneOutcome:
+    sid: str
+    to: str
+    media: TwilioMediaClient | None = None
+    duration: int = 0
+    callbacks: list[int] = field(default_factory=list)
+    ended_by: str = ""
+
+
+@dataclass
+class SimulatedPhones:
+    """Answers FakeTwilio's calls. `server_url` is where voicebot listens (http://127.0.0.1:PORT)."""
+
+    twilio: FakeTwilio
+    server_url: str
+    behaviour: dict[str, str] = field(default_factory=dict)  # number -> answer | busy | no-answer
+    speech: bytes = SPEECH
+    ring_s: float = 0.2
+    hang_up_after_s: float = 60.0
+    outcomes: dict[str, PhoneOutcome] = field(default_factory=dict)
+
+    async def __aenter__(self) -> "SimulatedPhones":
+        self._task = asyncio.create_task(self._watch())
+        self._lifecycles: list[asyncio.Task] = []
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        for task in self._lifecycles:
+            task.cancel()
+        await asyncio.gather(self._task, *self._lifecycles, return_exceptions=True)
+
+    async def wait_ended(self, count: int, *, timeout: float = 60) -> list[PhoneOutcome]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ended = [o for o in self.outcomes.values() if o.ended_by]
+            if len(ended) >= count:
+                return ended
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{len(self.outcomes)} calls placed, not {count} ended after {timeout} s")
+
+    async def _watch(self) -> None:
+        while True:
+            with self.twilio.lock:
+                new = [call for sid, call in self.twilio.calls.items() if sid not in self.outcomes]
+            for call in new:
+                self.outcomes[call.sid] = PhoneOutcome(sid=call.sid, to=call.to)
+                self._lifecycles.append(asyncio.create_task(self._lifecycle(call)))
+            await asyncio.sleep(0.05)
+
+    async def _callback(self, outcome: PhoneOutcome, status: str, **extra) -> None:
+        hook = self.twilio.status_callback(outcome.sid, status, **extra)
+        response = await asyncio.to_thread(hook.post_http, self.server_url)
+        outcome.callbacks.append(response.status_code)
+
+    async def _lifecycle(self, call: FakeCall) -> None:
+        outcome = self.outcomes[call.sid]
+        await self._callback(outcome, "initiated")
+        await self._callback(outcome, "ringing")
+        await asyncio.sleep(self.ring_s)
+        behaviour = self.behaviour.get(call.to, "answer")
+        if behaviour != "answer":
+            self.twilio.set_state(call.sid, status=behaviour, duration=0)
+            await self._callback(outcome, behaviour, duration=0)
+            outcome.ended_by = behaviour
+            return
+        await self._callback(outcome, "in-progress")
+        answered = time.monotonic()
+        outcome.ended_by = await self._talk(call, outcome)
+        outcome.duration = max(1, round(time.monotonic() - answered))
+        await self._callback(outcome, "completed", duration=outcome.duration)
+
+    async def _talk(self, call: FakeCall, outcome: PhoneOutcome) -> str:
+        url, headers, params = self.twilio.stream_handshake(call.sid)
+        local = urlsplit(self.server_url)
+        media = TwilioMediaClient(url=f"ws://{local.netloc}{urlsplit(url).path}", token=params["token"],
+                                  call_sid=call.sid, account_sid=self.twilio.account_sid)
+        outcome.media = media
+        await media.open(headers=headers)
+        await media.start()
+        hung_up = asyncio.Event()
+        streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))
+        deadline = time.monotonic() + self.hang_up_after_s
+        ended_by = "callee"
+        while time.monotonic() < deadline and not media.closed_by_server.is_set():
+            if call.hung_up or any("<Hangup" in twiml for twiml in call.twiml_updates):
+                ended_by = "voicebot"
+                break
+            await asyncio.sleep(0.05)
+        else:
+            ended_by = "stream_closed" if media.closed_by_server.is_set() else "callee"
+        hung_up.set()
+        await streaming
+        await media.stop()
+        return ended_by
