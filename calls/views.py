@@ -4,6 +4,8 @@ Each view checks who is asking, calls one service and maps the calls domain erro
 """
 import json
 import logging
+from collections.abc import Callable
+from functools import wraps
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -47,6 +49,21 @@ def _signed_by_twilio(request: HttpRequest) -> bool:
         return False
 
 
+def twilio_webhook(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """A POST from Twilio: no CSRF token, but its signature must match, else 403 before the view runs."""
+
+    @csrf_exempt
+    @require_POST
+    @wraps(view)
+    def signed_view(request: HttpRequest) -> HttpResponse:
+        if not _signed_by_twilio(request):
+            logger.warning("Refused unsigned or forged %s sid=%s", view.__name__, request.POST.get("CallSid"))
+            return HttpResponse("Invalid signature", status=403)
+        return view(request)
+
+    return signed_view
+
+
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -54,12 +71,8 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-@csrf_exempt
-@require_POST
+@twilio_webhook
 def twilio_status(request: HttpRequest) -> HttpResponse:
-    if not _signed_by_twilio(request):
-        logger.warning("Refused unsigned or forged status callback sid=%s", request.POST.get("CallSid"))
-        return HttpResponse("Invalid signature", status=403)
     sid, call_status = request.POST.get("CallSid", ""), request.POST.get("CallStatus", "")
     if call_status not in CallStatus.values:
         logger.warning("Status callback with unknown CallStatus=%r sid=%s", call_status, sid)
@@ -77,12 +90,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=200)
 
 
-@csrf_exempt
-@require_POST
+@twilio_webhook
 def twilio_amd(request: HttpRequest) -> HttpResponse:
-    if not _signed_by_twilio(request):
-        logger.warning("Refused unsigned or forged AMD callback sid=%s", request.POST.get("CallSid"))
-        return HttpResponse("Invalid signature", status=403)
     sid, answered_by = request.POST.get("CallSid", ""), request.POST.get("AnsweredBy", "")
     if not answered_by:
         return HttpResponse("AnsweredBy is required", status=400)
