@@ -158,7 +158,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self.close()
 
     async def _run(self) -> None:
-        reason = await self.relay.run()
+        try:
+            reason = await self.relay.run()
+        except Exception:
+            # A bug must not leave the callee in silence: log it, then end the call as if the AI had failed.
+            logger.exception("Relay crashed sid=%s", self.call.twilio_sid)
+            reason = self.relay.end_reason = self.relay.end_reason or EndReason.AI_UNAVAILABLE
         if self.finished:
             return  # Twilio went first (stop or a dropped socket)
         if reason == EndReason.AI_UNAVAILABLE:

@@ -403,6 +403,32 @@ async def test_it_apologises_when_openai_drops_mid_call_and_keeps_the_recording(
         assert wav.getnframes() >= 50 * FRAME
 
 
+async def test_a_crash_in_the_relay_is_logged_and_the_callee_hears_the_apology(
+    settings, live, callee_audio, monkeypatch, caplog
+):
+    from calls.relay import Relay
+
+    async def broken_run(relay):
+        await asyncio.sleep(0.05)
+        raise RuntimeError("a bug in the relay")
+
+    monkeypatch.setattr(Relay, "run", broken_run)
+    async with realtime(settings):
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        await twilio.stream(callee_audio[: FRAME * 10])
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await twilio.hang_up()
+    crash = [r for r in caplog.records if r.getMessage() == f"Relay crashed sid={call.twilio_sid}"]
+    assert crash and "a bug in the relay" in str(crash[0].exc_info[1])
+    updates = live.calls[call.twilio_sid].twiml_updates
+    assert len(updates) == 1 and "<Say" in updates[0] and "<Hangup" in updates[0]
+    call = await fresh(call)
+    assert call.end_reason == "ai_unavailable" and call.recording.name.endswith(".wav")
+
+
 async def test_it_finishes_the_call_when_the_twilio_socket_drops(settings, live, callee_audio):
     async with realtime(settings) as server:
         call, token = await dial(live)
