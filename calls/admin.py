@@ -1,21 +1,29 @@
 """CallAdmin: the calls list and call page an operator reviews (status, audio, transcript, extracted data).
 
 Everything on a call is written by Twilio or the pipeline, so the call page is read-only: saving it would write
-back stale values over what the pipeline stores meanwhile. Calls are created by placing them, never typed in.
+back stale values over what the pipeline stores meanwhile. Calls are created by placing them or by uploading a
+recording made elsewhere, never typed in. Re-running the post-call processing and uploads go through
+extraction.services; calls/admin_display.py turns the stored JSON into tables staff can read.
 """
-import json
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
 
+from calls.admin_display import (
+    extracted_columns, extracted_others, extracted_rows, extracted_text, metrics_table, processing_failed,
+    processing_table, token_usage_table,
+)
+from calls.admin_forms import RecordedCallForm, RecordingForm
 from calls.exports import (
     XLSX_CONTENT_TYPE, call_history_csv, call_history_xlsx, export_filename, format_duration,
 )
@@ -25,6 +33,11 @@ from calls.models import Call, CallEvent, CallStatus, EndReason
 from calls.recordings import recording_url_name
 from calls.services import call_hang_up
 from calls.transcript_turns import conversation_turns, transcript_turns
+from contacts.services import ContactError
+from extraction.exceptions import RecordingRejected
+from extraction.services import (
+    ReprocessReport, process_calls_enqueue, recorded_call_import, recording_upload,
+)
 
 PHONE_LIKE = frozenset("0123456789 +-().")
 LIVE_STATUS_MAX = 200  # ids per poll: more than a page of the list (list_per_page)
@@ -92,7 +105,7 @@ EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID"}
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
     list_display = (
-        "contact_display", "status_badge", "end_reason", "answered_by", "created_at", "duration_display",
+        "contact_display", "status_badge", "end_reason", "answered_by", "created_display", "duration_display",
         "extracted_summary",
     )
     list_filter = ("status", "end_reason", ("created_at", admin.DateFieldListFilter))
@@ -101,7 +114,7 @@ class CallAdmin(admin.ModelAdmin):
     search_help_text = "Phone number (any format), name, call SID, or any extracted value."
     list_select_related = ("contact",)
     list_per_page = 50
-    actions = ["export_xlsx", "export_csv", "hang_up"]
+    actions = ["export_xlsx", "export_csv", "hang_up", "reprocess"]
     inlines = [CallEventInline]
     fieldsets = (
         (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "error")}),
@@ -110,14 +123,18 @@ class CallAdmin(admin.ModelAdmin):
         ("Conversation", {"fields": ("final_transcript", "live_transcript_display")}),
         ("Extracted data", {"fields": ("extracted_table", "extraction_error")}),
         ("Twilio", {"classes": ("collapse",), "fields": ("twilio_sid", "stream_sid", "code", "status_sequence")}),
-        ("Processing", {"classes": ("collapse",), "fields": ("processing_json", "token_usage_json", "metrics_json")}),
+        ("Processing", {"classes": ("collapse",), "fields": ("processing_display", "token_usage_display",
+                                                           "metrics_display")}),
     )
     readonly_fields = (
         "contact", "phone_number", "status_badge", "end_reason", "answered_by", "error", "created_at",
         "answered_at", "ended_at", "duration_display", "audio_player", "final_transcript", "live_transcript_display",
         "extracted_table", "extraction_error", "twilio_sid", "stream_sid", "code", "status_sequence",
-        "processing_json", "token_usage_json", "metrics_json",
+        "processing_display", "token_usage_display", "metrics_display",
     )
+    change_form_template = "admin/calls/call/change_form.html"
+    change_list_template = "admin/calls/call/change_list.html"
+    upload_template_name = "admin/calls/call/upload.html"
 
     class Media:
         css = {"all": ("calls/admin.css",)}
@@ -130,6 +147,26 @@ class CallAdmin(admin.ModelAdmin):
         # The list keeps change rights (so actions work); a single call opens as a read-only view.
         return obj is None and super().has_change_permission(request)
 
+    def get_list_display(self, request: HttpRequest) -> list:
+        # One column per field of the extraction schema: a setting, so not known when list_display is declared.
+        *before, summary = super().get_list_display(request)
+        return [*before, *extracted_columns(), summary]
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        # "Other extracted data" is for values no schema field shows (an earlier schema's): without any on this
+        # page it would be a column of dashes taking the room the schema's columns need.
+        if not any(extracted_others(call.extracted_data) for call in changelist.result_list):
+            changelist.list_display = [name for name in changelist.list_display if name != "extracted_summary"]
+        return changelist
+
+    def get_fieldsets(self, request: HttpRequest, obj: Call | None = None):
+        if obj is None or not processing_failed(obj):
+            return super().get_fieldsets(request, obj)
+        # A failed processing is what staff need to see first, so its section opens by itself.
+        return [(name, {**options, "classes": ()}) if name == "Processing" else (name, options)
+                for name, options in super().get_fieldsets(request, obj)]
+
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
@@ -140,7 +177,12 @@ class CallAdmin(admin.ModelAdmin):
         return results, may_have_duplicates
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        return super().changelist_view(request, {"title": "Calls", **(extra_context or {})})
+        can_upload = self.has_change_permission(request)
+        return super().changelist_view(request, {"title": "Calls", "can_upload": can_upload, **(extra_context or {})})
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
+        can_process = self.has_change_permission(request)
+        return super().change_view(request, object_id, form_url, {"can_process": can_process, **(extra_context or {})})
 
     # List columns
 
@@ -158,14 +200,20 @@ class CallAdmin(admin.ModelAdmin):
             return format_html(badge, call.status, call.pk, reverse("admin:calls_call_live_status"), label)
         return format_html('<span class="call-status call-status--{}">{}</span>', call.status, label)
 
+    @admin.display(description="Created at", ordering="created_at")
+    def created_display(self, call: Call) -> str:
+        # Shorter than Django's "Nov. 25, 2026, 3:04 a.m." and allowed to wrap, so the extracted columns fit.
+        return f"{timezone.localtime(call.created_at):%Y-%m-%d %H:%M}"
+
     @admin.display(description="Duration", ordering="duration")
     def duration_display(self, call: Call) -> str:
         return format_duration(call.duration) or "–"
 
-    @admin.display(description="Extracted data")
+    @admin.display(description="Other extracted data")
     def extracted_summary(self, call: Call) -> str:
-        data = call.extracted_data if isinstance(call.extracted_data, dict) else {}
-        parts = [f"{_title(key)}: {value}" for key, value in data.items() if value not in (None, "", [], {})]
+        """Extracted values that have no column: fields of an earlier schema, or everything if none is set."""
+        others = extracted_others(call.extracted_data).items()
+        parts = [f"{_title(key)}: {extracted_text(value)}" for key, value in others if extracted_text(value)]
         return Truncator(" · ".join(parts)).chars(90) or "–"
 
     # Call page
@@ -190,29 +238,35 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.display(description="Extracted fields")
     def extracted_table(self, call: Call) -> SafeString | str:
-        data = call.extracted_data if isinstance(call.extracted_data, dict) else {}
-        if not data:
+        rows = extracted_rows(call.extracted_data)
+        if not rows:
             return "–"
-        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((_title(k), v) for k, v in data.items()))
-        return format_html('<table class="call-extracted">{}</table>', rows)
+        cells = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html('<table class="call-extracted">{}</table>', cells)
 
-    @admin.display(description="Processing")
-    def processing_json(self, call: Call) -> SafeString:
-        return _pretty_json(call.processing)
+    @admin.display(description="Transcription and extraction")
+    def processing_display(self, call: Call) -> SafeString:
+        return processing_table(call)
 
-    @admin.display(description="Token usage")
-    def token_usage_json(self, call: Call) -> SafeString:
-        return _pretty_json(call.token_usage)
+    @admin.display(description="AI tokens used in the call")
+    def token_usage_display(self, call: Call) -> SafeString | str:
+        return token_usage_table(call.token_usage)
 
-    @admin.display(description="Metrics")
-    def metrics_json(self, call: Call) -> SafeString:
-        return _pretty_json(call.metrics)
+    @admin.display(description="Conversation measures")
+    def metrics_display(self, call: Call) -> SafeString | str:
+        return metrics_table(call.metrics)
 
     # Live status (polled by static/calls/live_status.js on the calls list)
 
     def get_urls(self):
-        live = self.admin_site.admin_view(self.live_status_view)
-        return [path("live-status/", live, name="calls_call_live_status"), *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("live-status/", view(self.live_status_view), name="calls_call_live_status"),
+            path("upload/", view(self.upload_view), name="calls_call_upload"),
+            path("<int:pk>/process/", view(require_POST(self.process_view)), name="calls_call_process"),
+            path("<int:pk>/recording/", view(self.recording_view), name="calls_call_recording"),
+            *super().get_urls(),
+        ]
 
     def live_status_view(self, request: HttpRequest) -> JsonResponse:
         """`{"calls": {id: {status, label, final, duration, end_reason, answered_by}}}` for `?ids=1,2,3`."""
@@ -222,7 +276,71 @@ class CallAdmin(admin.ModelAdmin):
         calls = Call.objects.filter(pk__in=ids).only(*LIVE_FIELDS)
         return JsonResponse({"calls": {str(call.pk): _live_state(call) for call in calls}})
 
+    # Re-run processing and upload recordings
+
+    def process_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """The call page's "Re-run transcription and extraction" button."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        call = get_object_or_404(Call, pk=pk)
+        self._report_reprocess(request, process_calls_enqueue(calls=[call]))
+        return redirect("admin:calls_call_change", call.pk)
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """A call recorded elsewhere: number, date and WAV in; a new processed call out."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = RecordedCallForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                call = recorded_call_import(phone_number=form.cleaned_data["phone_number"],
+                                            file=form.cleaned_data["file"], called_at=form.cleaned_data["called_at"])
+            except ContactError as exc:
+                form.add_error("phone_number", str(exc))
+            except RecordingRejected as exc:
+                form.add_error("file", str(exc))
+            else:
+                self.message_user(request, f"Recording uploaded for {call.contact}: transcription and extraction "
+                                           "are queued.", messages.SUCCESS)
+                return redirect("admin:calls_call_change", call.pk)
+        return self._render_upload(request, form, title="Upload a recording")
+
+    def recording_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The call page's "Upload recording": replaces the call's recording and processes it again."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        call = get_object_or_404(Call.objects.select_related("contact"), pk=pk)
+        form = RecordingForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                recording_upload(call=call, file=form.cleaned_data["file"])
+            except RecordingRejected as exc:
+                form.add_error("file", str(exc))
+            else:
+                self.message_user(request, "Recording replaced: transcription and extraction are queued.",
+                                  messages.SUCCESS)
+                return redirect("admin:calls_call_change", call.pk)
+        return self._render_upload(request, form, title=f"Replace the recording of {call}", call=call)
+
+    def _render_upload(self, request: HttpRequest, form: RecordingForm, *, title: str,
+                       call: Call | None = None) -> TemplateResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title,
+                   "form": form, "call": call}
+        return TemplateResponse(request, self.upload_template_name, context, status=400 if form.errors else 200)
+
+    def _report_reprocess(self, request: HttpRequest, report: ReprocessReport) -> None:
+        if report.queued:
+            self.message_user(request, f"Queued {len(report.queued)} call(s) for transcription and extraction.",
+                              messages.SUCCESS)
+        for reason, calls in report.skipped.items():
+            numbers = ", ".join(call.phone_number for call in calls[:5]) + (" …" if len(calls) > 5 else "")
+            self.message_user(request, f"Skipped {len(calls)} call(s), {reason}: {numbers}.", messages.WARNING)
+
     # Actions
+
+    @admin.action(description="Re-run transcription and extraction", permissions=["change"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._report_reprocess(request, process_calls_enqueue(calls=queryset))
 
     @admin.action(description="Hang up selected live calls", permissions=["change"])
     def hang_up(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -260,10 +378,6 @@ def _live_state(call: Call) -> dict:
 
 def _render_turns(turns: list[dict], *, empty: str) -> SafeString:
     return render_to_string("admin/calls/call/transcript.html", {"turns": turns, "empty": empty})
-
-
-def _pretty_json(value: object) -> SafeString:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False)) if value else "–"
 
 
 def _title(key: str) -> str:

@@ -1,4 +1,5 @@
-"""Call history as a spreadsheet: the prototype's columns, one column per extracted field, formulas escaped.
+"""Call history as a spreadsheet: the prototype's columns, one column per extracted field (in the order of the
+EXTRACTION_SCHEMA), formulas escaped.
 
 The API's `/api/call_histories/export` and the admin's export actions both build their rows here, so staff get the
 same columns whichever door they use.
@@ -7,12 +8,14 @@ import csv
 import io
 from collections.abc import Iterable
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from calls.models import Call
 from contacts.formulas import escape_formula
+from extraction.schemas import extraction_schema_get
 
 FIXED_COLUMNS = ["Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation"]
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -64,12 +67,21 @@ def call_history_csv(calls: Iterable[Call]) -> bytes:
 
 
 def _extracted_fields(calls: list[Call]) -> list[str]:
-    """Union of extracted keys, in the order they first appear."""
+    """Union of extracted keys: the schema's fields in the schema's order, then others (an earlier schema's) in
+    the order they first appear."""
     fields: dict[str, None] = {}
     for call in calls:
         if isinstance(call.extracted_data, dict):
             fields.update(dict.fromkeys(call.extracted_data))
-    return list(fields)
+    order = {name: index for index, name in enumerate(_schema_fields())}
+    return sorted(fields, key=lambda name: order.get(name, len(order)))  # stable: the others keep their order
+
+
+def _schema_fields() -> list[str]:
+    try:
+        return list(extraction_schema_get().model_fields)
+    except ImproperlyConfigured:  # reported by the extraction system check; the export still works
+        return []
 
 
 def _row(call: Call, fields: list[str]) -> list[object]:

@@ -1,8 +1,11 @@
-"""What post-call processing does: queue it, run it and store the outcome, take an uploaded recording, purge
-old recordings. The admin, the call-finish service and the tasks all come through here."""
+"""What post-call processing does: queue it (again), run it and store the outcome, take an uploaded recording or
+a whole call recorded elsewhere, purge old recordings. The admin, the call-finish service and the tasks all come
+through here."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -13,8 +16,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from calls.models import Call, CallEvent
-from extraction.audio import RecordingError, recording_read
+from calls.models import Call, CallEvent, CallStatus
+from contacts.models import Contact
+from contacts.services import ContactAlreadyExists, contact_create, contact_phone
+from extraction.audio import Recording, RecordingError, recording_read
 from extraction.exceptions import RecordingRejected
 from extraction.pipeline import Outcome, pipeline_run
 from extraction.turns import conversation_text
@@ -84,20 +89,119 @@ def _outcome_fields(outcome: Outcome, started: datetime) -> dict[str, Any]:
     return fields
 
 
+def process_call_missing_input(*, call: Call) -> str:
+    """Why the call cannot be processed (no recording, no live transcript), or "" when it can. Reads only."""
+    if settings.TRANSCRIPT_SOURCE == "live":
+        return "" if call.live_transcript else "no live transcript (TRANSCRIPT_SOURCE=live)"
+    if call.recording:
+        return ""
+    if call.recording_deleted_at:
+        return f"its recording was deleted on {timezone.localdate(call.recording_deleted_at):%Y-%m-%d}"
+    return "no recording"
+
+
+@dataclass
+class ReprocessReport:
+    queued: list[Call] = field(default_factory=list)
+    skipped: dict[str, list[Call]] = field(default_factory=dict)  # reason -> calls
+
+
+def process_calls_enqueue(*, calls: Iterable[Call]) -> ReprocessReport:
+    """Queue processing again for each call that has something to process (see process_call_enqueue).
+
+    Writes Call.processing = queued and enqueues `extraction.tasks.process_call` after commit for each of them;
+    the others are reported with the reason, as are calls already waiting for or in processing (a second run
+    would only pay OpenAI twice), unless that state is older than Q_CLUSTER["retry"] (its worker is gone).
+    """
+    report = ReprocessReport()
+    for call in calls:
+        reason = process_call_missing_input(call=call) or _pending_reason(call)
+        if reason:
+            report.skipped.setdefault(reason, []).append(call)
+        else:
+            process_call_enqueue(call=call)
+            report.queued.append(call)
+    return report
+
+
+def _pending_reason(call: Call) -> str:
+    processing = call.processing if isinstance(call.processing, dict) else {}
+    if processing.get("status") not in PENDING_STATUSES:
+        return ""
+    since = processing.get("started_at") or processing.get("queued_at")
+    try:
+        since_at = datetime.fromisoformat(since)
+    except (TypeError, ValueError):
+        return ""
+    if timezone.now() - since_at > timedelta(seconds=settings.Q_CLUSTER["retry"]):
+        return ""
+    return "already waiting for or in processing"
+
+
 def recording_upload(*, call: Call, file: IO[bytes], process: bool = True) -> Call:
     """Store an uploaded recording (16-bit PCM WAV, mono or stereo) as the call's recording.
 
-    Writes Call.recording (the previous file is deleted) and clears Call.recording_deleted_at. A stereo file must
-    follow our layout (left = callee, right = bot); a mono one is diarized when processed. When `process` is
-    true, enqueues `extraction.tasks.process_call` after commit. Raises RecordingRejected for anything else.
+    Writes Call.recording (the previous file is deleted), clears Call.recording_deleted_at and adds a
+    CallEvent(kind="recording_uploaded"). A stereo file must follow our layout (left = callee, right = bot); a
+    mono one is diarized when processed. When `process` is true, enqueues `extraction.tasks.process_call` after
+    commit. Raises RecordingRejected for anything else, having written nothing.
     """
     data = file.read()
+    _recording_store(call, data, _recording_checked(data), process=process)
+    return call
+
+
+def recorded_call_import(*, phone_number: object, file: IO[bytes], called_at: datetime | None = None) -> Call:
+    """Make a Call out of a recording made elsewhere (16-bit PCM WAV, mono or stereo) and queue its processing.
+
+    Writes a Contact for the number if it is new (through contacts.services.contact_create), a completed Call
+    (created/answered at `called_at`, default now; ended when the recording ends; no end reason: none of ours
+    fits, the timeline's "Recording uploaded" event says where it came from), its recording and that event.
+    Enqueues `extraction.tasks.process_call` after commit. Raises ContactNumberInvalid or RecordingRejected
+    having written nothing: the file is checked before any row is created.
+    """
+    phone = contact_phone(value=phone_number)
+    data = file.read()
+    recording = _recording_checked(data)
+    called_at = called_at or timezone.now()
+    with transaction.atomic():
+        contact = _contact_for(phone)
+        call = Call.objects.create(
+            contact=contact, phone_number=phone, status=CallStatus.COMPLETED, end_reason="",
+            duration=round(recording.seconds, 1),
+        )
+        # created_at is auto_now_add: set the real date of the call afterwards.
+        times = {"created_at": called_at, "answered_at": called_at,
+                 "ended_at": called_at + timedelta(seconds=recording.seconds)}
+        Call.objects.filter(pk=call.pk).update(**times)
+        for name, value in times.items():
+            setattr(call, name, value)
+        _recording_store(call, data, recording, process=True)
+    log.info("call #%s imported from an uploaded recording for %s", call.pk, phone)
+    return call
+
+
+def _contact_for(phone: str) -> Contact:
+    contact = Contact.objects.filter(phone_number=phone).first()
+    if contact is not None:
+        return contact
+    try:
+        return contact_create(phone_number=phone)
+    except ContactAlreadyExists:  # created by someone else meanwhile
+        return Contact.objects.get(phone_number=phone)
+
+
+def _recording_checked(data: bytes) -> Recording:
     try:
         recording = recording_read(data)
     except RecordingError as exc:
         raise RecordingRejected(f"Upload a 16-bit PCM WAV file: {exc}.") from exc
     if len(recording.channels) not in (1, 2) or not recording.seconds:
         raise RecordingRejected("Upload a mono or stereo WAV file that contains audio.")
+    return recording
+
+
+def _recording_store(call: Call, data: bytes, recording: Recording, *, process: bool) -> None:
     with transaction.atomic():
         if call.recording:
             call.recording.delete(save=False)
@@ -108,7 +212,6 @@ def recording_upload(*, call: Call, file: IO[bytes], process: bool = True) -> Ca
         CallEvent.objects.create(call=call, kind="recording_uploaded", detail=detail)
         if process:
             process_call_enqueue(call=call)
-    return call
 
 
 def _upload_name(call: Call) -> str:

@@ -1,0 +1,227 @@
+"""How the calls admin shows what the pipeline and the relay stored as JSON: in words and small tables.
+
+Call-centre staff read these, so every key becomes a label ("Speakers", "Slowest response") and every state a
+sentence; a key we do not know yet is still shown, with its name made readable, rather than hidden.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+from calls.models import Call
+from extraction.schemas import extraction_schema_get
+
+STATES = {
+    "queued": "Queued", "running": "Running", "done": "Done", "failed": "Failed",
+}
+STEPS = {
+    "load": "Load recording", "diarize": "Speakers", "transcribe": "Transcribe", "merge": "Merge",
+    "extract": "Extract",
+}
+STEP_STATES = {"done": "Done", "failed": "Failed", "skipped": "Skipped"}
+SOURCES = {"openai": "the recording (OpenAI speech-to-text)", "live": "the live transcript heard during the call"}
+USAGE_LABELS = {
+    "responses": "Bot answers", "total_tokens": "Total tokens", "input_tokens": "Input tokens",
+    "output_tokens": "Output tokens", "input_token_details": "Input", "output_token_details": "Output",
+    "audio_tokens": "audio", "text_tokens": "text", "cached_tokens": "cached", "image_tokens": "image",
+}
+METRIC_LABELS = {
+    "duration_ms": "Length of the conversation", "response_latency_mean_ms": "Mean response time",
+    "response_latency_max_ms": "Slowest response", "response_latency_ms": "Responses timed",
+    "barge_ins": "Times the callee interrupted the bot",
+}
+EXTRACTED_CHARS = 60
+
+
+def processing_table(call: Call) -> SafeString:
+    """The processing state and one row per step (status, seconds, attempts, what went wrong) as HTML."""
+    processing = call.processing if isinstance(call.processing, dict) else {}
+    steps = processing.get("steps") if isinstance(processing.get("steps"), dict) else {}
+    context = {
+        "state": STATES.get(processing.get("status"), processing.get("status") or ""),
+        "status": processing.get("status") or "",
+        "when": _state_when(processing),
+        "source": SOURCES.get(processing.get("source"), processing.get("source") or ""),
+        "error": _sentence(processing.get("error")),
+        "steps": [_step_row(name, steps.get(name)) for name in [*STEPS, *(k for k in steps if k not in STEPS)]]
+        if steps else [],
+    }
+    return render_to_string("admin/calls/call/processing.html", context)
+
+
+def token_usage_table(usage: object) -> SafeString | str:
+    """Token counts of the call's Realtime session; nested details ("audio 120, text 30") on one row each."""
+    rows = [(USAGE_LABELS.get(key) or _title(key), _usage_value(value))
+            for key, value in (usage.items() if isinstance(usage, dict) else [])]
+    return _table(rows, css="call-usage")
+
+
+def metrics_table(metrics: object) -> SafeString | str:
+    """The relay's measurements of the conversation: length, response times, interruptions."""
+    rows = [(METRIC_LABELS.get(key) or _title(key), _metric_value(key, value))
+            for key, value in (metrics.items() if isinstance(metrics, dict) else [])]
+    return _table(rows, css="call-metrics")
+
+
+def processing_failed(call: Call) -> bool:
+    return isinstance(call.processing, dict) and call.processing.get("status") == "failed"
+
+
+# Extracted data: one list column and one call-page row per field of the extraction schema
+
+def extracted_titles() -> dict[str, str]:
+    """Field name -> title, in the schema's order; empty when the schema is misconfigured (the `extraction`
+    system check reports that; the admin must still open). Titled from the field's title or name: descriptions
+    are sentences written for the model, too long for a column heading."""
+    try:
+        fields = extraction_schema_get().model_fields
+    except ImproperlyConfigured:
+        return {}
+    return {name: info.title or _title(name) for name, info in fields.items()}
+
+
+def extracted_columns() -> list:
+    """A list_display callable per schema field."""
+    return [_extracted_column(name, title) for name, title in extracted_titles().items()]
+
+
+def extracted_others(data: object) -> dict[str, Any]:
+    """Extracted values with no schema field: an earlier schema's, or all of them when none is configured."""
+    titles = extracted_titles()
+    return {k: v for k, v in data.items() if k not in titles} if isinstance(data, dict) else {}
+
+
+def extracted_rows(data: object) -> list[tuple[str, str]]:
+    """(title, value) for the call page: the schema's fields in its order, then the others."""
+    if not isinstance(data, dict) or not data:
+        return []
+    rows = [(title, extracted_text(data.get(name)) or "–") for name, title in extracted_titles().items()]
+    return rows + [(_title(key), extracted_text(value) or "–") for key, value in extracted_others(data).items()]
+
+
+def _extracted_column(name: str, title: str):
+    def column(call: Call) -> str:
+        data = call.extracted_data if isinstance(call.extracted_data, dict) else {}
+        return Truncator(extracted_text(data.get(name))).chars(EXTRACTED_CHARS) or "–"
+
+    column.__name__ = f"extracted_{name}"
+    column.short_description = title
+    return column
+
+
+def extracted_text(value: Any) -> str:
+    """An extracted value as staff read it: yes/no, lists joined, empty for nothing."""
+    if value in (None, "", [], {}):
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(extracted_text(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_title(key)}: {extracted_text(item)}" for key, item in value.items())
+    return str(value)
+
+
+@dataclass
+class StepRow:
+    name: str
+    status: str
+    css: str
+    seconds: str
+    attempts: str
+    details: str
+
+
+def _step_row(name: str, step: object) -> StepRow:
+    label = STEPS.get(name) or _title(name)
+    if not isinstance(step, dict):
+        return StepRow(label, "Not reached", "none", "–", "–", "An earlier step failed.")
+    status = step.get("status", "")
+    attempts = step.get("attempts") or 0
+    retries = f" ({attempts - 1} retr{'y' if attempts == 2 else 'ies'})" if attempts > 1 else ""
+    return StepRow(
+        name=label, status=STEP_STATES.get(status, status), css=status or "none",
+        seconds=_seconds(step.get("seconds")) if status != "skipped" else "–",
+        attempts=f"{attempts}{retries}" if attempts else "–", details=_step_details(step),
+    )
+
+
+def _step_details(step: dict) -> str:
+    if step.get("error"):
+        return _sentence(step["error"])
+    if step.get("reason"):
+        return _sentence(step["reason"])
+    notes = step.get("notes")
+    return " ".join(_sentence(note) for note in notes) if isinstance(notes, list) else ""
+
+
+def _state_when(processing: dict) -> str:
+    status = processing.get("status")
+    if status == "queued":
+        return f"waiting for a worker since {_when(processing.get('queued_at'))}"
+    if status == "running":
+        return f"started {_when(processing.get('started_at'))}"
+    if status in ("done", "failed"):
+        return f"finished {_when(processing.get('finished_at'))}, took {_seconds(processing.get('seconds'))}"
+    return ""
+
+
+def _when(value: object) -> str:
+    try:
+        moment = timezone.localtime(datetime.fromisoformat(str(value)))
+    except (TypeError, ValueError):
+        return "an unknown time"
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def _seconds(value: object) -> str:
+    if not isinstance(value, int | float):
+        return "–"
+    if value < 90:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def _usage_value(value: object) -> str:
+    if isinstance(value, dict):
+        parts = [f"{USAGE_LABELS.get(k) or _title(k).lower()} {_usage_value(v)}" for k, v in value.items()]
+        return ", ".join(parts) or "–"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _metric_value(key: str, value: object) -> str:
+    if value is None:
+        return "–"
+    if key == "duration_ms" and isinstance(value, int | float):
+        return _seconds(value / 1000)
+    if key == "response_latency_ms" and isinstance(value, list):
+        return str(len(value))
+    if key.endswith("_ms") and isinstance(value, int | float):
+        return f"{value:,.0f} ms"
+    return str(value)
+
+
+def _table(rows: list[tuple[str, str]], *, css: str) -> SafeString | str:
+    if not rows:
+        return "–"
+    return render_to_string("admin/calls/call/key_values.html", {"rows": rows, "css": css})
+
+
+def _sentence(text: object) -> str:
+    text = str(text or "").strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _title(key: object) -> str:
+    return str(key).replace("_", " ").capitalize()
