@@ -8,6 +8,7 @@ fields and the contact's last-called time.
 """
 import asyncio
 import io
+import re
 import time
 import wave
 
@@ -147,3 +148,35 @@ async def test_a_call_from_the_place_call_command_ends_completed(system):
     (sid,) = system.twilio.calls
     assert sid in result.stdout or "completed" in result.stdout
     await _assert_complete_call(system, sid)
+
+
+def _staff_session(system: System) -> requests.Session:
+    """Log in through the admin's login form, as a person would."""
+    session = requests.Session()
+    session.get(f"{system.url}/admin/login/", timeout=10)
+    response = session.post(f"{system.url}/admin/login/", timeout=10, data={
+        "username": "ops", "password": "pw-ops", "next": "/admin/",
+        "csrfmiddlewaretoken": session.cookies["csrftoken"],
+    })
+    assert response.url.endswith("/admin/"), "logged in"
+    return session
+
+
+def _call_from_the_admin(system: System) -> requests.Response:
+    assert system.post("/api/users", {"phone_number": NUMBER, "name": "Ana"}).status_code == 201
+    session = _staff_session(system)
+    changelist = f"{system.url}/admin/contacts/contact/?q={NUMBER[1:]}"
+    (row,) = re.findall(r'name="_selected_action" value="(\d+)"', session.get(changelist, timeout=10).text)
+    form = {"action": "call_contacts", "_selected_action": row, "index": "0",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"]}
+    confirmation = session.post(changelist, data=form, timeout=10)
+    assert "Yes, call them" in confirmation.text
+    return session.post(changelist, data={**form, "confirm": "yes"}, timeout=10)
+
+
+async def test_a_call_from_the_admin_action_ends_completed(system):
+    queued = await asyncio.to_thread(_call_from_the_admin, system)
+
+    assert queued.status_code == 200 and "Queued 1 call" in queued.text
+    (outcome,) = await system.phones.wait_ended(1, timeout=60)
+    await _assert_complete_call(system, outcome.sid)
