@@ -192,7 +192,8 @@ def _seconds(value: object) -> str:
 
 def _usage_value(value: object) -> str:
     if isinstance(value, dict):
-        parts = [f"{USAGE_LABELS.get(k) or _title(k).lower()} {_usage_value(v)}" for k, v in value.items()]
+        # Sorted: PostgreSQL's jsonb does not keep the order the keys were written in.
+        parts = [f"{USAGE_LABELS.get(k) or _title(k).lower()} {_usage_value(v)}" for k, v in sorted(value.items())]
         return ", ".join(parts) or "–"
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 

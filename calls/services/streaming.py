@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from calls.services.status import call_enqueue_processing
+from calls.services.waiting import call_notify_final
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
 
     Writes call.recording (a name relative to MEDIA_ROOT), call.end_reason (unless one is set) and a
     `stream_ended` CallEvent. If Twilio already reported the call final, enqueues post-call processing now (the
-    status callback found no recording yet); otherwise the final callback will.
+    status callback found no recording yet) and wakes the call's waiters; otherwise the final callback will.
     """
     call = Call.objects.select_for_update().get(pk=call_id)
     call.recording.name = recording_name
@@ -61,6 +62,8 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
     logger.info("Media stream ended sid=%s reason=%s recording=%s", call.twilio_sid, end_reason, recording_name)
     if call.is_final:
         call_enqueue_processing(call=call)
+        # Whoever waits for the call (POST /make_call) may be holding its answer for this recording.
+        transaction.on_commit(lambda: call_notify_final(call=call))
     return call
 
 

@@ -16,6 +16,10 @@ from calls.models import Call
 logger = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 2.0
+# Twilio's final status callback and the end of the media stream race each other (the stream's end is saved by
+# whichever process carried the call). Once the call is final, a waiter gives its recording this long to land.
+STREAM_SETTLE_SECONDS = 5.0
+SETTLE_RECHECK_SECONDS = 0.25
 
 
 def call_group_name(*, call: Call) -> str:
@@ -37,6 +41,9 @@ def call_notify_final(*, call: Call) -> None:
 async def call_wait_final(*, call: Call, timeout: float) -> Call:
     """Wait until `call` is final and return it fresh from the database; raise CallWaitTimeout after `timeout` s.
 
+    A call whose media stream is still ending is returned with its recording, once that lands (or after
+    STREAM_SETTLE_SECONDS).
+
     Writes nothing, enqueues nothing. Async: it never holds a thread while waiting.
     """
     layer = get_channel_layer()
@@ -54,14 +61,25 @@ async def call_wait_final(*, call: Call, timeout: float) -> Call:
 async def _wait(*, call: Call, timeout: float, layer, channel: str | None) -> Call:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    settle_by: float | None = None
     while True:
         call = await Call.objects.select_related("contact").aget(pk=call.pk)
+        now = loop.time()
         if call.is_final:
-            return call
-        remaining = deadline - loop.time()
-        if remaining <= 0:
+            settle_by = settle_by if settle_by is not None else min(now + STREAM_SETTLE_SECONDS, deadline)
+            if not _stream_unfinished(call) or now >= settle_by:
+                return call
+            seconds = min(settle_by - now, SETTLE_RECHECK_SECONDS)
+        elif now >= deadline:
             raise CallWaitTimeout(f"Call {call.twilio_sid} did not end within {timeout:g} s.")
-        await _next_message(layer=layer, channel=channel, seconds=min(remaining, RECHECK_SECONDS))
+        else:
+            seconds = min(deadline - now, RECHECK_SECONDS)
+        await _next_message(layer=layer, channel=channel, seconds=seconds)
+
+
+def _stream_unfinished(call: Call) -> bool:
+    """A media stream started and its recording is not linked yet (call_stream_finished has not run)."""
+    return bool(call.stream_sid) and not call.recording.name
 
 
 async def _next_message(*, layer, channel: str | None, seconds: float) -> None:

@@ -7,7 +7,8 @@ from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
 from calls.models import Call, CallStatus
-from calls.services import call_wait_final
+from calls.services import call_notify_final, call_wait_final
+from calls.services.streaming import call_stream_finished
 from calls.exceptions import CallWaitTimeout
 from tests.factories import CallFactory, ContactFactory
 
@@ -160,3 +161,26 @@ async def test_the_wait_itself_holds_no_thread(staff_client, fake_twilio):
     response = await fake_twilio.status_callback(sent.sid, "no-answer").apost(AsyncClient())
     assert response.status_code == 200
     assert (await asyncio.wait_for(request, 3)).json()["call_status"] == "no-answer"
+
+
+async def test_waiting_holds_the_answer_until_the_streams_recording_lands(monkeypatch, fake_twilio):
+    # Twilio's final callback can beat the end of the media stream: the answer still carries the recording.
+    monkeypatch.setattr("calls.services.waiting.RECHECK_SECONDS", 30)
+    monkeypatch.setattr("calls.services.waiting.SETTLE_RECHECK_SECONDS", 30)  # only the layer can wake it in time
+    monkeypatch.setattr("calls.services.status.async_task", lambda *args, **kwargs: None)  # no post-call processing
+    call = await sync_to_async(CallFactory)(stream_sid="MZ" + "1" * 32)
+    waiter = asyncio.create_task(call_wait_final(call=call, timeout=20))
+    await asyncio.sleep(0.2)
+    await Call.objects.filter(pk=call.pk).aupdate(status=CallStatus.COMPLETED)
+    await sync_to_async(call_notify_final)(call=call)
+    await asyncio.sleep(0.3)
+    assert not waiter.done()
+    await sync_to_async(call_stream_finished)(call_id=call.pk, end_reason="bot_hangup", recording_name="rec/a.wav")
+    assert (await asyncio.wait_for(waiter, 2)).recording.name == "rec/a.wav"
+
+
+async def test_waiting_for_a_streams_recording_is_bounded(monkeypatch, fake_twilio):
+    monkeypatch.setattr("calls.services.waiting.STREAM_SETTLE_SECONDS", 0.3)
+    call = await sync_to_async(CallFactory)(stream_sid="MZ" + "1" * 32, status=CallStatus.COMPLETED)
+    result = await asyncio.wait_for(call_wait_final(call=call, timeout=20), 2)
+    assert result.status == CallStatus.COMPLETED and not result.recording.name
