@@ -77,10 +77,15 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     if call_status not in CallStatus.values:
         logger.warning("Status callback with unknown CallStatus=%r sid=%s", call_status, sid)
         return HttpResponse("Unknown CallStatus", status=400)
+    sequence_number = _int_or_none(request.POST.get("SequenceNumber"))
+    if services.call_status_callback_replayed(call_sid=sid, sequence_number=sequence_number):
+        # Signed, but already applied: a captured request sent again. Twilio itself never needs this answered.
+        logger.warning("Refused replayed status callback sid=%s seq=%s", sid, sequence_number)
+        return HttpResponse("Replayed callback", status=403)
     call = services.call_update_status(
         call_sid=sid,
         status=call_status,
-        sequence_number=_int_or_none(request.POST.get("SequenceNumber")),
+        sequence_number=sequence_number,
         duration=_int_or_none(request.POST.get("CallDuration")),
         answered_by=request.POST.get("AnsweredBy") or None,
     )

@@ -6,6 +6,7 @@ from calls.services.status import (
     call_enqueue_processing,
     call_mark_failed,
     call_reconcile_stale,
+    call_status_callback_replayed,
     call_sync_from_twilio,
     call_update_status,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "call_notify_final",
     "call_reconcile_stale",
     "call_say_and_hang_up",
+    "call_status_callback_replayed",
     "call_sync_from_twilio",
     "call_update_status",
     "call_wait_final",

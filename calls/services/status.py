@@ -70,6 +70,18 @@ def call_update_status(
     return call
 
 
+def call_status_callback_replayed(*, call_sid: str, sequence_number: int | None) -> bool:
+    """Whether this exact status callback (CallSid + SequenceNumber) was already applied: a replay. Writes nothing.
+
+    A late but new callback (a lower SequenceNumber never seen) is not a replay: it is accepted and ignored.
+    """
+    if sequence_number is None:
+        return False
+    return CallEvent.objects.filter(
+        call__twilio_sid=call_sid, kind="status", detail__sequence_number=sequence_number
+    ).exists()
+
+
 def _move(*, call: Call, status: str, duration: float | None, end_reason: str) -> None:
     now = timezone.now()
     call.status = status

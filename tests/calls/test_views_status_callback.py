@@ -67,13 +67,21 @@ def test_it_accepts_only_post(client, fake_twilio):
     assert client.get("/twilio/status").status_code == 405
 
 
-def test_a_replayed_callback_changes_nothing(client, fake_twilio, placed):
+def test_a_replayed_callback_is_refused_and_changes_nothing(client, fake_twilio, placed):
     ringing = fake_twilio.status_callback(placed.twilio_sid, "ringing")
-    ringing.post(client)
-    events = placed.events.count()
     assert ringing.post(client).status_code == 200
+    events = placed.events.count()
+    assert ringing.post(client).status_code == 403
     call = _reload(placed)
     assert call.status == CallStatus.RINGING and call.events.count() == events
+
+
+def test_a_late_callback_never_seen_is_accepted_but_ignored(client, fake_twilio, placed):
+    ringing = fake_twilio.status_callback(placed.twilio_sid, "ringing", sequence_number=1)
+    answered = fake_twilio.status_callback(placed.twilio_sid, "in-progress", sequence_number=2)
+    assert answered.post(client).status_code == 200
+    assert ringing.post(client).status_code == 200
+    assert _reload(placed).status == CallStatus.IN_PROGRESS
 
 
 def test_out_of_order_callbacks_never_move_backwards(client, fake_twilio, placed):
