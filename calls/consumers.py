@@ -28,8 +28,8 @@ from calls.services.streaming import (
     call_relay_event_record,
     call_stream_finished,
     call_stream_started,
-    recording_name_for,
 )
+from calls.services.recordings import recording_name_for
 
 logger = logging.getLogger(__name__)
 

@@ -174,5 +174,8 @@ class Stack:
             self.stop(process)
         self.drop_database()
 
-    def logs(self) -> str:
-        return "\n".join(f"--- {path.name}\n{path.read_text()[-4000:]}" for path in sorted(self.tmp.glob("*.log")))
+    def logs(self, *, tail: int | None = 4000) -> str:
+        """Every process's log (the last `tail` characters of each; None for all of it)."""
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-tail if tail else 0:]}" for path in sorted(self.tmp.glob("*.log"))
+        )

@@ -32,6 +32,8 @@ from .transcript import Metrics, Transcript
 
 log = logging.getLogger(__name__)
 
+FLUSH_EVERY_MS = 500  # with Recorder's 500 ms lag: at most one second of a call is lost in a crash
+
 SendToTwilio = Callable[[dict[str, Any]], Awaitable[None]]
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 HangUp = Callable[[str], Awaitable[None]]
@@ -197,9 +199,10 @@ class Relay:
             await self.begin_goodbye(SILENCE, self.settings.silence_goodbye_instruction)
 
     def _flush_recording(self, now: float) -> None:
-        # A writer task at a time, about once a second: a crash loses at most a second or so. Late Twilio
-        # frames are placed by their own timestamps, so never write past the callee audio received so far.
-        if now - self._last_flush_ms >= 1000 and (self._flush_task is None or self._flush_task.done()):
+        # A writer task at a time, every FLUSH_EVERY_MS: with the recorder holding back its lag for late frames,
+        # a crash loses at most FLUSH_EVERY_MS + lag = one second. Late Twilio frames are placed by their own
+        # timestamps, so never write past the callee audio received so far.
+        if now - self._last_flush_ms >= FLUSH_EVERY_MS and (self._flush_task is None or self._flush_task.done()):
             self._last_flush_ms = now
             self._flush_task = asyncio.create_task(self.recorder.flush(int(min(now, self._callee_end_ms))))
 

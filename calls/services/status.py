@@ -12,6 +12,7 @@ from calls import twilio_client
 from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
+from calls.services.recordings import call_recording_recover
 from calls.services.waiting import call_notify_final
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,9 @@ def call_reconcile_stale(*, older_than_seconds: int | None = None) -> int:
 def _reconcile_one(*, call: Call) -> Call:
     if not call.twilio_sid:
         return call_mark_failed(call=call, error="The call never reached Twilio.", end_reason=EndReason.STALE)
+    # A web process that died mid-call left its recording on disk, unlinked: link it before the final status
+    # arrives, so that post-call processing starts with it.
+    call_recording_recover(call=call)
     call = call_sync_from_twilio(call=call, end_reason=EndReason.STALE)
     logger.info("Reconciled sid=%s status=%s", call.twilio_sid, call.status)
     return call

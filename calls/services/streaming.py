@@ -6,7 +6,6 @@ a write at the start, one per transcript turn or timeline event, and one at the 
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from calls.services.status import call_enqueue_processing
@@ -65,9 +64,3 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
         # Whoever waits for the call (POST /make_call) may be holding its answer for this recording.
         transaction.on_commit(lambda: call_notify_final(call=call))
     return call
-
-
-def recording_name_for(*, call: Call) -> str:
-    """Where a call's recording lives, relative to MEDIA_ROOT (the same layout as Call.recording's upload_to)."""
-    now = timezone.now()
-    return f"recordings/{now:%Y/%m}/{call.twilio_sid or call.code}.wav"

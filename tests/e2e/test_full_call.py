@@ -71,7 +71,9 @@ class System:
 
 
 @pytest.fixture
-async def system(tmp_path):
+async def system(tmp_path, request):
+    """The deployment; parametrize indirectly with {"worker": False} to start it without the worker."""
+    options = getattr(request, "param", {})
     async with FakeRealtimeServer(_scenario()) as realtime:
         with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
                             chat_answer=EXTRACTED) as rest, FakeTwilio(public_base_url=PUBLIC) as twilio:
@@ -85,7 +87,8 @@ async def system(tmp_path):
             try:
                 await asyncio.to_thread(stack.prepare)
                 port = await asyncio.to_thread(stack.start_daphne)
-                stack.start_worker()
+                if options.get("worker", True):
+                    stack.start_worker()
                 async with SimulatedPhones(twilio, f"http://127.0.0.1:{port}", hang_up_after_s=25) as phones:
                     yield System(stack, port, twilio, realtime, rest, phones)
             finally:
@@ -141,6 +144,20 @@ async def test_a_call_from_make_call_ends_completed_with_recording_transcript_an
     await _assert_complete_call(system, body["call_sid"])
 
 
+async def test_no_secret_or_audio_reaches_the_logs(system):
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
+    sid = response.json()["call_sid"]
+    await system.processed_record(sid)
+    await asyncio.to_thread(system.stack.stop_all)  # flush and close every log
+
+    logs = system.stack.logs(tail=None)
+    assert sid in logs and "Media stream started" in logs, "the logs are the real ones"
+    token = system.twilio.calls[sid].token
+    for secret in (system.twilio.auth_token, KEY, token, system.stack.token, "pw-ops"):
+        assert secret not in logs
+    assert not re.search(r"[A-Za-z0-9+/]{120,}={0,2}", logs), "no base64 audio payload"
+
+
 async def test_a_call_from_the_place_call_command_ends_completed(system):
     result = await asyncio.to_thread(system.stack.manage, "place_call", NUMBER, "--timeout", "60", check=False)
 
@@ -180,3 +197,48 @@ async def test_a_call_from_the_admin_action_ends_completed(system):
     assert queued.status_code == 200 and "Queued 1 call" in queued.text
     (outcome,) = await system.phones.wait_ended(1, timeout=60)
     await _assert_complete_call(system, outcome.sid)
+
+
+@pytest.mark.parametrize("system", [{"worker": False}], indirect=True)
+async def test_a_call_that_ends_while_the_worker_is_down_is_processed_when_it_comes_back(system):
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
+    sid = response.json()["call_sid"]
+    await asyncio.sleep(3)
+    (record,) = (await asyncio.to_thread(system.get, "/api/call_histories", phone_number=NUMBER)).json()
+    assert record["call_status"] == "completed" and record["extracted_info"] == {}, "nothing processed yet"
+
+    system.stack.start_worker()
+
+    await _assert_complete_call(system, sid)
+
+
+async def test_a_web_process_killed_mid_call_is_reconciled_and_keeps_its_recording(system):
+    started = await asyncio.to_thread(system.post, "/api/calls/", {"phone_number": NUMBER})
+    sid = started.json()["call_sid"]
+    deadline = time.monotonic() + 30
+    while not (system.phones.outcomes.get(sid) and system.phones.outcomes[sid].media
+               and system.phones.outcomes[sid].media.stream_ms() > 3000):
+        assert time.monotonic() < deadline, "the call never got talking"
+        await asyncio.sleep(0.1)
+
+    web = system.stack.processes[0]
+    web.kill()  # SIGKILL: no disconnect handler, no stream_finished, no goodbye
+    killed_at_s = system.phones.outcomes[sid].media.stream_ms() / 1000
+    await asyncio.to_thread(web.wait)
+    (outcome,) = await system.phones.wait_ended(1, timeout=30)
+    assert outcome.callbacks[-1] is None, "Twilio's 'completed' callback was lost"
+    await asyncio.to_thread(system.stack.start_daphne, system.port)
+    stale = (await asyncio.to_thread(system.get, f"/api/calls/{sid}/")).json()
+    assert stale["status"] == "in-progress"
+
+    script = "from calls.services import call_reconcile_stale; print(call_reconcile_stale(older_than_seconds=0))"
+    settled = await asyncio.to_thread(system.stack.manage, "shell", "-c", script)
+    assert settled.stdout.split()[-1] == "1"
+
+    record = await system.processed_record(sid)
+    assert record["call_status"] == "completed" and record["end_reason"] == "stale"
+    assert record["extracted_info"] == EXTRACTED
+    audio = await asyncio.to_thread(system.get, "/" + record["audio_file_name"])
+    left, right, rate = _channels(audio.content)
+    assert len(left) / rate >= killed_at_s - 1.1, "a crash loses at most a second of the recording"
+    assert _loud_seconds(left, rate) > 1.0, "the callee's speech before the crash is kept"

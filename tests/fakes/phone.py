@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+
 from tests.fakes.twilio import FakeCall, FakeTwilio
 from tests.fakes.twilio_media import TwilioMediaClient
 
@@ -24,7 +26,7 @@ class PhoneOutcome:
     to: str
     media: TwilioMediaClient | None = None
     duration: int = 0
-    callbacks: list[int] = field(default_factory=list)
+    callbacks: list[int | None] = field(default_factory=list)  # HTTP status, None when the server was down
     ended_by: str = ""
 
 
@@ -70,8 +72,13 @@ class SimulatedPhones:
             await asyncio.sleep(0.05)
 
     async def _callback(self, outcome: PhoneOutcome, status: str, **extra) -> None:
+        """Deliver a signed status callback; a server that is down loses it (None), as it would with Twilio."""
         hook = self.twilio.status_callback(outcome.sid, status, **extra)
-        response = await asyncio.to_thread(hook.post_http, self.server_url)
+        try:
+            response = await asyncio.to_thread(hook.post_http, self.server_url)
+        except requests.ConnectionError:
+            outcome.callbacks.append(None)
+            return
         outcome.callbacks.append(response.status_code)
 
     async def _lifecycle(self, call: FakeCall) -> None:

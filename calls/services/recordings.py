@@ -1,0 +1,32 @@
+"""Where a live call's recording is written, and how a recording orphaned by a crash is found again."""
+import logging
+from pathlib import Path
+
+from django.conf import settings
+
+from calls.models import Call, CallEvent
+
+logger = logging.getLogger(__name__)
+
+
+def recording_name_for(*, call: Call) -> str:
+    """The recording's name relative to MEDIA_ROOT, derived from the call alone (so it can be found again)."""
+    return f"recordings/{call.created_at:%Y/%m}/{call.twilio_sid or call.code}.wav"
+
+
+def call_recording_recover(*, call: Call) -> bool:
+    """Link the recording a crashed web process left on disk (written as the call went) to its call.
+
+    Writes call.recording and a `recording_recovered` CallEvent when the call streamed audio, has no recording
+    linked and the file exists. Returns whether it linked one. Enqueues nothing (the final status does).
+    """
+    if call.recording or not call.stream_sid:
+        return False
+    name = recording_name_for(call=call)
+    if not (Path(settings.MEDIA_ROOT) / name).is_file():
+        return False
+    Call.objects.filter(pk=call.pk, recording="").update(recording=name)
+    call.recording.name = name
+    CallEvent.objects.create(call=call, kind="recording_recovered", detail={"recording": name})
+    logger.info("Recovered the recording of sid=%s after its stream was cut off", call.twilio_sid)
+    return True
