@@ -20,6 +20,7 @@ from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, Realtime
 from tests.fakes.openai_rest import OpenAIRestFake
 from tests.fakes.phone import SimulatedPhones
 from tests.fakes.twilio import FakeTwilio
+from tests.path_proxy import PathProxy
 from tests.processes import Stack
 
 pytestmark = pytest.mark.slow
@@ -46,10 +47,10 @@ class System:
     """Everything one test needs: the deployment, the fakes and the phones."""
 
     def __init__(self, stack: Stack, port: int, twilio: FakeTwilio, realtime: FakeRealtimeServer,
-                 rest: OpenAIRestFake, phones: SimulatedPhones) -> None:
-        self.stack, self.port, self.twilio, self.realtime, self.rest, self.phones = (
-            stack, port, twilio, realtime, rest, phones)
-        self.url = f"http://127.0.0.1:{port}"
+                 rest: OpenAIRestFake, phones: SimulatedPhones, proxy: PathProxy) -> None:
+        self.stack, self.port, self.twilio, self.realtime, self.rest, self.phones, self.proxy = (
+            stack, port, twilio, realtime, rest, phones, proxy)
+        self.url = proxy.url  # the one public address, as behind nginx
         self.auth = {"Authorization": f"Token {stack.token}"}
 
     def get(self, path: str, **params) -> requests.Response:
@@ -72,7 +73,9 @@ class System:
 
 @pytest.fixture
 async def system(tmp_path, request):
-    """The deployment; parametrize indirectly with {"worker": False} to start it without the worker."""
+    """The deployment; parametrize indirectly with {"worker": False} to start it without the worker, or with
+    {"webs": 2} for two Daphne processes behind one address: /make_call and the API on the first, Twilio's
+    callbacks and the media stream on the second."""
     options = getattr(request, "param", {})
     async with FakeRealtimeServer(_scenario()) as realtime:
         with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
@@ -89,8 +92,12 @@ async def system(tmp_path, request):
                 port = await asyncio.to_thread(stack.start_daphne)
                 if options.get("worker", True):
                     stack.start_worker()
-                async with SimulatedPhones(twilio, f"http://127.0.0.1:{port}", hang_up_after_s=25) as phones:
-                    yield System(stack, port, twilio, realtime, rest, phones)
+                second = await asyncio.to_thread(stack.start_daphne) if options.get("webs") == 2 else port
+                routes = {"/twilio/": second, "/media-stream": second}
+                async with PathProxy(default_port=port, routes=routes) as proxy, SimulatedPhones(
+                    twilio, proxy.url, hang_up_after_s=25
+                ) as phones:
+                    yield System(stack, port, twilio, realtime, rest, phones, proxy)
             finally:
                 await asyncio.to_thread(stack.stop_all)
                 print(stack.logs())  # shown by pytest when the test fails
@@ -242,3 +249,16 @@ async def test_a_web_process_killed_mid_call_is_reconciled_and_keeps_its_recordi
     left, right, rate = _channels(audio.content)
     assert len(left) / rate >= killed_at_s - 1.1, "a crash loses at most a second of the recording"
     assert _loud_seconds(left, rate) > 1.0, "the callee's speech before the crash is kept"
+
+
+@pytest.mark.parametrize("system", [{"webs": 2}], indirect=True)
+async def test_two_web_processes_behind_one_address_share_a_call(system):
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
+
+    assert response.status_code == 200 and response.json()["call_status"] == "completed"
+    waiter, streamer = system.port, system.proxy.port_for("/media-stream")
+    assert waiter != streamer
+    assert system.proxy.routed[("/make_call", waiter)] == 1
+    assert system.proxy.routed[("/media-stream", streamer)] == 1
+    assert system.proxy.routed[("/twilio/status", streamer)] == 4
+    await _assert_complete_call(system, response.json()["call_sid"])
