@@ -169,10 +169,7 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             return None
         call_batch_enqueue(plan=plan, calls_per_second=settings.CALLS_PER_SECOND)
         if plan.contact_ids:
-            seconds = plan.seconds_to_start_all(calls_per_second=settings.CALLS_PER_SECOND)
-            self.message_user(request, f"Queued {len(plan.contact_ids)} call(s), {settings.CALLS_PER_SECOND:g} per "
-                              f"second: the last one starts in about {_duration(seconds)}. Follow them under Calls.",
-                              messages.SUCCESS)
+            self.message_user(request, _queued_message(plan), messages.SUCCESS)
         if plan.skipped:
             self.message_user(request, _skipped_message(plan), messages.WARNING)
         return None
@@ -265,6 +262,15 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 def _skipped_message(plan: CallBatchPlan) -> str:
     return (f"Skipped {plan.skipped} contact(s): {plan.do_not_call} on the do-not-call list, "
             f"{plan.number_invalid} with a number the carrier rejected or that is not valid.")
+
+
+def _queued_message(plan: CallBatchPlan) -> str:
+    count = len(plan.contact_ids)
+    if count == 1:
+        return "Queued 1 call: it starts in a moment. Follow it under Calls."
+    seconds = plan.seconds_to_start_all(calls_per_second=settings.CALLS_PER_SECOND)
+    return (f"Queued {count} calls, {settings.CALLS_PER_SECOND:g} per second: the last one starts in about "
+            f"{_duration(seconds)}. Follow them under Calls.")
 
 
 def _duration(seconds: float) -> str:

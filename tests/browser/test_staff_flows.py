@@ -182,7 +182,7 @@ def _place_call_from_the_contacts_list(page, stack: Stack, twilio: FakeTwilio, n
         assert number in page.locator("#content-main").inner_text()
         _shot(page, "10-call-confirmation")
         page.get_by_role("button", name="Yes, call them").click()
-        expect(page.locator(".messagelist")).to_contain_text("Queued 1 call(s)")
+        expect(page.locator(".messagelist")).to_contain_text("Queued 1 call: it starts in a moment")
         _shot(page, "11-calls-queued")
         door = "admin action"
     else:

@@ -50,7 +50,7 @@ def test_confirming_dials_the_callable_contacts_and_says_who_was_skipped(admin_c
     response = call_contacts(admin_client_logged, [*good, *barred], confirm=True)
     assert sorted(call.to for call in fake_twilio.calls.values()) == sorted(c.phone_number for c in good)
     shown = messages_of(response)
-    assert any(message.startswith("Queued 2 call(s), 1000 per second") for message in shown)
+    assert any(message.startswith("Queued 2 calls, 1000 per second") for message in shown)
     assert ("Skipped 2 contact(s): 1 on the do-not-call list, 1 with a number the carrier rejected or that is not "
             "valid.") in shown
     assert Call.objects.filter(contact__in=barred).count() == 0
