@@ -1,7 +1,7 @@
 """The results workbook of a `manage.py place_call` run: one row per number, then the rows that were skipped.
 
 The prototype's console client wrote its results under `call_results/`; so does this, one file per run, named by
-its start time so runs never overwrite each other. Every cell goes through escape_formula: names and numbers come
+its start time so runs never overwrite each other. Every cell goes through sheet_cell: names and numbers come
 from the operator's spreadsheet and extracted values from what callees said.
 """
 from collections.abc import Sequence
@@ -9,11 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from calls.campaigns import CallOutcome, Skipped
 from calls.exports import format_duration
-from contacts.formulas import escape_formula
+from contacts.formulas import sheet_cell
 
 RESULT_COLUMNS = [
     "Row", "Phone Number", "Name", "Status", "Duration", "Answered By", "End Reason", "Error", "Call Sid",
@@ -67,8 +66,7 @@ def _cell(value: object) -> object:
 
 
 def _append(sheet, values: list[object]) -> None:
-    # openpyxl refuses control characters, which names pasted from other tools sometimes carry.
-    sheet.append([escape_formula(ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v) for v in values])
+    sheet.append([sheet_cell(value) for value in values])
 
 
 def _free_path(directory: Path, stem: str) -> Path:

@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from calls.models import Call
-from contacts.formulas import escape_formula
+from contacts.formulas import sheet_cell
 from extraction.schemas import extraction_schema_get
 
 FIXED_COLUMNS = ["Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation"]
@@ -34,12 +33,12 @@ def export_filename(extension: str) -> str:
 
 
 def call_history_table(calls: Iterable[Call]) -> tuple[list[str], list[list[object]]]:
-    """Header and rows, every cell already passed through escape_formula."""
+    """Header and rows, every cell already passed through sheet_cell."""
     calls = list(calls)
     fields = _extracted_fields(calls)
     header = FIXED_COLUMNS + [field.replace("_", " ").title() for field in fields]
     rows = [_row(call, fields) for call in calls]
-    return [escape_formula(title) for title in header], rows
+    return [sheet_cell(title) for title in header], rows
 
 
 def call_history_xlsx(calls: Iterable[Call]) -> bytes:
@@ -47,10 +46,8 @@ def call_history_xlsx(calls: Iterable[Call]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Call history"
-    sheet.append(header)
-    for row in rows:
-        # openpyxl refuses control characters that transcripts occasionally contain.
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", cell) if isinstance(cell, str) else cell for cell in row])
+    for row in [header, *rows]:
+        sheet.append(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -96,7 +93,7 @@ def _row(call: Call, fields: list[str]) -> list[object]:
         call.conversation,
         *(_cell(extracted.get(field)) for field in fields),
     ]
-    return [escape_formula(cell) for cell in cells]
+    return [sheet_cell(cell) for cell in cells]
 
 
 def _cell(value: object) -> object:

@@ -11,7 +11,7 @@ from import_export import fields, resources
 from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
-from contacts.formulas import escape_formula
+from contacts.formulas import sheet_cell
 from contacts.models import Contact
 from contacts.services import ImportReport, contacts_import_rows
 from contacts.spreadsheets import SheetRow
@@ -56,10 +56,10 @@ def _result(report: ImportReport) -> Result:
 
 
 def _escaped(dataset: tablib.Dataset) -> tablib.Dataset:
-    """A copy with every cell through escape_formula, so no name can run as a formula in Excel."""
-    safe = tablib.Dataset(headers=[escape_formula(header) for header in dataset.headers or []])
+    """A copy with every cell through sheet_cell, so no name can run as a formula in Excel."""
+    safe = tablib.Dataset(headers=[sheet_cell(header) for header in dataset.headers or []])
     for row in dataset:
-        safe.append([escape_formula(cell) for cell in row])
+        safe.append([sheet_cell(cell) for cell in row])
     return safe
 
 

@@ -178,6 +178,16 @@ def test_it_exports_the_posted_rows_from_the_database(api):
                      "Bot: Hola\nClient: Hola", "Madrid", 900)]
 
 
+def test_it_exports_control_characters_xlsx_cannot_hold_by_dropping_them(api):
+    call = make_call(conversation="Bot: Hola\x0b\nClient: \x01Hola", extracted_data={"place": "Ma\x02drid"})
+
+    response = api.post("/api/call_histories/export", {"calls": [{"call_sid": call.twilio_sid}]}, format="json")
+
+    assert response.status_code == 200
+    (row,) = workbook_rows(response)[1:]
+    assert row[5] == "Bot: Hola\nClient: Hola" and row[6] == "Madrid"
+
+
 def test_it_exports_posted_rows_in_their_order_and_skips_unknown_sids(api):
     first, second = make_call(at("2026-11-01")), make_call(at("2026-11-02"))
     posted = [{"call_sid": first.twilio_sid}, {"call_sid": "CAunknown"}, {"call_sid": second.twilio_sid}]
