@@ -20,6 +20,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from calls.admin_display import (
+    field_label,
     extracted_columns, extracted_others, extracted_rows, extracted_text, metrics_table, processing_failed,
     processing_table, token_usage_table,
 )
@@ -85,7 +86,7 @@ class CallEventInline(admin.TabularInline):
                 value = format_duration(value)
             elif key == "end_reason" and value in EndReason.values:
                 value = EndReason(value).label
-            parts.append(f"{EVENT_DETAIL_NAMES.get(key) or _title(key)}: {value}")
+            parts.append(f"{EVENT_DETAIL_NAMES.get(key) or field_label(key)}: {value}")
         return " · ".join(parts) or "–"
 
 
@@ -213,7 +214,7 @@ class CallAdmin(admin.ModelAdmin):
     def extracted_summary(self, call: Call) -> str:
         """Extracted values that have no column: fields of an earlier schema, or everything if none is set."""
         others = extracted_others(call.extracted_data).items()
-        parts = [f"{_title(key)}: {extracted_text(value)}" for key, value in others if extracted_text(value)]
+        parts = [f"{field_label(key)}: {extracted_text(value)}" for key, value in others if extracted_text(value)]
         return Truncator(" · ".join(parts)).chars(90) or "–"
 
     # Call page
@@ -378,10 +379,6 @@ def _live_state(call: Call) -> dict:
 
 def _render_turns(turns: list[dict], *, empty: str) -> SafeString:
     return render_to_string("admin/calls/call/transcript.html", {"turns": turns, "empty": empty})
-
-
-def _title(key: str) -> str:
-    return str(key).replace("_", " ").capitalize()
 
 
 def _download(content: bytes, content_type: str, extension: str) -> HttpResponse:

@@ -58,14 +58,14 @@ def processing_table(call: Call) -> SafeString:
 
 def token_usage_table(usage: object) -> SafeString | str:
     """Token counts of the call's Realtime session; nested details ("audio 120, text 30") on one row each."""
-    rows = [(USAGE_LABELS.get(key) or _title(key), _usage_value(value))
+    rows = [(USAGE_LABELS.get(key) or field_label(key), _usage_value(value))
             for key, value in (usage.items() if isinstance(usage, dict) else [])]
     return _table(rows, css="call-usage")
 
 
 def metrics_table(metrics: object) -> SafeString | str:
     """The relay's measurements of the conversation: length, response times, interruptions."""
-    rows = [(METRIC_LABELS.get(key) or _title(key), _metric_value(key, value))
+    rows = [(METRIC_LABELS.get(key) or field_label(key), _metric_value(key, value))
             for key, value in (metrics.items() if isinstance(metrics, dict) else [])]
     return _table(rows, css="call-metrics")
 
@@ -84,7 +84,7 @@ def extracted_titles() -> dict[str, str]:
         fields = extraction_schema_get().model_fields
     except ImproperlyConfigured:
         return {}
-    return {name: info.title or _title(name) for name, info in fields.items()}
+    return {name: info.title or field_label(name) for name, info in fields.items()}
 
 
 def extracted_columns() -> list:
@@ -103,7 +103,7 @@ def extracted_rows(data: object) -> list[tuple[str, str]]:
     if not isinstance(data, dict) or not data:
         return []
     rows = [(title, extracted_text(data.get(name)) or "–") for name, title in extracted_titles().items()]
-    return rows + [(_title(key), extracted_text(value) or "–") for key, value in extracted_others(data).items()]
+    return rows + [(field_label(key), extracted_text(value) or "–") for key, value in extracted_others(data).items()]
 
 
 def _extracted_column(name: str, title: str):
@@ -125,7 +125,7 @@ def extracted_text(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(extracted_text(item) for item in value)
     if isinstance(value, dict):
-        return ", ".join(f"{_title(key)}: {extracted_text(item)}" for key, item in value.items())
+        return ", ".join(f"{field_label(key)}: {extracted_text(item)}" for key, item in value.items())
     return str(value)
 
 
@@ -140,7 +140,7 @@ class StepRow:
 
 
 def _step_row(name: str, step: object) -> StepRow:
-    label = STEPS.get(name) or _title(name)
+    label = STEPS.get(name) or field_label(name)
     if not isinstance(step, dict):
         return StepRow(label, "Not reached", "none", "–", "–", "An earlier step failed.")
     status = step.get("status", "")
@@ -193,7 +193,7 @@ def _seconds(value: object) -> str:
 def _usage_value(value: object) -> str:
     if isinstance(value, dict):
         # Sorted: PostgreSQL's jsonb does not keep the order the keys were written in.
-        parts = [f"{USAGE_LABELS.get(k) or _title(k).lower()} {_usage_value(v)}" for k, v in sorted(value.items())]
+        parts = [f"{USAGE_LABELS.get(k) or field_label(k).lower()} {_usage_value(v)}" for k, v in sorted(value.items())]
         return ", ".join(parts) or "–"
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
@@ -224,5 +224,6 @@ def _sentence(text: object) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _title(key: object) -> str:
+def field_label(key: object) -> str:
+    """`budget_max` -> `Budget max`: a stored key as a label."""
     return str(key).replace("_", " ").capitalize()

@@ -11,7 +11,7 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from calls.campaigns import CallOutcome, Skipped
-from calls.exports import format_duration
+from calls.exports import export_cell, extracted_field_names, extracted_header, format_duration
 from contacts.formulas import sheet_cell
 
 RESULT_COLUMNS = [
@@ -24,11 +24,11 @@ def campaign_results_write(
     *, outcomes: Sequence[CallOutcome], skipped: Sequence[Skipped], directory: Path, started_at: datetime
 ) -> Path:
     """Write `call_results_<start time>.xlsx` under `directory` (created if missing) and return its path."""
-    fields = _extracted_fields(outcomes)
+    fields = extracted_field_names(outcome.extracted for outcome in outcomes)
     workbook = Workbook()
     results = workbook.active
     results.title = "Results"
-    _append(results, RESULT_COLUMNS + [_title(name) for name in fields])
+    _append(results, RESULT_COLUMNS + [extracted_header(name) for name in fields])
     for outcome in outcomes:
         _append(results, _result_row(outcome, fields))
     skipped_sheet = workbook.create_sheet("Skipped")
@@ -47,22 +47,7 @@ def _result_row(outcome: CallOutcome, fields: list[str]) -> list[object]:
         target.where, target.number, target.name, outcome.status, format_duration(outcome.duration),
         outcome.answered_by, outcome.end_reason, outcome.error, outcome.sid,
     ]
-    return fixed + [_cell(outcome.extracted.get(name)) for name in fields]
-
-
-def _extracted_fields(outcomes: Sequence[CallOutcome]) -> list[str]:
-    fields: dict[str, None] = {}
-    for outcome in outcomes:
-        fields.update(dict.fromkeys(outcome.extracted))
-    return list(fields)
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return str(value)
-    return value
+    return fixed + [export_cell(outcome.extracted.get(name)) for name in fields]
 
 
 def _append(sheet, values: list[object]) -> None:
@@ -75,7 +60,3 @@ def _free_path(directory: Path, stem: str) -> Path:
         n += 1
         path = directory / f"{stem}-{n}.xlsx"
     return path
-
-
-def _title(name: str) -> str:
-    return str(name).replace("_", " ").title()

@@ -35,8 +35,8 @@ def export_filename(extension: str) -> str:
 def call_history_table(calls: Iterable[Call]) -> tuple[list[str], list[list[object]]]:
     """Header and rows, every cell already passed through sheet_cell."""
     calls = list(calls)
-    fields = _extracted_fields(calls)
-    header = FIXED_COLUMNS + [field.replace("_", " ").title() for field in fields]
+    fields = extracted_field_names(call.extracted_data for call in calls)
+    header = FIXED_COLUMNS + [extracted_header(field) for field in fields]
     rows = [_row(call, fields) for call in calls]
     return [sheet_cell(title) for title in header], rows
 
@@ -63,15 +63,19 @@ def call_history_csv(calls: Iterable[Call]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def _extracted_fields(calls: list[Call]) -> list[str]:
-    """Union of extracted keys: the schema's fields in the schema's order, then others (an earlier schema's) in
-    the order they first appear."""
+def extracted_field_names(extracted: Iterable[object]) -> list[str]:
+    """Union of the keys of extracted-data dicts: the schema's fields in the schema's order, then others (an
+    earlier schema's) in the order they first appear."""
     fields: dict[str, None] = {}
-    for call in calls:
-        if isinstance(call.extracted_data, dict):
-            fields.update(dict.fromkeys(call.extracted_data))
+    for data in extracted:
+        if isinstance(data, dict):
+            fields.update(dict.fromkeys(data))
     order = {name: index for index, name in enumerate(_schema_fields())}
     return sorted(fields, key=lambda name: order.get(name, len(order)))  # stable: the others keep their order
+
+
+def extracted_header(field: str) -> str:
+    return field.replace("_", " ").title()
 
 
 def _schema_fields() -> list[str]:
@@ -91,19 +95,19 @@ def _row(call: Call, fields: list[str]) -> list[object]:
         call.status,
         format_duration(call.duration),
         call.conversation,
-        *(_cell(extracted.get(field)) for field in fields),
+        *(export_cell(extracted.get(field)) for field in fields),
     ]
     return [sheet_cell(cell) for cell in cells]
 
 
-def _cell(value: object) -> object:
+def export_cell(value: object) -> object:
     """Numbers stay numbers so staff can sum budgets; lists and objects become readable text."""
     if value is None:
         return ""
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list):
-        return ", ".join(str(_cell(item)) for item in value)
+        return ", ".join(str(export_cell(item)) for item in value)
     if isinstance(value, dict):
-        return ", ".join(f"{key}: {_cell(item)}" for key, item in value.items())
+        return ", ".join(f"{key}: {export_cell(item)}" for key, item in value.items())
     return str(value)
