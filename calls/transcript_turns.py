@@ -6,7 +6,8 @@ may name speakers and times differently, and old calls only have the `conversati
 """
 from calls.exports import format_duration
 
-_BOT = frozenset({"bot", "assistant", "agent", "ai"})
+# Names the relay, the post-call transcript or other tools use for the bot (extraction.turns reads this too).
+BOT_NAMES = frozenset({"bot", "assistant", "agent", "ai"})
 _CLIENT = frozenset({"client", "callee", "user", "customer", "human"})
 
 
@@ -29,7 +30,7 @@ def conversation_turns(conversation: str) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     for line in (conversation or "").splitlines():
         speaker, sep, text = line.partition(":")
-        if sep and speaker.strip().lower() in _BOT | _CLIENT:
+        if sep and speaker.strip().lower() in BOT_NAMES | _CLIENT:
             rows.append({"speaker": _speaker(speaker), "text": text.strip(), "at": ""})
         elif rows and line.strip():
             rows[-1]["text"] += "\n" + line.strip()
@@ -40,7 +41,7 @@ def conversation_turns(conversation: str) -> list[dict[str, str]]:
 
 def _speaker(value: object) -> str:
     who = str(value or "").strip().lower()
-    if who in _BOT:
+    if who in BOT_NAMES:
         return "Bot"
     if who in _CLIENT:
         return "Client"

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from calls.transcript_turns import BOT_NAMES
+
 Speaker = Literal["Bot", "Client"]
 BOT: Speaker = "Bot"
 CLIENT: Speaker = "Client"
-# Names the live transcript or other tools may use for the bot; anything else is the person called.
-_BOT_NAMES = {"bot", "assistant", "agent", "ai"}
 # Whisper's own rule for a segment that is most likely noise read as words ("Subtítulos por ...").
 NO_SPEECH_PROB = 0.6
 NO_SPEECH_LOGPROB = -1.0
@@ -68,7 +68,7 @@ def turns_from_live(live: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def speaker_normalise(turn: dict[str, Any]) -> Speaker:
     name = str(turn.get("speaker") or turn.get("role") or "").strip().lower()
-    return BOT if name in _BOT_NAMES else CLIENT
+    return BOT if name in BOT_NAMES else CLIENT  # anything else is the person called
 
 
 def conversation_text(turns: list[dict[str, Any]]) -> str:
