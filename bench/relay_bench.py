@@ -301,9 +301,7 @@ async def bench(counts: list[int], seconds: float, delta_ms: int, keep: bool) ->
     rows: list[dict] = []
     with FakeTwilio(public_base_url=PUBLIC_BASE_URL) as twilio:
         stack = Stack(tmp, extra_env={
-            "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "PHONE_NUMBER_FROM": "+15005550006", "TWILIO_API_BASE_URL": twilio.base_url,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "OPENAI_BASE_URL": f"http://127.0.0.1:{realtime_port}/v1",
+            **twilio.voicebot_env(), "OPENAI_BASE_URL": f"http://127.0.0.1:{realtime_port}/v1",
             "OPENAI_API_KEY": API_KEY, "CALL_DURATION_LIMIT": "0", "SILENCE_TIMEOUT": "0", "AMD_MODE": "off",
             "DEBUG": "true", "LOG_LEVEL": "WARNING", "REDIS_URL": "", "DATABASE_URL": "",
             "API_THROTTLE_USER": "100000/minute",

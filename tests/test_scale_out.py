@@ -8,7 +8,6 @@ the waiting request subscribed through Redis rather than only polling the databa
 """
 import json
 import threading
-import time
 
 import pytest
 import requests
@@ -16,6 +15,7 @@ import requests
 from tests.extraction.sounds import VOICES, call_wav
 from tests.fakes.openai_rest import OpenAIRestFake
 from tests.fakes.twilio import FakeTwilio
+from tests.polling import wait_for
 from tests.processes import Stack
 
 PUBLIC_BASE_URL = "https://voicebot.example"
@@ -37,9 +37,7 @@ def world(tmp_path):
         voices=dict(VOICES), chat_answer={"place": "Madrid", "budget": 1000}
     ) as openai:
         stack = Stack(tmp_path, extra_env={
-            "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "PHONE_NUMBER_FROM": "+15005550006", "TWILIO_API_BASE_URL": twilio.base_url,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": openai.api_key,
+            **twilio.voicebot_env(), "OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": openai.api_key,
             "TRANSCRIPT_SOURCE": "openai", "Q_WORKERS": "1", "MAKE_CALL_TIMEOUT": "60",
         })
         try:
@@ -52,16 +50,6 @@ def world(tmp_path):
 def _api(stack: Stack, port: int, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, f"http://127.0.0.1:{port}{path}", timeout=70,
                             headers={"Authorization": f"Token {stack.token}"}, **kwargs)
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _fetch_call(stack: Stack, sid: str) -> dict | None:
@@ -99,11 +87,12 @@ def test_two_web_processes_and_a_worker_share_one_deployment(world, tmp_path):
     waiting = threading.Thread(target=lambda: answer.update(
         response=_api(stack, web_a, "POST", "/make_call", json={"phone_number": NUMBER})))
     waiting.start()
-    sent = _wait_for(lambda: twilio.calls and twilio.last_call, 30, "the call to be dialled")
+    sent = wait_for(lambda: twilio.calls and twilio.last_call, timeout=30, what="the call to be dialled")
     (tmp_path / "call.wav").write_bytes(call_wav())
     code = stack.manage("shell", "-c", ATTACH_RECORDING.format(sid=sent.sid, wav=str(tmp_path / "call.wav"))).stdout.split()[-1]
     if stack.env.get("REDIS_URL"):
-        _wait_for(lambda: _redis_waiters(stack, code), 10, "/make_call to subscribe to the call's Redis group")
+        wait_for(lambda: _redis_waiters(stack, code), timeout=10,
+                 what="/make_call to subscribe to the call's Redis group")
 
     for hook in twilio.status_callbacks(sent.sid, ["initiated", "ringing", "in-progress", "completed"], duration=9):
         assert hook.post_http(f"http://127.0.0.1:{web_b}").status_code == 200
@@ -111,7 +100,7 @@ def test_two_web_processes_and_a_worker_share_one_deployment(world, tmp_path):
 
     assert answer["response"].status_code == 200, answer["response"].text
     assert answer["response"].json()["call_status"] == "completed"
-    done = _wait_for(lambda: (_fetch_call(stack, sent.sid) or {}).get("processing", {}).get("status")
-                     in ("done", "failed") and _fetch_call(stack, sent.sid), 90, "the worker to process the call")
+    done = wait_for(lambda: (_fetch_call(stack, sent.sid) or {}).get("processing", {}).get("status")
+                     in ("done", "failed") and _fetch_call(stack, sent.sid), timeout=90, what="the worker to process the call")
     assert done["processing"]["status"] == "done", (done, stack.logs())
     assert done["extracted_data"]["place"] == "Madrid"

@@ -13,7 +13,6 @@ import math
 import re
 import shutil
 import struct
-import time
 import wave
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import requests
 from openpyxl import Workbook, load_workbook
 
 from tests.fakes.twilio import FakeTwilio
+from tests.polling import wait_for
 from tests.processes import ROOT, Stack
 
 pytestmark = pytest.mark.browser
@@ -57,11 +57,7 @@ def twilio():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, twilio):
     stack = Stack(tmp_path_factory.mktemp("browser-stack"), extra_env={
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "PHONE_NUMBER_FROM": "+15005550006",
-        "TWILIO_API_BASE_URL": twilio.base_url,
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        **twilio.voicebot_env(),
     })  # SQLite, or PostgreSQL + Redis when the environment names them (`make test-scale`)
     stack.prepare()
     stack.start_worker()  # as `make run` does: "Call selected contacts" dials from a background task
@@ -155,16 +151,6 @@ def _stereo_wav(seconds: float = 2.0, rate: int = 8000) -> bytes:
     return buffer.getvalue()
 
 
-def _wait_for(predicate, *, timeout: float = 10, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _place_call_from_the_contacts_list(page, stack: Stack, twilio: FakeTwilio, number: str) -> str:
     """Place a call the way staff would: the "Call selected contacts" admin action when the admin has it,
     otherwise `POST /api/calls/` with the staff token. Returns which door was used."""
@@ -188,7 +174,7 @@ def _place_call_from_the_contacts_list(page, stack: Stack, twilio: FakeTwilio, n
     else:
         _api(stack, "POST", "/api/calls/", json={"phone_number": number})
         door = "api"
-    _wait_for(lambda: len(twilio.calls) > before, timeout=30, what="the call to reach Twilio")
+    wait_for(lambda: len(twilio.calls) > before, timeout=30, what="the call to reach Twilio")
     return door
 
 

@@ -160,9 +160,7 @@ def twilio():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, twilio):
     stack = Stack(tmp_path_factory.mktemp("place-call-stack"), extra_env={
-        "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "PHONE_NUMBER_FROM": "+15005550006", "TWILIO_API_BASE_URL": twilio.base_url,
-        "PUBLIC_BASE_URL": "https://voicebot.example", "DEBUG": "true", "AMD_MODE": "off",
+        **twilio.voicebot_env(), "DEBUG": "true", "AMD_MODE": "off",
     })
     try:
         stack.prepare()

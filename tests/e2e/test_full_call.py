@@ -81,9 +81,7 @@ async def system(tmp_path, request):
         with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
                             chat_answer=EXTRACTED) as rest, FakeTwilio(public_base_url=PUBLIC) as twilio:
             stack = Stack(tmp_path, extra_env={
-                "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-                "PHONE_NUMBER_FROM": "+34910000000", "TWILIO_API_BASE_URL": twilio.base_url,
-                "PUBLIC_BASE_URL": PUBLIC, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
+                **twilio.voicebot_env(), "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
                 "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
                 "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1",
             })

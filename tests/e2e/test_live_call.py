@@ -67,9 +67,7 @@ async def test_a_live_call_end_to_end(tmp_path, twilio):
                  Reply("Gracias por su tiempo, adiós.", audio=goodbye)])
     async with FakeRealtimeServer(scenario) as realtime:
         stack = Stack(tmp_path, extra_env={
-            "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "PHONE_NUMBER_FROM": "+15005550006", "TWILIO_API_BASE_URL": twilio.base_url,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "OPENAI_BASE_URL": realtime.base_url,
+            **twilio.voicebot_env(), "OPENAI_BASE_URL": realtime.base_url,
             "OPENAI_API_KEY": realtime.api_key, "CALL_DURATION_LIMIT": "60", "SILENCE_TIMEOUT": "0",
             "GOODBYE_MARK_CAP": "10", "AMD_MODE": "off", "DEBUG": "true", "REDIS_URL": "", "DATABASE_URL": "",
         })

@@ -168,6 +168,14 @@ class FakeTwilio:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def voicebot_env(self) -> dict[str, str]:
+        """The environment that points a voicebot process at this fake (credentials, number, REST base, address)."""
+        return {
+            "TWILIO_ACCOUNT_SID": self.account_sid, "TWILIO_AUTH_TOKEN": self.auth_token,
+            "PHONE_NUMBER_FROM": "+15005550006", "TWILIO_API_BASE_URL": self.base_url,
+            "PUBLIC_BASE_URL": self.public_base_url,
+        }
+
     # --- inspection ---
     @property
     def last_call(self) -> FakeCall:
