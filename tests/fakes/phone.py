@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.fakes.twilio import FakeCall, FakeTwilio
 from tests.fakes.twilio_media import TwilioMediaClient
@@ -104,7 +105,10 @@ class SimulatedPhones:
         media = TwilioMediaClient(url=f"ws://{local.netloc}{urlsplit(url).path}", token=params["token"],
                                   call_sid=call.sid, account_sid=self.twilio.account_sid)
         outcome.media = media
-        await media.open(headers=headers)
+        try:
+            await media.open(headers=headers)
+        except (OSError, InvalidHandshake, ConnectionClosed):
+            return "connect_failed"  # Twilio hangs up a call whose stream cannot connect
         await media.start()
         hung_up = asyncio.Event()
         streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))

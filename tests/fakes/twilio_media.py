@@ -71,7 +71,8 @@ class TwilioMediaClient:
             self.ended_ms = self.stream_ms()
 
     def stream_ms(self) -> float:
-        return (time.monotonic() - self._started_at) * 1000
+        """Milliseconds since `start` was sent; 0 before it."""
+        return (time.monotonic() - self._started_at) * 1000 if self._started_at else 0.0
 
     async def send(self, message: dict | str) -> None:
         await self._ws.send(message if isinstance(message, str) else json.dumps(message))
