@@ -3,7 +3,7 @@
 Everything on a call is written by Twilio or the pipeline, so the call page is read-only: saving it would write
 back stale values over what the pipeline stores meanwhile. Calls are created by placing them or by uploading a
 recording made elsewhere, never typed in. Re-running the post-call processing and uploads go through
-extraction.services; calls/admin_display.py turns the stored JSON into tables staff can read.
+extraction.services; calls/review/display.py turns the stored JSON into tables staff can read.
 """
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -19,21 +19,21 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from calls.admin_display import (
+from calls.review.display import (
     field_label,
     extracted_columns, extracted_others, extracted_rows, extracted_text, metrics_table, processing_failed,
     processing_table, token_usage_table,
 )
-from calls.admin_forms import RecordedCallForm, RecordingForm
-from calls.exports import (
+from calls.review.forms import RecordedCallForm, RecordingForm
+from calls.review.exports import (
     XLSX_CONTENT_TYPE, call_history_csv, call_history_xlsx, export_filename, format_duration,
 )
-from calls.filters import filter_extracted_value, filter_phone_number
+from calls.selectors import filter_extracted_value, filter_phone_number
 from calls.exceptions import CallError
 from calls.models import Call, CallEvent, CallStatus, EndReason
-from calls.recordings import recording_url_name
+from calls.api.recording_download import recording_url_name
 from calls.services import call_hang_up
-from calls.transcript_turns import conversation_turns, transcript_turns
+from calls.review.transcript_turns import conversation_turns, transcript_turns
 from contacts.services import ContactError
 from extraction.exceptions import RecordingRejected
 from extraction.services import (

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from calls.relay.session import RelaySettings, TurnDetection
+from calls.live.relay.session import RelaySettings, TurnDetection
 
 DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
 

@@ -16,13 +16,13 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
-from calls.exports import format_duration
+from calls.review.exports import format_duration
 from calls.exceptions import TwilioNotConfigured
 from calls.models import Call
 from calls.services.batches import CallBatchPlan, call_batch_enqueue, call_batch_plan
 from calls.twilio_client import twilio_settings
 from contacts import import_uploads
-from contacts.filters import CallHistoryFilter
+from contacts.filters import CalledFilter
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 from contacts.resources import EXPORT_FORMATS, ContactResource
@@ -109,7 +109,7 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     # One worded column instead of two yes/no icons: a red cross under "Do not call" meant "may be called".
     list_display = ["phone_number", "name", "can_be_called", "last_called_at", "created_at"]
     list_display_links = ["phone_number", "name"]
-    list_filter = ["do_not_call", "number_invalid", CallHistoryFilter, "created_at"]
+    list_filter = ["do_not_call", "number_invalid", CalledFilter, "created_at"]
     search_fields = ["phone_number", "name", "comments"]
     search_help_text = "Search by phone number (any format), name or comments."
     readonly_fields = ["created_at", "updated_at", "last_called_at"]

@@ -1,4 +1,4 @@
-"""The prototype's /api/users... routes (except POST /api/users/{phone}/calls, which lives in calls.api).
+"""The prototype's /api/users... routes (except POST /api/users/{phone}/calls, which lives in calls.api.history).
 
 Thin doors: each view parses the request, calls contacts.services or contacts.resources and shapes the answer.
 `ContactErrorsApi` maps the services' ContactError, and DRF's own validation errors, to 400 `{"detail": ...}`,

@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef
 from calls.models import Call
 
 
-class CallHistoryFilter(admin.SimpleListFilter):
+class CalledFilter(admin.SimpleListFilter):
     """Whether we have ever called the contact: staff usually want "the ones not called yet"."""
 
     title = "call history"

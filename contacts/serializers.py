@@ -1,7 +1,7 @@
 """The prototype's "user" JSON and the request/response shapes of /api/users..., for the API and its schema."""
 from rest_framework import serializers
 
-from calls.serializers import CallRecordSerializer
+from calls.api.serializers import CallRecordSerializer
 from contacts.models import Contact
 
 

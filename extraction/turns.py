@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from calls.transcript_turns import BOT_NAMES
+from calls.review.transcript_turns import BOT_NAMES
 
 Speaker = Literal["Bot", "Client"]
 BOT: Speaker = "Bot"

@@ -1,6 +1,6 @@
 """Fuzzing the media stream's inbound side: random, truncated and mangled Twilio frames.
 
-`calls.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), and
+`calls.live.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), and
 `Relay.handle_twilio_frame` survives any sequence of them, before and after `start`: it never raises, keeps
 its recording bounded and still closes cleanly. The relay runs on the in-memory doubles of test_relay_doubles.
 
@@ -15,8 +15,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calls.media import MAX_TIMESTAMP_MS, MalformedFrame, parse_frame
-from calls.relay.relay import MAX_MEDIA_AHEAD_MS
+from calls.live.media import MAX_TIMESTAMP_MS, MalformedFrame, parse_frame
+from calls.live.relay.relay import MAX_MEDIA_AHEAD_MS
 from tests.calls.test_relay_doubles import STREAM_SID, Harness, media_frame, start_frame
 
 FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None,

@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from calls.filters import InvalidCallFilter
+from calls.selectors import InvalidCallFilter
 from contacts.phones import InvalidPhoneNumber
 
 

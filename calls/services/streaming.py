@@ -1,6 +1,6 @@
 """What the media stream writes: the stream's start, the relay's events, and the finished recording.
 
-Called by `calls.consumers.MediaStreamConsumer` through `database_sync_to_async`, never on the audio path:
+Called by `calls.live.consumer.MediaStreamConsumer` through `database_sync_to_async`, never on the audio path:
 a write at the start, one per transcript turn or timeline event, and one at the end.
 """
 import logging

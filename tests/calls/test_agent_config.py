@@ -8,7 +8,7 @@ import pytest
 from calls.agent_config import (
     DEFAULT_AI_DIR, SCHEMAS, AgentConfigError, load_agent_config, load_file, relay_settings,
 )
-from calls.relay.session import session_update
+from calls.live.relay.session import session_update
 
 
 @pytest.mark.parametrize("path", sorted(DEFAULT_AI_DIR.rglob("*.yaml")), ids=lambda p: p.name)

@@ -21,7 +21,7 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from calls import campaigns
+from calls.services import call_lists
 from calls.management.commands.place_call import Command
 from calls.models import Call
 from contacts.formulas import escape_formula
@@ -39,7 +39,7 @@ ANA, LUIS, EVA = "+34600123456", "+34611222333", "+34622333444"
 def _no_shared_layer(settings, monkeypatch, fake_twilio):
     settings.CHANNEL_LAYERS = {}
     monkeypatch.setattr("calls.services.waiting.RECHECK_SECONDS", 0.1)
-    monkeypatch.setattr(campaigns, "HANGUP_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(call_lists, "HANGUP_GRACE_SECONDS", 0.3)
 
 
 class Run:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from calls.models import Call, CallEvent, CallStatus
-from calls.routing import websocket_urlpatterns
+from calls.live.routing import websocket_urlpatterns
 from calls.services import call_update_status, place_call
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 
@@ -406,7 +406,7 @@ async def test_it_apologises_when_openai_drops_mid_call_and_keeps_the_recording(
 async def test_a_crash_in_the_relay_is_logged_and_the_callee_hears_the_apology(
     settings, live, callee_audio, monkeypatch, caplog
 ):
-    from calls.relay import Relay
+    from calls.live.relay import Relay
 
     async def broken_run(relay):
         await asyncio.sleep(0.05)

@@ -7,7 +7,7 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosedError
 
-from calls.relay.mulaw import tone
+from calls.live.relay.mulaw import tone
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 
 MODEL = "gpt-realtime-mini"

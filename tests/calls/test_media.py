@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from calls.media import (
+from calls.live.media import (
     MAX_FRAME_BYTES, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame, clear_frame,
     mark_frame, media_frame, parse_frame,
 )

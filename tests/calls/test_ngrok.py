@@ -8,7 +8,7 @@ import pytest
 from django.core import checks
 
 from calls.management.commands import serve
-from calls.public_address import public_base_url_resolve
+from calls.services.public_address import public_base_url_resolve
 from tests.processes import ROOT
 
 TUNNEL = "https://a1b2c3.ngrok-free.app"

@@ -6,8 +6,8 @@ import wave
 
 import pytest
 
-from calls.relay import Recorder
-from calls.relay import mulaw
+from calls.live.relay import Recorder
+from calls.live.relay import mulaw
 
 FRAME = mulaw.tone(20)
 

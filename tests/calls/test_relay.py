@@ -7,7 +7,7 @@ import wave
 
 import pytest
 
-from calls.relay import mulaw
+from calls.live.relay import mulaw
 from tests.calls.test_relay_doubles import (
     CALL_SID, STREAM_SID, Harness, b64, delta, end_call, media_frame, response_created, response_done,
     speech_started, speech_stopped,
@@ -48,7 +48,7 @@ async def test_it_sends_session_update_then_the_opening_line(call):
 
 
 async def test_it_uses_semantic_vad_when_configured(tmp_path):
-    from calls.relay import TurnDetection
+    from calls.live.relay import TurnDetection
 
     async with Harness(tmp_path, turn_detection=TurnDetection(type="semantic_vad", eagerness="low")) as call:
         await call.start()
@@ -235,7 +235,7 @@ async def test_it_sums_token_usage_and_measures_response_latency(call):
 ])
 async def test_it_logs_and_ignores_malformed_frames(call, raw, caplog):
     before = len(call.ai.sent)
-    with caplog.at_level(logging.WARNING, logger="calls.relay"):
+    with caplog.at_level(logging.WARNING, logger="calls.live.relay"):
         await call.frame(raw)
     assert len(call.ai.sent) == before
     assert CALL_SID in caplog.text and "AAAA" not in caplog.text
@@ -245,7 +245,7 @@ async def test_it_logs_and_ignores_malformed_frames(call, raw, caplog):
 
 async def test_it_ignores_media_before_start(tmp_path, caplog):
     async with Harness(tmp_path) as call:
-        with caplog.at_level(logging.WARNING, logger="calls.relay"):
+        with caplog.at_level(logging.WARNING, logger="calls.live.relay"):
             await call.frame(media_frame(0, FRAME))
         assert call.ai.sent == [] and "before start" in caplog.text
         await call.start()
@@ -306,7 +306,7 @@ async def test_the_end_reason_of_a_hang_up_survives_the_stop_that_follows(call):
 
 
 async def test_it_skips_an_openai_event_it_cannot_read_and_goes_on(call, caplog):
-    with caplog.at_level(logging.ERROR, logger="calls.relay"):
+    with caplog.at_level(logging.ERROR, logger="calls.live.relay"):
         await call.server({"type": "response.output_audio.delta", "delta": b64(CHUNK)})  # no item_id
     await call.server(response_created("resp_1"), delta(CHUNK))
     assert not call.run_task.done() and len(call.twilio_of("media")) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from calls.relay import Recorder, Relay, RelaySettings
+from calls.live.relay import Recorder, Relay, RelaySettings
 
 CALL_SID = "CA" + "1" * 32
 STREAM_SID = "MZ" + "2" * 32

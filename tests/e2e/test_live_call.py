@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from calls.relay import mulaw
+from calls.live.relay import mulaw
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_media import SILENCE, TwilioMediaClient

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from calls.relay.mulaw import tone
+from calls.live.relay.mulaw import tone
 
 # ---- the GA client events, strictly -------------------------------------------------------------------------------
 

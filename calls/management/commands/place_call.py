@@ -1,7 +1,7 @@
 """`manage.py place_call`: call a list of numbers from the command line (the prototype's console client).
 
-A thin door: reading and checking the numbers, dialling and waiting live in calls.campaigns, the workbook in
-calls.campaign_results; this module parses options, shows progress and results, and maps errors to exit codes.
+A thin door: reading and checking the numbers, dialling and waiting live in calls.services.call_lists, the workbook in
+calls.review.run_workbook; this module parses options, shows progress and results, and maps errors to exit codes.
 """
 import argparse
 import asyncio
@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand, CommandError, DjangoHelpFor
 from django.utils import timezone
 
 from calls import twilio_client
-from calls.campaign_results import campaign_results_write
-from calls.campaigns import NOT_PLACED, REFUSED, Campaign, CampaignInputError, CampaignPlan, CallOutcome, campaign_plan
+from calls.review.run_workbook import campaign_results_write
+from calls.services.call_lists import NOT_PLACED, REFUSED, Campaign, CampaignInputError, CampaignPlan, CallOutcome, campaign_plan
 from calls.exceptions import TwilioNotConfigured
-from calls.exports import format_duration
+from calls.review.exports import format_duration
 from calls.models import CallStatus
 
 EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 1, 2, 130

@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from calls.public_address import ngrok_open, public_base_url_resolve
+from calls.services.public_address import ngrok_open, public_base_url_resolve
 
 
 class Command(BaseCommand):

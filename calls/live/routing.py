@@ -1,7 +1,7 @@
 """Websocket routes: the Twilio media stream at the prototype's path."""
 from django.urls import path
 
-from calls.consumers import MediaStreamConsumer
+from calls.live.consumer import MediaStreamConsumer
 
 websocket_urlpatterns = [
     path("media-stream", MediaStreamConsumer.as_asgi()),

@@ -1,53 +1,29 @@
 """The call-history doors of the prototype's API: list, export, and a user's stored call.
 
-Each view reads through calls.filters / calls.exports; domain errors (a bad date, an invalid number) propagate to
+Each view reads through calls.selectors / calls.review.exports; domain errors (a bad date, an invalid number) propagate to
 voicebot_site.api_errors, which answers `{"detail": ...}`.
 """
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls.exports import XLSX_CONTENT_TYPE, call_history_xlsx, export_filename
-from calls.filters import DATE_FORMAT_HELP, CallHistoryFilter, call_history_by_sid, call_history_list
+from calls.review.exports import XLSX_CONTENT_TYPE, call_history_xlsx, export_filename
+from calls.selectors import DATE_FORMAT_HELP, CallHistoryFilter, call_history_by_sid, call_history_list
 from calls.models import Call, CallStatus
-from calls.serializers import CallRecordSerializer
+from calls.api.serializers import (
+    CallHistoryExportRequestSerializer,
+    CallHistoryRecordSerializer,
+    MakeCallResponseSerializer,
+)
 from contacts.phones import normalize_phone
 
 FILTER_NAMES = tuple(CallHistoryFilter.base_filters)
 EXPORT_DESCRIPTION = "call_history_YYYYMMDD.xlsx: the posted rows (by call_sid), or the calls matching the filters."
 
-
-class CallHistoryRecordSerializer(CallRecordSerializer):
-    """A call record with its contact's number (the prototype nested records under the user)."""
-
-    phone_number = serializers.CharField(source="contact.phone_number", read_only=True)
-
-
-class CallHistoryExportRequestSerializer(serializers.Serializer):
-    """Documents the export body: the rows to export (by `call_sid`) or the list filters."""
-
-    calls = serializers.ListField(child=serializers.DictField(), required=False)
-    start_date = serializers.CharField(required=False)
-    end_date = serializers.CharField(required=False)
-    phone_number = serializers.CharField(required=False)
-    call_status = serializers.ChoiceField(choices=CallStatus.choices, required=False)
-    extracted_info_keyword = serializers.CharField(required=False)
-
-
-class MakeCallResponseSerializer(serializers.Serializer):
-    """Documents the body of `/api/users/{phone_number}/calls`: a `/make_call` answer; only `call_sid` is read."""
-
-    call_sid = serializers.CharField()
-    phone_number = serializers.CharField(required=False)
-    call_status = serializers.CharField(required=False)
-    stream_sid = serializers.CharField(required=False)
-    call_duration = serializers.FloatField(required=False, allow_null=True)
-    audio_file_name = serializers.CharField(required=False, allow_null=True)
 
 
 FILTER_PARAMETERS = [

@@ -1,4 +1,4 @@
-"""`/media-stream`: the websocket Twilio opens for a live call, a thin shell around `calls.relay.Relay`.
+"""`/media-stream`: the websocket Twilio opens for a live call, a thin shell around `calls.live.relay.Relay`.
 
 It checks the handshake's `X-Twilio-Signature`, waits for Twilio's `start` frame and spends the call's single-use
 stream token from its custom parameters, and only then opens the OpenAI Realtime session. Everything else is the
@@ -17,12 +17,13 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from calls import media, twilio_client
+from calls import twilio_client
+from calls.live import media
 from calls.agent_config import load_agent_config, relay_settings
 from calls.exceptions import CallError, StreamTokenError
 from calls.models import Call, EndReason
-from calls.realtime_client import RealtimeUnavailable, realtime_connect
-from calls.relay import Recorder, Relay
+from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
+from calls.live.relay import Recorder, Relay
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.streaming import (
     call_relay_event_record,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from calls import media
+from calls.live import media
 
 from . import session
 from .ai_events import dispatch
@@ -92,7 +92,7 @@ class Relay:
 
     # ---- Twilio -> relay ------------------------------------------------------------------------------------------
     async def handle_twilio_frame(self, raw: str | bytes | BaseModel) -> None:
-        """One inbound Twilio frame (raw text, or already parsed by `calls.media.parse_frame`)."""
+        """One inbound Twilio frame (raw text, or already parsed by `calls.live.media.parse_frame`)."""
         try:
             frame = raw if isinstance(raw, BaseModel) else media.parse_frame(raw)
         except media.MalformedFrame as exc:

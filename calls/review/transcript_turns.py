@@ -4,7 +4,7 @@ The relay's live transcript stores `{"speaker": "bot"|"callee", "text", "start_m
 may name speakers and times differently, and old calls only have the `conversation` text. All three become
 `{"speaker": "Bot"|"Client", "text", "at": "M:SS"}`.
 """
-from calls.exports import format_duration
+from calls.review.exports import format_duration
 
 # Names the relay, the post-call transcript or other tools use for the bot (extraction.turns reads this too).
 BOT_NAMES = frozenset({"bot", "assistant", "agent", "ai"})

@@ -41,11 +41,11 @@ def _client(api_key: str, base_url: str, websocket_base_url: str | None) -> Asyn
 
 
 class RealtimeSession:
-    """One call's Realtime socket as the relay uses it (`calls.relay.RealtimeConnection`), minus the SDK's typing.
+    """One call's Realtime socket as the relay uses it (`calls.live.relay.RealtimeConnection`), minus the SDK's typing.
 
     The SDK's `send` walks every dict through its TypedDict transformer and `recv` builds a pydantic model of every
     event: about half of Daphne's CPU per call went there, 50 audio frames a second each way. The relay's events are
-    already in the wire shape (`calls.relay.session`) and it reads server events by attribute, so plain JSON out and
+    already in the wire shape (`calls.live.relay.session`) and it reads server events by attribute, so plain JSON out and
     namespaces in carry the same information. The SDK still opens, authenticates and closes the socket.
     """
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from calls.campaigns import CallOutcome, Skipped
-from calls.exports import export_cell, extracted_field_names, extracted_header, format_duration
+from calls.services.call_lists import CallOutcome, Skipped
+from calls.review.exports import export_cell, extracted_field_names, extracted_header, format_duration
 from contacts.formulas import sheet_cell
 
 RESULT_COLUMNS = [

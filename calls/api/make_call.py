@@ -1,0 +1,84 @@
+"""`POST /make_call`: the prototype's blocking call, answered only when the call has ended.
+
+It waits on the Channels layer (no thread held while waiting), so a waiter on one process wakes on a status
+callback that lands on another.
+"""
+import json
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotAuthenticated, AuthenticationFailed
+from rest_framework.views import APIView
+
+from calls import services
+from calls.exceptions import CallRefused, CallWaitTimeout, TwilioError, TwilioNotConfigured
+from calls.models import Call
+
+
+class _StaffGate(APIView):
+    """DRF's own authentication, permission and throttle checks, for a plain async Django view."""
+
+    def authorize(self, request: HttpRequest) -> JsonResponse | None:
+        self.args, self.kwargs, self.headers = (), {}, {}
+        drf_request = self.initialize_request(request)
+        self.request = drf_request
+        try:
+            self.initial(drf_request)
+        except APIException as exc:
+            response = JsonResponse({"detail": str(exc.detail)}, status=exc.status_code)
+            if isinstance(exc, (NotAuthenticated, AuthenticationFailed)):
+                challenge = self.get_authenticate_header(drf_request)
+                if challenge:
+                    response["WWW-Authenticate"] = challenge
+                else:
+                    response.status_code = status.HTTP_403_FORBIDDEN
+            return response
+        return None
+
+
+def _twilio_error_status(exc: TwilioError) -> int:
+    """A number Twilio will not call is the caller's problem (400); anything else is Twilio's or our setup's (502)."""
+    if exc.permanent and exc.status and 400 <= exc.status < 500 and exc.code != 20003:
+        return status.HTTP_400_BAD_REQUEST
+    return status.HTTP_502_BAD_GATEWAY
+
+
+def _make_call_result(call: Call) -> dict:
+    return {
+        "call_sid": call.twilio_sid,
+        "phone_number": call.phone_number,
+        "call_status": call.status,
+        "stream_sid": call.stream_sid or None,
+        "call_duration": call.duration,
+        "audio_file_name": call.recording.name or None,
+    }
+
+
+@csrf_exempt
+async def make_call(request: HttpRequest) -> JsonResponse:
+    """Place a call and answer only when it has ended (or MAKE_CALL_TIMEOUT passed), as the prototype did."""
+    if request.method != "POST":
+        return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+    denied = await sync_to_async(_StaffGate().authorize)(request)
+    if denied is not None:
+        return denied
+    try:
+        phone_number = json.loads(request.body or b"{}").get("phone_number")
+    except (ValueError, AttributeError):
+        return JsonResponse({"detail": "The body must be JSON: {\"phone_number\": \"...\"}."}, status=400)
+    try:
+        call = await sync_to_async(services.place_call)(phone_number=phone_number)
+    except CallRefused as exc:
+        return JsonResponse({"detail": exc.message}, status=400)
+    except TwilioNotConfigured as exc:
+        return JsonResponse({"error": exc.message}, status=503)
+    except TwilioError as exc:
+        return JsonResponse({"error": exc.message}, status=_twilio_error_status(exc))
+    try:
+        call = await services.call_wait_final(call=call, timeout=settings.MAKE_CALL_TIMEOUT)
+    except CallWaitTimeout:
+        return JsonResponse({"error": "Call result timeout", "call_sid": call.twilio_sid}, status=408)
+    return JsonResponse(_make_call_result(call))

@@ -1,0 +1,1 @@
+"""What staff see of a call: admin display, upload forms, transcript turns, spreadsheet exports."""
