@@ -8,7 +8,7 @@ import wave
 import pytest
 
 from calls.live.relay import mulaw
-from tests.calls.test_relay_doubles import (
+from tests.fakes.relay_doubles import (
     CALL_SID, STREAM_SID, Harness, b64, delta, end_call, media_frame, response_created, response_done,
     speech_started, speech_stopped,
 )

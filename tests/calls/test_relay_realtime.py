@@ -11,7 +11,7 @@ from openai import AsyncOpenAI
 from calls.agent_config import load_agent_config, relay_settings
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.mulaw import tone
-from tests.calls.test_relay_doubles import STREAM_SID, media_frame, start_frame
+from tests.fakes.relay_doubles import STREAM_SID, media_frame, start_frame
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 
 

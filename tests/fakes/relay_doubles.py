@@ -1,4 +1,4 @@
-"""In-memory doubles for the relay tests (no tests here): a fake clock, a Realtime connection, a harness."""
+"""In-memory doubles for the relay tests: a fake clock, a Realtime connection, a harness and frame builders."""
 from __future__ import annotations
 
 import asyncio
