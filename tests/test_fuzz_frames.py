@@ -2,7 +2,7 @@
 
 `calls.live.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), and
 `Relay.handle_twilio_frame` survives any sequence of them, before and after `start`: it never raises, keeps
-its recording bounded and still closes cleanly. The relay runs on the in-memory doubles of test_relay_doubles.
+its recording bounded and still closes cleanly. The relay runs on the in-memory doubles of tests.fakes.relay_doubles.
 
 Hypothesis runs derandomized with a bounded number of examples and no example database.
 """
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from calls.live.media import MAX_TIMESTAMP_MS, MalformedFrame, parse_frame
 from calls.live.relay.relay import MAX_MEDIA_AHEAD_MS
-from tests.calls.test_relay_doubles import STREAM_SID, Harness, media_frame, start_frame
+from tests.fakes.relay_doubles import STREAM_SID, Harness, media_frame, start_frame
 
 FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

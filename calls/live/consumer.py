@@ -2,8 +2,8 @@
 
 It checks the handshake's `X-Twilio-Signature`, waits for Twilio's `start` frame and spends the call's single-use
 stream token from its custom parameters, and only then opens the OpenAI Realtime session. Everything else is the
-relay's job; what the relay reports is saved through `calls.services.streaming`, off the audio path (a queue and
-one writer task), so a slow database never delays a frame.
+relay's job; what the relay reports (`calls.live.relay.events`, ending with `StreamEnded`) is saved through
+`calls.services.streaming`, off the audio path (a queue and one writer task), so a slow database never delays a frame.
 """
 import asyncio
 import json
@@ -24,6 +24,7 @@ from calls.exceptions import CallError, StreamTokenError
 from calls.models import Call, EndReason
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay
+from calls.live.relay.events import RelayEvent
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.streaming import (
     call_relay_event_record,
@@ -47,7 +48,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             logger.warning("Media stream refused: bad or missing X-Twilio-Signature")
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        self.events: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.events: asyncio.Queue[RelayEvent | None] = asyncio.Queue()
         self.tasks: list[asyncio.Task] = []
         self.finished = False
         await self.accept()
@@ -125,8 +126,6 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def _build_relay(self, connection: Any, call: Call, *, started_at: float) -> Relay:
-        name = recording_name_for(call=call)
-        self.recording_name = name
         config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR)
         self.apology = config.agent.apology
         relay_config = relay_settings(
@@ -137,14 +136,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config,
-            recorder=Recorder(Path(settings.MEDIA_ROOT) / name), on_event=self._on_event,
+            recorder=Recorder(Path(settings.MEDIA_ROOT) / recording_name_for(call=call)), on_event=self._on_event,
             hang_up=self._hang_up, call_sid=call.twilio_sid or str(call.code), started_at=started_at,
         )
 
     async def send_json(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
-    async def _on_event(self, event: dict) -> None:
+    async def _on_event(self, event: RelayEvent) -> None:
         self.events.put_nowait(event)
 
     async def _hang_up(self, reason: str) -> None:
@@ -192,16 +191,15 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             try:
                 await database_sync_to_async(call_relay_event_record)(call_id=self.call.pk, event=event)
             except Exception:
-                logger.exception("Could not save %s event sid=%s", event.get("type"), self.call.twilio_sid)
+                logger.exception("Could not save %s event sid=%s", type(event).__name__, self.call.twilio_sid)
 
     async def disconnect(self, code: int) -> None:
         if self.relay is None or self.finished:
             return
         self.finished = True
-        await self.relay.close(EndReason.STREAM_LOST)  # keeps an earlier reason (callee_hangup, bot_hangup...)
+        # Keeps an earlier reason (callee_hangup, bot_hangup...). Its last event, StreamEnded, finishes the stream
+        # in the database once the writer has saved everything before it.
+        await self.relay.close(EndReason.STREAM_LOST)
         self.events.put_nowait(None)
         current = asyncio.current_task()
         await asyncio.gather(*(task for task in self.tasks if task is not current), return_exceptions=True)
-        await database_sync_to_async(call_stream_finished)(
-            call_id=self.call.pk, end_reason=self.relay.end_reason, recording_name=self.recording_name
-        )

@@ -1,19 +1,23 @@
 """What the media stream writes: the stream's start, the relay's events, and the finished recording.
 
 Called by `calls.live.consumer.MediaStreamConsumer` through `database_sync_to_async`, never on the audio path:
-a write at the start, one per transcript turn or timeline event, and one at the end.
+a write at the start, one per transcript turn or timeline event, and one at the end (the relay's `StreamEnded`,
+or the consumer's own when no relay ever ran).
 """
 import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
+from calls.live.relay import events
 from calls.models import Call, CallEvent
 from calls.services.status import call_enqueue_processing
 from calls.services.waiting import call_notify_final
 
 logger = logging.getLogger(__name__)
-
-TIMELINE_EVENTS = frozenset({"dtmf", "barge_in", "ai_error", "ai_unavailable", "hang_up"})
 
 
 def call_stream_started(*, call: Call, stream_sid: str) -> None:
@@ -24,24 +28,44 @@ def call_stream_started(*, call: Call, stream_sid: str) -> None:
 
 
 @transaction.atomic
-def call_relay_event_record(*, call_id: int, event: dict) -> None:
+def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
     """Persist one relay event as it happens, so a crash keeps what was said.
 
-    Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors and hang-ups become
-    CallEvent rows; metrics and token usage are stored on the call.
+    Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors, AI loss and hang-ups become
+    CallEvent rows; metrics and token usage are stored on the call; `StreamEnded` finishes the stream
+    (`call_stream_finished`). An event of any other type raises TypeError: none is dropped unnoticed.
     """
-    kind = event.get("type")
-    if kind == "transcript":
-        call = Call.objects.select_for_update().get(pk=call_id)
-        turn = {key: event[key] for key in ("speaker", "text", "start_ms", "end_ms") if key in event}
-        call.live_transcript = [*call.live_transcript, turn]
-        call.save(update_fields=["live_transcript"])
-    elif kind in TIMELINE_EVENTS:
-        CallEvent.objects.create(call_id=call_id, kind=kind, detail={k: v for k, v in event.items() if k != "type"})
-    elif kind == "metrics":
-        Call.objects.filter(pk=call_id).update(metrics={k: v for k, v in event.items() if k != "type"})
-    elif kind == "usage":
-        Call.objects.filter(pk=call_id).update(token_usage={k: v for k, v in event.items() if k != "type"})
+    match event:
+        case events.TranscriptTurn(speaker=speaker, text=text, start_ms=start_ms, end_ms=end_ms):
+            call = Call.objects.select_for_update().get(pk=call_id)
+            turn = {"speaker": speaker, "text": text, "start_ms": start_ms, "end_ms": end_ms}
+            call.live_transcript = [*call.live_transcript, turn]
+            call.save(update_fields=["live_transcript"])
+        case events.Dtmf():
+            _timeline_add(call_id=call_id, kind="dtmf", event=event)
+        case events.BargeIn():
+            _timeline_add(call_id=call_id, kind="barge_in", event=event)
+        case events.AiError():
+            _timeline_add(call_id=call_id, kind="ai_error", event=event)
+        case events.AiUnavailable():
+            _timeline_add(call_id=call_id, kind="ai_unavailable", event=event)
+        case events.HangUp():
+            _timeline_add(call_id=call_id, kind="hang_up", event=event)
+        case events.CallMetrics():
+            Call.objects.filter(pk=call_id).update(metrics=asdict(event))
+        case events.TokenUsage(responses=responses, tokens=tokens):
+            Call.objects.filter(pk=call_id).update(token_usage={"responses": responses, **tokens})
+        case events.StreamEnded(reason=reason, recording=recording):
+            # The recorder was opened at MEDIA_ROOT / name by the consumer; the call stores the name.
+            name = Path(recording).relative_to(settings.MEDIA_ROOT).as_posix()
+            call_stream_finished(call_id=call_id, end_reason=reason, recording_name=name)
+        case _:
+            raise TypeError(f"not a relay event: {event!r}")
+
+
+def _timeline_add(*, call_id: int, kind: str, event: Any) -> None:
+    detail = {key: value for key, value in asdict(event).items() if value is not None}
+    CallEvent.objects.create(call_id=call_id, kind=kind, detail=detail)
 
 
 @transaction.atomic

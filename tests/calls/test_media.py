@@ -10,8 +10,8 @@ from calls.live.media import (
     MAX_FRAME_BYTES, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame, clear_frame,
     mark_frame, media_frame, parse_frame,
 )
-from tests.calls.test_relay_doubles import CALL_SID, STREAM_SID, start_frame
-from tests.calls.test_relay_doubles import media_frame as inbound_media
+from tests.fakes.relay_doubles import CALL_SID, STREAM_SID, start_frame
+from tests.fakes.relay_doubles import media_frame as inbound_media
 
 AUDIO = bytes(range(160))
 

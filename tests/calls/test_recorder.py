@@ -84,3 +84,21 @@ async def test_callee_audio_older_than_what_was_written_is_dropped_and_counted(t
     await recorder.close(1100)
     left, _ = channels(tmp_path / "r.wav")
     assert recorder.late_ms == 40 and len(left) == 8800 and any(left[8000:8320])
+
+
+async def test_keeping_up_writes_every_half_second_and_never_past_the_callee_audio_received(tmp_path):
+    recorder = Recorder(tmp_path / "r.wav", lag_ms=0)
+    for n in range(50):
+        recorder.add_callee(n * 20, FRAME)  # one second of callee audio
+    recorder.keep_up(400)
+    assert recorder._flush_task is None  # not half a second yet
+    recorder.keep_up(600)
+    await recorder._flush_task
+    assert len(channels(tmp_path / "r.wav")[0]) == 600 * 8
+    written = recorder._flush_task
+    recorder.keep_up(900)
+    assert recorder._flush_task is written  # too soon after the last write
+    recorder.keep_up(1500)  # due, but the callee audio so far ends at 1000 ms
+    await recorder._flush_task
+    assert len(channels(tmp_path / "r.wav")[0]) == 1000 * 8
+    await recorder.close(1500)

@@ -8,7 +8,9 @@ import wave
 import pytest
 
 from calls.live.relay import mulaw
-from tests.calls.test_relay_doubles import (
+from calls.live.relay.events import AiError, AiUnavailable, BargeIn, CallMetrics, Dtmf, HangUp, StreamEnded, TokenUsage
+from calls.live.relay.events import TranscriptTurn
+from tests.fakes.relay_doubles import (
     CALL_SID, STREAM_SID, Harness, b64, delta, end_call, media_frame, response_created, response_done,
     speech_started, speech_stopped,
 )
@@ -85,8 +87,7 @@ async def test_it_sends_clear_on_speech_started(call):
     assert call.to_twilio[-1] == {"event": "clear", "streamSid": STREAM_SID}
     assert call.ai.of_type("conversation.item.truncate") == [
         {"type": "conversation.item.truncate", "item_id": "item_bot1", "content_index": 0, "audio_end_ms": 300}]
-    assert call.events_of("barge_in") == [{"type": "barge_in", "at_ms": 300, "item_id": "item_bot1",
-                                           "audio_end_ms": 300}]
+    assert call.events_of(BargeIn) == [BargeIn(at_ms=300, item_id="item_bot1", audio_end_ms=300)]
 
 
 async def test_it_truncates_at_what_the_returned_marks_and_the_clock_say_was_heard(call):
@@ -132,7 +133,7 @@ async def test_it_hangs_up_only_after_the_goodbye_mark_comes_back(call):
     assert call.hang_ups == []
     await call.mark(call.twilio_of("mark")[-1]["mark"]["name"])
     assert call.hang_ups == ["bot_hangup"]
-    assert call.events_of("hang_up")[0]["tool_reason"] == "informacion_completa"
+    assert call.events_of(HangUp)[0].tool_reason == "informacion_completa"
 
 
 async def test_it_hangs_up_at_the_cap_when_the_goodbye_mark_never_comes(call):
@@ -194,7 +195,7 @@ async def test_it_reports_dtmf_on_the_timeline(call):
     call.clock.advance(1_500)
     await call.frame({"event": "dtmf", "streamSid": STREAM_SID, "sequenceNumber": "5",
                       "dtmf": {"track": "inbound_track", "digit": "7"}})
-    assert call.events_of("dtmf") == [{"type": "dtmf", "digit": "7", "at_ms": 1500}]
+    assert call.events_of(Dtmf) == [Dtmf(digit="7", at_ms=1500)]
 
 
 async def test_it_keeps_a_live_transcript_on_the_call_clock(call):
@@ -206,7 +207,7 @@ async def test_it_keeps_a_live_transcript_on_the_call_clock(call):
         "content_index": 0, "transcript": " Busco piso en Madrid. ", "usage": {"type": "duration", "seconds": 1}})
     turns = [(t.speaker, t.text, t.start_ms, t.end_ms) for t in call.relay.transcript.turns]
     assert turns == [("bot", "Hola, buenas.", 0, 400), ("callee", "Busco piso en Madrid.", 1200, 2500)]
-    assert [e["speaker"] for e in call.events_of("transcript")] == ["bot", "callee"]
+    assert [e.speaker for e in call.events_of(TranscriptTurn)] == ["bot", "callee"]
 
 
 async def test_it_sums_token_usage_and_measures_response_latency(call):
@@ -217,11 +218,11 @@ async def test_it_sums_token_usage_and_measures_response_latency(call):
     call.clock.advance(640)
     await call.server(response_created("resp_2"), delta(CHUNK, response_id="resp_2"), response_done("resp_2", **usage))
     await call.relay.close("callee_hangup")
-    assert call.events_of("usage") == [{"type": "usage", "responses": 2, "input_tokens": 40, "output_tokens": 20,
-                                        "total_tokens": 60, "input_token_details": {"audio_tokens": 30,
-                                                                                    "text_tokens": 10}}]
-    metrics = call.events_of("metrics")[0]
-    assert metrics["response_latency_ms"] == [640] and metrics["barge_ins"] == 0
+    assert call.events_of(TokenUsage) == [TokenUsage(responses=2, tokens={
+        "input_tokens": 40, "output_tokens": 20, "total_tokens": 60,
+        "input_token_details": {"audio_tokens": 30, "text_tokens": 10}})]
+    metrics = call.events_of(CallMetrics)[0]
+    assert metrics.response_latency_ms == (640,) and metrics.barge_ins == 0
 
 
 @pytest.mark.parametrize("raw", [
@@ -257,7 +258,7 @@ async def test_it_goes_on_after_a_non_fatal_openai_error(call):
         "type": "invalid_request_error", "code": "invalid_value", "message": "nope"}})
     await call.media(0, FRAME)
     assert call.ai.sent[-1]["type"] == "input_audio_buffer.append" and not call.run_task.done()
-    assert call.events_of("ai_error")[0]["code"] == "invalid_value"
+    assert call.events_of(AiError)[0].code == "invalid_value"
 
 
 async def test_it_resends_a_response_refused_while_another_is_active(call):
@@ -272,7 +273,7 @@ async def test_it_ends_with_ai_unavailable_when_openai_drops_mid_call(call):
     await call.media(0, FRAME)
     call.ai.drop()
     assert await call.run_task == "ai_unavailable"
-    assert call.events_of("ai_unavailable")
+    assert call.events_of(AiUnavailable)
     await call.media(20, FRAME)  # Twilio frames after the failure are still recorded, not sent
     assert call.ai.sent[-1]["type"] == "input_audio_buffer.append" and len(call.ai.of_type(
         "input_audio_buffer.append")) == 1
@@ -291,8 +292,8 @@ async def test_stop_closes_openai_and_finalises_the_recording(call):
     await call.frame({"event": "stop", "sequenceNumber": "60", "streamSid": STREAM_SID,
                       "stop": {"accountSid": "AC1", "callSid": CALL_SID}})
     assert call.ai.closed and await call.run_task == "callee_hangup"
-    end = call.events_of("end")[0]
-    assert end["reason"] == "callee_hangup" and end["duration_ms"] == 1000
+    end = call.events_of(StreamEnded)[0]
+    assert end.reason == "callee_hangup" and end.duration_ms == 1000 and end.recording == call.recording
     with wave.open(str(call.recording)) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
         assert abs(wav.getnframes() / 8 - 1000) <= 40
@@ -302,7 +303,7 @@ async def test_the_end_reason_of_a_hang_up_survives_the_stop_that_follows(call):
     call.clock.advance(120_000)
     await call.relay.hang_up("duration_limit")
     await call.frame({"event": "stop", "sequenceNumber": "60", "streamSid": STREAM_SID, "stop": {}})
-    assert call.events_of("end")[0]["reason"] == "duration_limit"
+    assert call.events_of(StreamEnded)[0].reason == "duration_limit"
 
 
 async def test_it_skips_an_openai_event_it_cannot_read_and_goes_on(call, caplog):
@@ -317,7 +318,7 @@ async def test_a_failing_twilio_socket_does_not_end_the_relay(call):
     async def broken(frame):
         raise ConnectionResetError
 
-    call.relay._twilio = broken
+    call.relay.bot_audio._send_to_twilio = broken
     await call.server(response_created("resp_1"), delta(CHUNK))
     assert not call.run_task.done() and call.relay.end_reason is None
 
@@ -327,18 +328,7 @@ async def test_it_writes_the_recording_during_the_call(call):
         await call.media(n * 20, FRAME)
     call.clock.advance(2000)
     await call.tick()
-    await call.relay._flush_task
+    await call.relay.recorder._flush_task
     with wave.open(str(call.recording)) as wav:
         assert wav.getnchannels() == 2 and wav.getnframes() == (2000 - 500) * 8
 
-
-async def test_it_leaves_the_voicemail_message_then_hangs_up(tmp_path):
-    async with Harness(tmp_path, voicemail_instruction="Deja el mensaje.") as call:
-        await call.start()
-        await call.server(response_created("resp_1"), response_done("resp_1"))
-        await call.relay.leave_voicemail()
-        assert call.ai.sent[-1]["response"]["instructions"].endswith("Deja el mensaje.")
-        await call.server(response_created("resp_2"), delta(CHUNK, item_id="item_vm", response_id="resp_2"),
-                          response_done("resp_2"))
-        await call.mark(call.twilio_of("mark")[-1]["mark"]["name"])
-        assert call.hang_ups == ["voicemail"]

@@ -10,8 +10,9 @@ from openai import AsyncOpenAI
 
 from calls.agent_config import load_agent_config, relay_settings
 from calls.live.relay import Recorder, Relay
+from calls.live.relay.events import AiUnavailable, BargeIn, RelayEvent, StreamEnded, TokenUsage
 from calls.live.relay.mulaw import tone
-from tests.calls.test_relay_doubles import STREAM_SID, media_frame, start_frame
+from tests.fakes.relay_doubles import STREAM_SID, media_frame, start_frame
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 
 
@@ -23,7 +24,7 @@ class TwilioSide:
         self.frames: list[dict[str, Any]] = []
         self.hung_up = asyncio.Event()
         self.hang_ups: list[str] = []
-        self.events: list[dict[str, Any]] = []
+        self.events: list[RelayEvent] = []
         self.relay: Relay | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -33,7 +34,7 @@ class TwilioSide:
             asyncio.get_running_loop().call_soon(
                 lambda: asyncio.ensure_future(self.relay.handle_twilio_frame(json.dumps(mark))))
 
-    async def on_event(self, event: dict[str, Any]) -> None:
+    async def on_event(self, event: RelayEvent) -> None:
         self.events.append(event)
 
     async def hang_up(self, reason: str) -> None:
@@ -84,8 +85,8 @@ async def test_a_call_runs_through_the_sdk_until_the_bot_hangs_up(tmp_path):
     assert twilio.hang_ups == ["bot_hangup"]
     said = [(turn.speaker, turn.text) for turn in relay.transcript.turns]
     assert ("callee", "Busco piso en Madrid.") in said and ("bot", "Gracias, adiós.") in said
-    usage = next(event for event in twilio.events if event["type"] == "usage")
-    assert usage["responses"] == 4 and usage["total_tokens"] == 480
+    usage = next(event for event in twilio.events if isinstance(event, TokenUsage))
+    assert usage.responses == 4 and usage.tokens["total_tokens"] == 480
     with wave.open(str(tmp_path / "call.wav")) as wav:
         assert wav.getnchannels() == 2 and wav.getnframes() >= 3 * 8000 - 320
 
@@ -99,8 +100,8 @@ async def test_it_ends_with_ai_unavailable_when_the_service_drops(tmp_path):
         assert await asyncio.wait_for(run, 5) == "ai_unavailable"
         await stream_callee(relay, 0.2)  # Twilio frames after the drop are harmless
         await relay.close("callee_hangup")
-    assert any(event["type"] == "ai_unavailable" for event in twilio.events)
-    assert [event for event in twilio.events if event["type"] == "end"][0]["reason"] == "ai_unavailable"
+    assert any(isinstance(event, AiUnavailable) for event in twilio.events)
+    assert [event for event in twilio.events if isinstance(event, StreamEnded)][0].reason == "ai_unavailable"
 
 
 async def test_a_barge_in_truncates_the_item_the_service_knows(tmp_path):
@@ -120,4 +121,4 @@ async def test_a_barge_in_truncates_the_item_the_service_knows(tmp_path):
     assert server.errors == []  # the item exists and audio_end_ms is within its audio
     assert {"event": "clear", "streamSid": STREAM_SID} in twilio.frames
     assert 0 <= truncate["audio_end_ms"] < 2000
-    assert [event["type"] for event in twilio.events].count("barge_in") == 1
+    assert [type(event) for event in twilio.events].count(BargeIn) == 1

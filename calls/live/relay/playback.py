@@ -50,14 +50,6 @@ class Playback:
         """Audio sent and not yet confirmed as played."""
         return bool(self._pending)
 
-    @property
-    def last_mark(self) -> str | None:
-        return self._pending[-1].mark if self._pending else None
-
-    def queued_until_ms(self, now_ms: float) -> float:
-        """When the callee will have heard everything queued so far."""
-        return max(self._cursor_ms, now_ms)
-
     def item_span(self, item_id: str) -> tuple[float, float] | None:
         """Call-clock start and (planned) end of an item's audio."""
         if item_id not in self._item_first_ms:

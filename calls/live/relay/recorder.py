@@ -4,8 +4,8 @@ Audio arrives as mu-law and is placed by time, not appended: the callee's by Twi
 (milliseconds since the stream started; gaps become silence), the bot's where Twilio actually plays it. Bot audio is
 queued ahead of real time, so it sits in memory until it can no longer be cut by a barge-in; `cut_bot` drops what
 was never played. `flush` writes everything older than `now - lag` in a worker thread, rewriting the header sizes
-each time so the file is a valid WAV mid-call and a crash loses about a second. `close` pads both channels to the
-stream's duration.
+each time so the file is a valid WAV mid-call; `keep_up`, called on every tick, starts one in the background every
+`FLUSH_EVERY_MS`, so a crash loses about a second. `close` pads both channels to the stream's duration.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ SAMPLE_RATE = 8000
 SAMPLES_PER_MS = SAMPLE_RATE // 1000
 _FRAME_BYTES = 4  # one 16-bit sample per channel
 _HEADER_BYTES = 44
+FLUSH_EVERY_MS = 500  # with the default 500 ms lag: at most one second of a call is lost in a crash
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class Recorder:
         self._lock = asyncio.Lock()
         self._closed = False
         self.late_ms = 0  # callee audio that arrived after its place was written (dropped)
+        self.callee_end_ms = 0  # where the latest callee audio received ends
+        self._flush_task: asyncio.Task[None] | None = None
+        self._last_flush_ms = 0.0
 
     @property
     def end_ms(self) -> int:
@@ -56,6 +60,7 @@ class Recorder:
         return (self._base + longest) // SAMPLES_PER_MS
 
     def add_callee(self, at_ms: int, audio: bytes) -> None:
+        self.callee_end_ms = max(self.callee_end_ms, at_ms + len(audio) // SAMPLES_PER_MS)  # a mu-law byte per sample
         self._place(0, at_ms, audio)
 
     def add_bot(self, at_ms: int, audio: bytes) -> None:
@@ -98,6 +103,15 @@ class Recorder:
         del buffer[: count * 2]
         return head
 
+    def keep_up(self, now_ms: float) -> None:
+        """Start writing in the background, if `FLUSH_EVERY_MS` has passed and no write is under way."""
+        writing = self._flush_task is not None and not self._flush_task.done()
+        if writing or now_ms - self._last_flush_ms < FLUSH_EVERY_MS:
+            return
+        self._last_flush_ms = now_ms
+        # Late callee frames are placed by their own timestamps: never write past the callee audio received so far.
+        self._flush_task = asyncio.create_task(self.flush(int(min(now_ms, self.callee_end_ms))))
+
     async def flush(self, now_ms: int) -> None:
         """Write what can no longer change (older than `now_ms - lag_ms`), off the event loop."""
         async with self._lock:
@@ -107,6 +121,8 @@ class Recorder:
 
     async def close(self, end_ms: int) -> Path:
         """Cut both channels at `end_ms` (nothing after it was heard), write the rest and fix the header."""
+        if self._flush_task is not None:
+            await asyncio.gather(self._flush_task, return_exceptions=True)
         async with self._lock:
             if self._closed:
                 return self.path

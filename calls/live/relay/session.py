@@ -3,7 +3,7 @@
 Everything here is a plain dict in the GA wire shape (PROTOCOLS.md section 5; the `*_param.py` types of the
 installed `openai` package): `session.update` with `session.type = "realtime"`, `audio.input/output.format =
 audio/pcmu` so Twilio's bytes pass through untouched, `input_audio_buffer.append`, `conversation.item.create`
-(system message or `function_call_output`), `conversation.item.truncate` and `response.create`.
+(a `function_call_output`), `conversation.item.truncate` and `response.create`.
 The GA session has no `temperature`; the prototype's 0.6 has no place to go.
 """
 from __future__ import annotations
@@ -85,15 +85,11 @@ def audio_append(audio: bytes) -> dict[str, Any]:
     return {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode("ascii")}
 
 
-def response_create(instructions: str | None = None) -> dict[str, Any]:
+def response_create(settings: RelaySettings, instructions: str | None = None) -> dict[str, Any]:
     if not instructions:
         return {"type": "response.create"}
-    return {"type": "response.create", "response": {"instructions": instructions}}
-
-
-def system_message(text: str) -> dict[str, Any]:
-    item = {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]}
-    return {"type": "conversation.item.create", "item": item}
+    # Per-response instructions replace the session's, so keep the persona in front of them.
+    return {"type": "response.create", "response": {"instructions": f"{settings.instructions}\n\n{instructions}"}}
 
 
 def function_call_output(call_id: str, output: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Twilio frame and every tick and carries out what comes back. No sleeping here, s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -17,16 +17,13 @@ class Due(Enum):
     SILENCE_END = "silence_end"  # still quiet after the prompt: say goodbye
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ending:
     """A goodbye in progress: hang up once its audio has played, or at `deadline_ms`."""
 
     reason: str
     deadline_ms: float
-    detail: dict[str, str] = field(default_factory=dict)
-    requested: bool = False  # response.create for the goodbye sent
-    response_id: str | None = None
-    response_done: bool = False
+    tool_reason: str | None = None  # the model's, when it ended the call with `end_call`
 
 
 class CallTimers:

@@ -8,21 +8,12 @@ of every `response.done`, summed.
 """
 from __future__ import annotations
 
+import copy
 import statistics
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
-
-@dataclass(frozen=True)
-class TranscriptTurn:
-    speaker: Literal["callee", "bot"]
-    text: str
-    start_ms: int
-    end_ms: int
-    item_id: str
-
-    def to_event(self) -> dict[str, Any]:
-        return {"type": "transcript", **asdict(self)}
+from .events import CallMetrics, TokenUsage, TranscriptTurn
 
 
 class Transcript:
@@ -74,19 +65,18 @@ class Metrics:
         self.responses += 1
         _add_counts(self.usage, usage)
 
-    def to_event(self, duration_ms: float) -> dict[str, Any]:
+    def report(self, duration_ms: float) -> CallMetrics:
         latencies = self.response_latency_ms
-        return {
-            "type": "metrics",
-            "duration_ms": int(duration_ms),
-            "response_latency_ms": list(latencies),
-            "response_latency_mean_ms": int(statistics.fmean(latencies)) if latencies else None,
-            "response_latency_max_ms": max(latencies) if latencies else None,
-            "barge_ins": self.barge_ins,
-        }
+        return CallMetrics(
+            duration_ms=int(duration_ms),
+            response_latency_ms=tuple(latencies),
+            response_latency_mean_ms=int(statistics.fmean(latencies)) if latencies else None,
+            response_latency_max_ms=max(latencies) if latencies else None,
+            barge_ins=self.barge_ins,
+        )
 
-    def usage_event(self) -> dict[str, Any]:
-        return {"type": "usage", "responses": self.responses, **self.usage}
+    def usage_report(self) -> TokenUsage:
+        return TokenUsage(responses=self.responses, tokens=copy.deepcopy(self.usage))
 
 
 def _add_counts(total: dict[str, Any], part: dict[str, Any]) -> None:

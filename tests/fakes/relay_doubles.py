@@ -1,4 +1,4 @@
-"""In-memory doubles for the relay tests (no tests here): a fake clock, a Realtime connection, a harness."""
+"""In-memory doubles for the relay tests: a fake clock, a Realtime connection, a harness and frame builders."""
 from __future__ import annotations
 
 import asyncio
@@ -6,13 +6,15 @@ import base64
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 from calls.live.relay import Recorder, Relay, RelaySettings
+from calls.live.relay.events import RelayEvent
 
 CALL_SID = "CA" + "1" * 32
 STREAM_SID = "MZ" + "2" * 32
 _CLOSED = object()
+E = TypeVar("E")
 
 
 class FakeClock:
@@ -92,7 +94,7 @@ class Harness:
         self.clock = FakeClock()
         self.ai = FakeRealtime()
         self.to_twilio: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
+        self.events: list[RelayEvent] = []
         self.hang_ups: list[str] = []
         self.recording = tmp_path / "call.wav"
         self.relay = Relay(
@@ -105,7 +107,8 @@ class Harness:
     async def _twilio(self, frame: dict[str, Any]) -> None:
         self.to_twilio.append(frame)
 
-    async def _event(self, event: dict[str, Any]) -> None:
+    async def _event(self, event: RelayEvent) -> None:
+        assert isinstance(event, get_args(RelayEvent)), f"the relay emitted an unknown event {event!r}"
         self.events.append(event)
 
     async def _hang_up(self, reason: str) -> None:
@@ -147,8 +150,8 @@ class Harness:
     def twilio_of(self, kind: str) -> list[dict[str, Any]]:
         return [frame for frame in self.to_twilio if frame["event"] == kind]
 
-    def events_of(self, kind: str) -> list[dict[str, Any]]:
-        return [event for event in self.events if event["type"] == kind]
+    def events_of(self, kind: type[E]) -> list[E]:
+        return [event for event in self.events if isinstance(event, kind)]
 
 
 async def settle() -> None:
