@@ -41,7 +41,7 @@ class _StaffGate(APIView):
 
 def _twilio_error_status(exc: TwilioError) -> int:
     """A number Twilio will not call is the caller's problem (400); anything else is Twilio's or our setup's (502)."""
-    if exc.permanent and exc.status and 400 <= exc.status < 500 and exc.code != 20003:
+    if exc.permanent and exc.status and 400 <= exc.status < 500 and not exc.is_auth_failure:
         return status.HTTP_400_BAD_REQUEST
     return status.HTTP_502_BAD_GATEWAY
 

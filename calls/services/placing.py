@@ -26,7 +26,7 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
 
     Writes a Contact (if new), a Call (status queued, stream token hash, Twilio SID), contact.last_called_at and
     CallEvents. On a Twilio refusal the call is recorded failed (end_reason dial_failed, error), the contact is
-    marked number_invalid on 21211, and the TwilioError is re-raised. Enqueues nothing; Twilio reports progress to
+    marked number_invalid when Twilio calls the number invalid, and the TwilioError is re-raised. Enqueues nothing; Twilio reports progress to
     /twilio/status. Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
     but the new contact.
     """
@@ -89,7 +89,7 @@ def _call_dialled(*, call: Call, sid: str) -> Call:
 
 def _call_dial_failed(*, call: Call, error: TwilioError) -> None:
     logger.warning("Dial failed call=%s code=%s: %s", call.code, error.code, error.message)
-    if error.code == 21211:
+    if error.is_invalid_number:
         Contact.objects.filter(pk=call.contact_id).update(number_invalid=True)
     CallEvent.objects.create(call=call, kind="dial_failed", detail={"code": error.code, "message": error.message})
     call_mark_failed(call=call, error=error.message, end_reason=EndReason.DIAL_FAILED)
@@ -130,7 +130,7 @@ def call_hang_up(*, call: Call) -> Call:
     try:
         twilio_client.twilio_calls_hangup(sid=call.twilio_sid)
     except TwilioError as exc:
-        if exc.code != 21220:
+        if not exc.is_call_not_live:
             raise
         # Twilio says the call is already over: take its word for the final state.
         call_sync_from_twilio(call=call)

@@ -156,12 +156,12 @@ def _leave_machine(*, call: Call) -> None:
 def call_sync_from_twilio(*, call: Call, end_reason: str = "") -> Call:
     """Fetch the call from Twilio and apply what it says (same rules as a status callback, no sequence number).
 
-    Writes what call_update_status writes; a call Twilio does not know (20404) becomes failed.
+    Writes what call_update_status writes; a call Twilio does not know becomes failed.
     """
     try:
         state = twilio_client.twilio_calls_fetch(sid=call.twilio_sid)
     except TwilioError as exc:
-        if exc.code != 20404:
+        if not exc.is_not_found:
             raise
         return call_mark_failed(call=call, error="Twilio has no record of this call.", end_reason=EndReason.STALE)
     updated = call_update_status(
