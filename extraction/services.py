@@ -26,6 +26,8 @@ from extraction.turns import conversation_text
 
 log = logging.getLogger(__name__)
 
+# Existing schedules and queued tasks name it: keep the dotted path.
+PROCESS_CALL_TASK = "extraction.tasks.process_call"
 # Below Q_CLUSTER["retry"], so that django-q2 never hands a still-running call to a second worker.
 PROCESS_CALL_TIMEOUT = 1500
 PENDING_STATUSES = {"queued", "running"}
@@ -34,8 +36,9 @@ PENDING_STATUSES = {"queued", "running"}
 def process_call_enqueue(*, call: Call) -> None:
     """Queue `extraction.tasks.process_call` for the call once the current transaction commits.
 
-    Writes Call.processing = {"status": "queued", ...} so the admin shows it is pending. Safe to call again on a
-    processed call: the task redoes every step and replaces the results.
+    The one way post-call processing is queued: the final status callback, the end of the media stream, uploads
+    and the admin's re-run all come here. Writes Call.processing = {"status": "queued", ...} so the admin shows it
+    is pending. Safe to call again on a processed call: the task redoes every step and replaces the results.
     """
     queued = {"status": "queued", "queued_at": timezone.now().isoformat()}
     Call.objects.filter(pk=call.pk).update(processing=queued)
@@ -43,7 +46,7 @@ def process_call_enqueue(*, call: Call) -> None:
     timeout = min(PROCESS_CALL_TIMEOUT, settings.Q_CLUSTER["retry"] - 60)
     transaction.on_commit(
         lambda: async_task(
-            "extraction.tasks.process_call", call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
+            PROCESS_CALL_TASK, call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
         )
     )
 

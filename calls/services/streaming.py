@@ -8,8 +8,8 @@ import logging
 from django.db import transaction
 
 from calls.models import Call, CallEvent
-from calls.services.status import call_enqueue_processing
 from calls.services.waiting import call_notify_final
+from extraction.services import process_call_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
     CallEvent.objects.create(call=call, kind="stream_ended", detail={"end_reason": end_reason or ""})
     logger.info("Media stream ended sid=%s reason=%s recording=%s", call.twilio_sid, end_reason, recording_name)
     if call.is_final:
-        call_enqueue_processing(call=call)
+        process_call_enqueue(call=call)
         # Whoever waits for the call (POST /make_call) may be holding its answer for this recording.
         transaction.on_commit(lambda: call_notify_final(call=call))
     return call
