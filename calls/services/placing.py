@@ -11,7 +11,7 @@ from calls.models import Call, CallEvent, CallStatus, EndReason
 from calls.services.status import call_mark_failed, call_sync_from_twilio
 from calls.services.stream_tokens import stream_token_mint
 from calls.services.waiting import call_notify_final
-from contacts.models import Contact
+from contacts.models import CallRefusal, Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,13 @@ logger = logging.getLogger(__name__)
 STATUS_PATH = "/twilio/status"
 AMD_PATH = "/twilio/amd"
 AMD_MODES = ("Enable", "DetectMessageEnd")
+_REFUSED = {
+    CallRefusal.DO_NOT_CALL: "{number} is on the do-not-call list.",
+    CallRefusal.NUMBER_INVALID: (
+        "{number} was rejected by the carrier as invalid; correct the number before calling again."
+    ),
+    CallRefusal.BAD_NUMBER: "{number} is not a valid phone number.",
+}
 
 
 def place_call(*, contact: Contact | None = None, phone_number: str | None = None) -> Call:
@@ -62,10 +69,9 @@ def _contact_to_call(*, contact: Contact | None, phone_number: str | None) -> tu
         raise CallRefused(f"{raw} is not a valid phone number: {exc.reason}.") from None
     if contact is None:
         contact, _ = Contact.objects.get_or_create(phone_number=number)
-    if contact.do_not_call:
-        raise CallRefused(f"{number} is on the do-not-call list.")
-    if contact.number_invalid:
-        raise CallRefused(f"{number} was rejected by the carrier as invalid; correct the number before calling again.")
+    refusal = contact.call_refusal()
+    if refusal is not None:
+        raise CallRefused(_REFUSED[refusal].format(number=number))
     return contact, number
 
 
