@@ -104,9 +104,30 @@ class Call(models.Model):
 class CallEvent(models.Model):
     """One line on a call's timeline: status changes, DTMF digits, barge-ins, errors."""
 
+    class Kind(models.TextChoices):
+        """What happened, with the words staff read on the call's timeline."""
+
+        DIALLED = "dialled", "Sent to Twilio"
+        DIAL_FAILED = "dial_failed", "Twilio refused the call"
+        STATUS = "status", "Status changed"
+        AMD = "amd", "Answering-machine check"
+        STREAM_STARTED = "stream_started", "Audio connected"
+        STREAM_ENDED = "stream_ended", "Audio disconnected"
+        HANGUP_REQUESTED = "hangup_requested", "Staff asked to hang up"
+        SAY_AND_HANGUP = "say_and_hangup", "Said goodbye and hung up"
+        HANG_UP = "hang_up", "The bot hung up"
+        BARGE_IN = "barge_in", "The callee interrupted"
+        DTMF = "dtmf", "Key pressed"
+        AI_ERROR = "ai_error", "AI service error"
+        AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
+        FAILED = "failed", "Failed"
+        RECORDING_RECOVERED = "recording_recovered", "Recording recovered after a restart"
+        RECORDING_UPLOADED = "recording_uploaded", "Recording uploaded"
+        RECORDING_DELETED = "recording_deleted", "Recording deleted"
+
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
-    kind = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:

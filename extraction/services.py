@@ -212,7 +212,7 @@ def _recording_store(call: Call, data: bytes, recording: Recording, *, process: 
         call.recording_deleted_at = None
         call.save(update_fields=["recording", "recording_deleted_at"])
         detail = {"channels": len(recording.channels), "seconds": round(recording.seconds, 1)}
-        CallEvent.objects.create(call=call, kind="recording_uploaded", detail=detail)
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_UPLOADED, detail=detail)
         if process:
             process_call_enqueue(call=call)
 
@@ -257,6 +257,6 @@ def _recording_delete(call: Call, *, now: datetime, days: int) -> None:
         call.recording_deleted_at = now
         call.save(update_fields=["recording", "recording_deleted_at"])
         CallEvent.objects.create(
-            call=call, kind="recording_deleted", detail={"file": name, "retention_days": days}
+            call=call, kind=CallEvent.Kind.RECORDING_DELETED, detail={"file": name, "retention_days": days}
         )
     log.info("call %s: recording deleted after %d days", call.twilio_sid or f"#{call.pk}", days)

@@ -88,7 +88,7 @@ def _call_dialled(*, call: Call, sid: str) -> Call:
         call.twilio_sid = sid
         call.save(update_fields=["twilio_sid"])
         Contact.objects.filter(pk=call.contact_id).update(last_called_at=timezone.now())
-        CallEvent.objects.create(call=call, kind="dialled", detail={"sid": sid})
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.DIALLED, detail={"sid": sid})
     logger.info("Dialled sid=%s call=%s", sid, call.code)
     return call
 
@@ -97,7 +97,7 @@ def _call_dial_failed(*, call: Call, error: TwilioError) -> None:
     logger.warning("Dial failed call=%s code=%s: %s", call.code, error.code, error.message)
     if error.is_invalid_number:
         Contact.objects.filter(pk=call.contact_id).update(number_invalid=True)
-    CallEvent.objects.create(call=call, kind="dial_failed", detail={"code": error.code, "message": error.message})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.DIAL_FAILED, detail={"code": error.code, "message": error.message})
     call_mark_failed(call=call, error=error.message, end_reason=EndReason.DIAL_FAILED)
     call.refresh_from_db()
 
@@ -125,7 +125,7 @@ def call_hang_up(*, call: Call) -> Call:
     """
     if call.is_final:
         return call
-    CallEvent.objects.create(call=call, kind="hangup_requested", detail={})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.HANGUP_REQUESTED, detail={})
     if not call.twilio_sid:
         Call.objects.filter(pk=call.pk, status=CallStatus.QUEUED).update(
             status=CallStatus.CANCELED, end_reason=EndReason.STAFF_HANGUP, ended_at=timezone.now()
@@ -151,5 +151,5 @@ def call_hang_up(*, call: Call) -> Call:
 def call_say_and_hang_up(*, call: Call, text: str) -> None:
     """Make Twilio say `text` on the live call, then hang up (the AI failed mid-call). Writes a CallEvent."""
     twilio_client.twilio_calls_say_and_hangup(sid=call.twilio_sid, text=text, language=settings.TWILIO_SAY_LANGUAGE)
-    CallEvent.objects.create(call=call, kind="say_and_hangup", detail={"text": text})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.SAY_AND_HANGUP, detail={"text": text})
     logger.info("Said goodbye and hung up sid=%s", call.twilio_sid)

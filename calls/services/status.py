@@ -64,7 +64,7 @@ def call_update_status(
     call.save()
     if moved:
         detail = {"status": status, "sequence_number": sequence_number, "duration": duration, "source": source}
-        CallEvent.objects.create(call=call, kind="status", detail=detail)
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.STATUS, detail=detail)
         if call.is_final:
             _after_final(call=call)
     return call
@@ -78,7 +78,7 @@ def call_status_callback_replayed(*, call_sid: str, sequence_number: int | None)
     if sequence_number is None:
         return False
     return CallEvent.objects.filter(
-        call__twilio_sid=call_sid, kind="status", detail__sequence_number=sequence_number
+        call__twilio_sid=call_sid, kind=CallEvent.Kind.STATUS, detail__sequence_number=sequence_number
     ).exists()
 
 
@@ -120,7 +120,7 @@ def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
         logger.info("Ignoring replayed AMD result sid=%s", call_sid)
         return call
     call.answered_by = answered_by
-    CallEvent.objects.create(call=call, kind="amd", detail={"answered_by": answered_by})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.AMD, detail={"answered_by": answered_by})
     logger.info("AMD sid=%s answered_by=%s", call_sid, answered_by)
     if answered_by in MACHINE_ANSWERS and not call.is_final:
         Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.VOICEMAIL)
@@ -167,7 +167,7 @@ def call_mark_failed(*, call: Call, error: str, end_reason: str) -> Call:
     call.error = error
     call.ended_at = timezone.now()
     call.save()
-    CallEvent.objects.create(call=call, kind="failed", detail={"error": error, "end_reason": end_reason})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.FAILED, detail={"error": error, "end_reason": end_reason})
     _after_final(call=call)
     return call
 

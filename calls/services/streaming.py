@@ -13,13 +13,16 @@ from extraction.services import process_call_enqueue
 
 logger = logging.getLogger(__name__)
 
-TIMELINE_EVENTS = frozenset({"dtmf", "barge_in", "ai_error", "ai_unavailable", "hang_up"})
+TIMELINE_EVENTS = frozenset({
+    CallEvent.Kind.DTMF, CallEvent.Kind.BARGE_IN, CallEvent.Kind.AI_ERROR, CallEvent.Kind.AI_UNAVAILABLE,
+    CallEvent.Kind.HANG_UP,
+})
 
 
 def call_stream_started(*, call: Call, stream_sid: str) -> None:
     """Record the Twilio stream SID. Writes call.stream_sid and a `stream_started` CallEvent."""
     Call.objects.filter(pk=call.pk).update(stream_sid=stream_sid)
-    CallEvent.objects.create(call=call, kind="stream_started", detail={"stream_sid": stream_sid})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.STREAM_STARTED, detail={"stream_sid": stream_sid})
     logger.info("Media stream started sid=%s stream=%s", call.twilio_sid, stream_sid)
 
 
@@ -57,7 +60,7 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
     if end_reason and not call.end_reason:
         call.end_reason = end_reason
     call.save(update_fields=["recording", "end_reason"])
-    CallEvent.objects.create(call=call, kind="stream_ended", detail={"end_reason": end_reason or ""})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.STREAM_ENDED, detail={"end_reason": end_reason or ""})
     logger.info("Media stream ended sid=%s reason=%s recording=%s", call.twilio_sid, end_reason, recording_name)
     if call.is_final:
         process_call_enqueue(call=call)
