@@ -68,17 +68,15 @@ class CallEventInline(admin.TabularInline):
 
     @admin.display(description="What happened")
     def what(self, event: CallEvent) -> str:
-        status = event.detail.get("status") if isinstance(event.detail, dict) else None
+        status = event.details.get("status")
         if event.kind == CallEvent.Kind.STATUS and status in CallStatus.values:
             return CallStatus(status).label
         return event.get_kind_display()  # an unknown kind (an older version's) is shown as stored
 
     @admin.display(description="Details")
     def details(self, event: CallEvent) -> str:
-        if not isinstance(event.detail, dict):
-            return str(event.detail or "") or "–"
         parts = []
-        for key, value in event.detail.items():
+        for key, value in event.details.items():
             shown_as_what = event.kind == CallEvent.Kind.STATUS and key == "status"
             if value in (None, "", [], {}) or key in EVENT_DETAILS_HIDDEN or shown_as_what:
                 continue

@@ -1,5 +1,6 @@
 """What is stored about each call: its state machine, recording, transcripts, extracted data and timeline."""
 import uuid
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -101,6 +102,18 @@ class Call(models.Model):
         return self.status in FINAL_STATUSES
 
 
+@dataclass(frozen=True)
+class CallMeasures:
+    """Call.metrics or Call.token_usage read back: what the relay measured or counted, by name, in the order it
+    wrote them (token details nested one level). Anything but a JSON object reads as nothing measured."""
+
+    values: dict[str, object]
+
+    @classmethod
+    def from_stored(cls, value: object) -> "CallMeasures":
+        return cls(values=dict(value) if isinstance(value, dict) else {})
+
+
 class CallEvent(models.Model):
     """One line on a call's timeline: status changes, DTMF digits, barge-ins, errors."""
 
@@ -135,3 +148,10 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%H:%M:%S}"
+
+    @property
+    def details(self) -> dict[str, object]:
+        """`detail` read back: the object written with the event; any other stored value, under "detail"."""
+        if isinstance(self.detail, dict):
+            return self.detail
+        return {"detail": self.detail} if self.detail not in (None, "", []) else {}

@@ -22,6 +22,7 @@ from calls.services import call_hang_up, call_sync_from_twilio, call_wait_final,
 from contacts.models import CallRefusal, Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 from contacts.spreadsheets import SpreadsheetRejected, read_contact_rows
+from extraction.schemas import ExtractedData
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class CallOutcome:
         self.call_id, self.sid, self.status = call.pk, call.twilio_sid or "", call.status
         self.duration, self.answered_by, self.end_reason = call.duration, call.answered_by, call.end_reason
         self.error = self.error or call.error
-        self.extracted = call.extracted_data if isinstance(call.extracted_data, dict) else {}
+        self.extracted = ExtractedData.from_stored(call.extracted_data).values
 
 
 def campaign_plan(*, numbers: Sequence[str] = (), file_path: Path | None = None) -> CampaignPlan:
