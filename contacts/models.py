@@ -37,6 +37,9 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number})" if self.name else self.phone_number
 
+    # What call_refusal reads: load only these when asking it of many contacts.
+    CALL_REFUSAL_FIELDS = ("phone_number", "do_not_call", "number_invalid")
+
     def call_refusal(self) -> CallRefusal | None:
         """Why we may not call this contact, or None when we may: the one rule every door asks."""
         if self.do_not_call:

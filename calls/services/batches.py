@@ -49,7 +49,7 @@ def call_batch_plan(*, contacts: QuerySet[Contact]) -> CallBatchPlan:
     """Split `contacts` into those we may dial and those we must not (do-not-call, invalid number). Writes nothing."""
     ids: list[int] = []
     do_not_call = invalid = 0
-    for contact in contacts.order_by("pk").only("pk", "phone_number", "do_not_call", "number_invalid").iterator():
+    for contact in contacts.order_by("pk").only("pk", *Contact.CALL_REFUSAL_FIELDS).iterator():
         refusal = contact.call_refusal()
         if refusal is None:
             ids.append(contact.pk)

@@ -136,7 +136,7 @@ def _without_barred(plan: CampaignPlan) -> CampaignPlan:
     barred: dict[str, str] = {}
     for start in range(0, len(numbers), _CHUNK):
         chunk = Contact.objects.filter(phone_number__in=numbers[start:start + _CHUNK])
-        for contact in chunk.only("phone_number", "do_not_call", "number_invalid"):
+        for contact in chunk.only(*Contact.CALL_REFUSAL_FIELDS):
             refusal = contact.call_refusal()
             if refusal is not None:
                 barred[contact.phone_number] = _BARRED[refusal]
