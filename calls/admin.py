@@ -68,18 +68,16 @@ class CallEventInline(admin.TabularInline):
 
     @admin.display(description="What happened")
     def what(self, event: CallEvent) -> str:
-        status = event.detail.get("status") if isinstance(event.detail, dict) else None
-        if event.kind == "status" and status in CallStatus.values:
+        status = event.details.get("status")
+        if event.kind == CallEvent.Kind.STATUS and status in CallStatus.values:
             return CallStatus(status).label
-        return EVENT_LABELS.get(event.kind, event.kind)
+        return event.get_kind_display()  # an unknown kind (an older version's) is shown as stored
 
     @admin.display(description="Details")
     def details(self, event: CallEvent) -> str:
-        if not isinstance(event.detail, dict):
-            return str(event.detail or "") or "–"
         parts = []
-        for key, value in event.detail.items():
-            shown_as_what = event.kind == "status" and key == "status"
+        for key, value in event.details.items():
+            shown_as_what = event.kind == CallEvent.Kind.STATUS and key == "status"
             if value in (None, "", [], {}) or key in EVENT_DETAILS_HIDDEN or shown_as_what:
                 continue
             if key == "duration" and isinstance(value, int | float):
@@ -90,15 +88,6 @@ class CallEventInline(admin.TabularInline):
         return " · ".join(parts) or "–"
 
 
-# Staff-facing names of CallEvent kinds; an unknown kind is shown as it is stored.
-EVENT_LABELS = {
-    "dialled": "Sent to Twilio", "dial_failed": "Twilio refused the call", "amd": "Answering-machine check",
-    "stream_started": "Audio connected", "stream_ended": "Audio disconnected",
-    "hangup_requested": "Staff asked to hang up", "say_and_hangup": "Said goodbye and hung up",
-    "hang_up": "The bot hung up", "barge_in": "The callee interrupted", "dtmf": "Key pressed",
-    "ai_error": "AI service error", "ai_unavailable": "AI service unavailable", "failed": "Failed",
-    "recording_uploaded": "Recording uploaded", "recording_deleted": "Recording deleted",
-}
 EVENT_DETAILS_HIDDEN = frozenset({"sequence_number"})
 EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID"}
 

@@ -1,5 +1,6 @@
 """What is stored about each call: its state machine, recording, transcripts, extracted data and timeline."""
 import uuid
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -101,12 +102,45 @@ class Call(models.Model):
         return self.status in FINAL_STATUSES
 
 
+@dataclass(frozen=True)
+class CallMeasures:
+    """Call.metrics or Call.token_usage read back: what the relay measured or counted, by name, in the order it
+    wrote them (token details nested one level). Anything but a JSON object reads as nothing measured."""
+
+    values: dict[str, object]
+
+    @classmethod
+    def from_stored(cls, value: object) -> "CallMeasures":
+        return cls(values=dict(value) if isinstance(value, dict) else {})
+
+
 class CallEvent(models.Model):
     """One line on a call's timeline: status changes, DTMF digits, barge-ins, errors."""
 
+    class Kind(models.TextChoices):
+        """What happened, with the words staff read on the call's timeline."""
+
+        DIALLED = "dialled", "Sent to Twilio"
+        DIAL_FAILED = "dial_failed", "Twilio refused the call"
+        STATUS = "status", "Status changed"
+        AMD = "amd", "Answering-machine check"
+        STREAM_STARTED = "stream_started", "Audio connected"
+        STREAM_ENDED = "stream_ended", "Audio disconnected"
+        HANGUP_REQUESTED = "hangup_requested", "Staff asked to hang up"
+        SAY_AND_HANGUP = "say_and_hangup", "Said goodbye and hung up"
+        HANG_UP = "hang_up", "The bot hung up"
+        BARGE_IN = "barge_in", "The callee interrupted"
+        DTMF = "dtmf", "Key pressed"
+        AI_ERROR = "ai_error", "AI service error"
+        AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
+        FAILED = "failed", "Failed"
+        RECORDING_RECOVERED = "recording_recovered", "Recording recovered after a restart"
+        RECORDING_UPLOADED = "recording_uploaded", "Recording uploaded"
+        RECORDING_DELETED = "recording_deleted", "Recording deleted"
+
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
-    kind = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -114,3 +148,10 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%H:%M:%S}"
+
+    @property
+    def details(self) -> dict[str, object]:
+        """`detail` read back: the object written with the event; any other stored value, under "detail"."""
+        if isinstance(self.detail, dict):
+            return self.detail
+        return {"detail": self.detail} if self.detail not in (None, "", []) else {}

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.voice_response import Connect, Hangup, Say, VoiceResponse
 
-from calls.exceptions import TwilioError, TwilioNotConfigured
+from calls.exceptions import TwilioError, TwilioNotConfigured, TwilioProblem
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,14 @@ _ADVICE: dict[int, tuple[str, bool]] = {
         "Twilio refused the caller ID {from_}: check PHONE_NUMBER_FROM is a number of this Twilio account.",
         True,
     ),
+}
+
+# The codes the rest of the app asks about, by what they mean (TwilioError.is_invalid_number, ...).
+_PROBLEMS: dict[int, TwilioProblem] = {
+    21211: TwilioProblem.INVALID_NUMBER,
+    20404: TwilioProblem.NOT_FOUND,
+    20003: TwilioProblem.AUTH_FAILURE,
+    21220: TwilioProblem.CALL_NOT_LIVE,
 }
 
 
@@ -241,4 +249,5 @@ def _from_rest_exception(exc: TwilioRestException | TwilioServiceException, *, t
         if not permanent:
             message = f"Twilio is unavailable (HTTP {exc.status}): {detail}. Try again later."
     logger.warning("Twilio error status=%s code=%s uri=%s", exc.status, code, exc.uri)
-    return TwilioError(message, code=code, permanent=permanent, status=exc.status)
+    problem = _PROBLEMS.get(code, TwilioProblem.OTHER)
+    return TwilioError(message, code=code, permanent=permanent, status=exc.status, problem=problem)

@@ -124,11 +124,8 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 
     @admin.display(description="Can be called", ordering="do_not_call")
     def can_be_called(self, contact: Contact) -> str:
-        if contact.do_not_call:
-            return "No: do not call"
-        if contact.number_invalid:
-            return "No: number rejected by carrier"
-        return "Yes"
+        refusal = contact.call_refusal()
+        return "Yes" if refusal is None else f"No: {refusal.label}"
 
     def get_search_results(self, request, queryset, search_term):
         """Also find the contact when staff type its number another way (`600 123 456` for `+34600123456`)."""

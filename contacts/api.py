@@ -1,15 +1,15 @@
 """The prototype's /api/users... routes (except POST /api/users/{phone}/calls, which lives in calls.api.history).
 
 Thin doors: each view parses the request, calls contacts.services or contacts.resources and shapes the answer.
-`ContactErrorsApi` maps the services' ContactError, and DRF's own validation errors, to 400 `{"detail": ...}`,
-the one error shape the prototype's clients know.
+The services' ContactError and DRF's own validation errors propagate to voicebot_site.api_errors, which answers
+400 `{"detail": ...}`, the one error shape the prototype's clients know.
 """
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -55,25 +55,7 @@ def contact_list():
     return Contact.objects.order_by("-created_at", "-id").prefetch_related(Prefetch("calls", queryset=calls))
 
 
-class ContactErrorsApi(APIView):
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, ContactError):
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, ValidationError):
-            return Response({"detail": _flatten(exc.detail)}, status=status.HTTP_400_BAD_REQUEST)
-        return super().handle_exception(exc)
-
-
-def _flatten(detail, prefix: str = "") -> str:
-    """`{"phone_number": ["This field is required."]}` -> `phone_number: This field is required.`"""
-    if isinstance(detail, dict):
-        return " ".join(_flatten(value, f"{key}: ") for key, value in detail.items())
-    if isinstance(detail, list):
-        return " ".join(_flatten(value, prefix) for value in detail)
-    return f"{prefix}{detail}"
-
-
-class ContactListApi(ContactErrorsApi):
+class ContactListApi(APIView):
     @extend_schema(tags=TAGS, summary="List users, newest first", responses=ContactSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(ContactSerializer(contact_list(), many=True).data)
@@ -94,7 +76,7 @@ PHONE_PARAMETER = OpenApiParameter(
 )
 
 
-class ContactDetailApi(ContactErrorsApi):
+class ContactDetailApi(APIView):
     def get_contact(self, phone_number: str) -> Contact:
         contact = contact_list().filter(phone_number=contact_phone(value=phone_number)).first()
         if contact is None:
@@ -127,7 +109,7 @@ class ContactDetailApi(ContactErrorsApi):
         return Response({"message": "User and associated audio files deleted successfully"})
 
 
-class ContactImportApi(ContactErrorsApi):
+class ContactImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
@@ -181,7 +163,7 @@ EXPORT_SCHEMA = extend_schema(
 )
 
 
-class ContactExportApi(ContactErrorsApi):
+class ContactExportApi(APIView):
     content_negotiation_class = FileFormatNegotiation
 
     @EXPORT_SCHEMA

@@ -1,6 +1,16 @@
 """What the CRM stores about the people we call."""
 from django.db import models
 
+from contacts.phones import InvalidPhoneNumber, normalize_phone
+
+
+class CallRefusal(models.TextChoices):
+    """Why a contact must not be called. Each door words it its own way; Contact.call_refusal decides it."""
+
+    DO_NOT_CALL = "do_not_call", "do not call"
+    NUMBER_INVALID = "number_invalid", "number rejected by carrier"
+    BAD_NUMBER = "bad_number", "not a valid phone number"
+
 
 class Contact(models.Model):
     """A person to call (the prototype's "user"), keyed by an E.164 number."""
@@ -26,3 +36,18 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number})" if self.name else self.phone_number
+
+    # What call_refusal reads: load only these when asking it of many contacts.
+    CALL_REFUSAL_FIELDS = ("phone_number", "do_not_call", "number_invalid")
+
+    def call_refusal(self) -> CallRefusal | None:
+        """Why we may not call this contact, or None when we may: the one rule every door asks."""
+        if self.do_not_call:
+            return CallRefusal.DO_NOT_CALL
+        if self.number_invalid:
+            return CallRefusal.NUMBER_INVALID
+        try:
+            normalize_phone(self.phone_number)
+        except InvalidPhoneNumber:
+            return CallRefusal.BAD_NUMBER
+        return None

@@ -3,8 +3,12 @@
 The default reproduces the prototype's `ClientInfoExtraction`, with every field allowed to be empty: a call that
 did not reveal the budget yields `budget: null`, never a guess. A deployment that needs other fields points
 EXTRACTION_SCHEMA at its own model (same rule: make fields `X | None` so the model is never forced to invent).
+ExtractedData reads what was stored back.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -34,3 +38,16 @@ def extraction_schema_get() -> type[BaseModel]:
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
         raise ImproperlyConfigured(f"EXTRACTION_SCHEMA={path!r} is not a Pydantic model class")
     return schema
+
+
+@dataclass(frozen=True)
+class ExtractedData:
+    """Call.extracted_data read back: field name -> value, under the schema of the day the call was processed (so
+    an older call may hold fields the schema no longer has). Anything but a JSON object reads as nothing extracted.
+    """
+
+    values: dict[str, Any]
+
+    @classmethod
+    def from_stored(cls, value: object) -> ExtractedData:
+        return cls(values=dict(value) if isinstance(value, dict) else {})

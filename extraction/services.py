@@ -22,20 +22,77 @@ from contacts.services import ContactAlreadyExists, contact_create, contact_phon
 from extraction.audio import Recording, RecordingError, recording_read
 from extraction.exceptions import RecordingRejected
 from extraction.pipeline import Outcome, pipeline_run
+from extraction.steps import StepRecord
 from extraction.turns import conversation_text
 
 log = logging.getLogger(__name__)
 
+# Existing schedules and queued tasks name it: keep the dotted path.
+PROCESS_CALL_TASK = "extraction.tasks.process_call"
 # Below Q_CLUSTER["retry"], so that django-q2 never hands a still-running call to a second worker.
 PROCESS_CALL_TIMEOUT = 1500
 PENDING_STATUSES = {"queued", "running"}
 
 
+@dataclass(frozen=True)
+class ProcessingRecord:
+    """Call.processing read back: the state of post-call processing, when it moved and each step's report.
+
+    Written by process_call_enqueue (queued) and process_call_run (running, then done or failed). A value of
+    another shape (written by hand or by an older version) reads as never processed instead of failing a page.
+    """
+
+    status: str = ""  # "", queued, running, done or failed
+    source: str = ""  # what was transcribed: "openai" (the recording) or "live"
+    queued_at: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    seconds: float | None = None
+    error: str = ""
+    steps: dict[str, StepRecord | None] = field(default_factory=dict)  # None: the step left no report
+
+    @classmethod
+    def from_stored(cls, value: object) -> ProcessingRecord:
+        if not isinstance(value, dict):
+            return cls()
+        steps, seconds = value.get("steps"), value.get("seconds")
+        return cls(
+            status=_text(value.get("status")), source=_text(value.get("source")),
+            queued_at=_text(value.get("queued_at")), started_at=_text(value.get("started_at")),
+            finished_at=_text(value.get("finished_at")), error=_text(value.get("error")),
+            seconds=seconds if isinstance(seconds, int | float) and not isinstance(seconds, bool) else None,
+            steps={str(name): StepRecord.from_stored(step) for name, step in steps.items()}
+            if isinstance(steps, dict) else {},
+        )
+
+    @property
+    def is_pending(self) -> bool:
+        """Waiting for a worker or running."""
+        return self.status in PENDING_STATUSES
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == "failed"
+
+    @property
+    def pending_since(self) -> datetime | None:
+        """When the pending state began (started, else queued); None when unknown."""
+        try:
+            return datetime.fromisoformat(self.started_at or self.queued_at)
+        except ValueError:
+            return None
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
 def process_call_enqueue(*, call: Call) -> None:
     """Queue `extraction.tasks.process_call` for the call once the current transaction commits.
 
-    Writes Call.processing = {"status": "queued", ...} so the admin shows it is pending. Safe to call again on a
-    processed call: the task redoes every step and replaces the results.
+    The one way post-call processing is queued: the final status callback, the end of the media stream, uploads
+    and the admin's re-run all come here. Writes Call.processing = {"status": "queued", ...} so the admin shows it
+    is pending. Safe to call again on a processed call: the task redoes every step and replaces the results.
     """
     queued = {"status": "queued", "queued_at": timezone.now().isoformat()}
     Call.objects.filter(pk=call.pk).update(processing=queued)
@@ -43,7 +100,7 @@ def process_call_enqueue(*, call: Call) -> None:
     timeout = min(PROCESS_CALL_TIMEOUT, settings.Q_CLUSTER["retry"] - 60)
     transaction.on_commit(
         lambda: async_task(
-            "extraction.tasks.process_call", call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
+            PROCESS_CALL_TASK, call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
         )
     )
 
@@ -125,15 +182,11 @@ def process_calls_enqueue(*, calls: Iterable[Call]) -> ReprocessReport:
 
 
 def _pending_reason(call: Call) -> str:
-    processing = call.processing if isinstance(call.processing, dict) else {}
-    if processing.get("status") not in PENDING_STATUSES:
+    processing = ProcessingRecord.from_stored(call.processing)
+    since = processing.pending_since
+    if not processing.is_pending or since is None:
         return ""
-    since = processing.get("started_at") or processing.get("queued_at")
-    try:
-        since_at = datetime.fromisoformat(since)
-    except (TypeError, ValueError):
-        return ""
-    if timezone.now() - since_at > timedelta(seconds=settings.Q_CLUSTER["retry"]):
+    if timezone.now() - since > timedelta(seconds=settings.Q_CLUSTER["retry"]):
         return ""
     return "already waiting for or in processing"
 
@@ -209,7 +262,7 @@ def _recording_store(call: Call, data: bytes, recording: Recording, *, process: 
         call.recording_deleted_at = None
         call.save(update_fields=["recording", "recording_deleted_at"])
         detail = {"channels": len(recording.channels), "seconds": round(recording.seconds, 1)}
-        CallEvent.objects.create(call=call, kind="recording_uploaded", detail=detail)
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_UPLOADED, detail=detail)
         if process:
             process_call_enqueue(call=call)
 
@@ -239,7 +292,7 @@ def recordings_purge(*, now: datetime | None = None) -> int:
     purged = 0
     for call in due.iterator():
         # Checked here, not in SQL: a JSON key lookup is NULL for calls never processed, and NOT(NULL) drops them.
-        if (call.processing or {}).get("status") in PENDING_STATUSES:
+        if ProcessingRecord.from_stored(call.processing).is_pending:
             continue
         _recording_delete(call, now=now, days=days)
         purged += 1
@@ -254,6 +307,6 @@ def _recording_delete(call: Call, *, now: datetime, days: int) -> None:
         call.recording_deleted_at = now
         call.save(update_fields=["recording", "recording_deleted_at"])
         CallEvent.objects.create(
-            call=call, kind="recording_deleted", detail={"file": name, "retention_days": days}
+            call=call, kind=CallEvent.Kind.RECORDING_DELETED, detail={"file": name, "retention_days": days}
         )
     log.info("call %s: recording deleted after %d days", call.twilio_sid or f"#{call.pk}", days)

@@ -3,7 +3,7 @@
 Each step leaves `{status, seconds, error, attempts}` in the report (plus `requests` and `notes` when it has
 any). `attempts` is 1 + the retries the step needed. Transient errors (`ProcessingError.permanent` False) are
 retried up to PROCESSING_MAX_ATTEMPTS tries per request, waiting PROCESSING_RETRY_BACKOFF seconds doubled each
-time; anything else fails the step at once.
+time; anything else fails the step at once. StepRecord reads a report back.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -89,3 +90,34 @@ def step_run(steps: dict[str, Any], name: str, *, call_sid: str) -> Iterator[Ste
 
 def step_skip(steps: dict[str, Any], name: str, *, reason: str) -> None:
     steps[name] = {"status": "skipped", "seconds": 0.0, "error": "", "attempts": 0, "reason": reason}
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step's report as stored in Call.processing["steps"], read back; a value of the wrong type reads as
+    empty rather than failing the page that shows it."""
+
+    status: str = ""  # done, failed or skipped
+    seconds: float | None = None
+    error: str = ""
+    attempts: int = 0
+    reason: str = ""  # why it was skipped
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_stored(cls, value: object) -> StepRecord | None:
+        """None when the step has no report (it was not reached)."""
+        if not isinstance(value, dict):
+            return None
+        attempts, notes = value.get("attempts"), value.get("notes")
+        return cls(
+            status=str(value.get("status") or ""), seconds=_number(value.get("seconds")),
+            error=str(value.get("error") or ""),
+            attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
+            reason=str(value.get("reason") or ""),
+            notes=tuple(str(note) for note in notes) if isinstance(notes, list) else (),
+        )
+
+
+def _number(value: object) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -14,8 +14,9 @@ from rest_framework.exceptions import APIException, NotAuthenticated, Authentica
 from rest_framework.views import APIView
 
 from calls import services
-from calls.exceptions import CallRefused, CallWaitTimeout, TwilioError, TwilioNotConfigured
+from calls.exceptions import CallError, CallWaitTimeout
 from calls.models import Call
+from voicebot_site.api_errors import make_call_error_response
 
 
 class _StaffGate(APIView):
@@ -37,13 +38,6 @@ class _StaffGate(APIView):
                     response.status_code = status.HTTP_403_FORBIDDEN
             return response
         return None
-
-
-def _twilio_error_status(exc: TwilioError) -> int:
-    """A number Twilio will not call is the caller's problem (400); anything else is Twilio's or our setup's (502)."""
-    if exc.permanent and exc.status and 400 <= exc.status < 500 and exc.code != 20003:
-        return status.HTTP_400_BAD_REQUEST
-    return status.HTTP_502_BAD_GATEWAY
 
 
 def _make_call_result(call: Call) -> dict:
@@ -71,14 +65,10 @@ async def make_call(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"detail": "The body must be JSON: {\"phone_number\": \"...\"}."}, status=400)
     try:
         call = await sync_to_async(services.place_call)(phone_number=phone_number)
-    except CallRefused as exc:
-        return JsonResponse({"detail": exc.message}, status=400)
-    except TwilioNotConfigured as exc:
-        return JsonResponse({"error": exc.message}, status=503)
-    except TwilioError as exc:
-        return JsonResponse({"error": exc.message}, status=_twilio_error_status(exc))
+    except CallError as exc:
+        return make_call_error_response(exc)
     try:
         call = await services.call_wait_final(call=call, timeout=settings.MAKE_CALL_TIMEOUT)
-    except CallWaitTimeout:
-        return JsonResponse({"error": "Call result timeout", "call_sid": call.twilio_sid}, status=408)
+    except CallWaitTimeout as exc:
+        return make_call_error_response(exc, call_sid=call.twilio_sid)
     return JsonResponse(_make_call_result(call))

@@ -15,8 +15,10 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from calls.models import Call
-from extraction.schemas import extraction_schema_get
+from calls.models import Call, CallMeasures
+from extraction.schemas import ExtractedData, extraction_schema_get
+from extraction.services import ProcessingRecord
+from extraction.steps import StepRecord
 
 STATES = {
     "queued": "Queued", "running": "Running", "done": "Done", "failed": "Failed",
@@ -42,14 +44,14 @@ EXTRACTED_CHARS = 60
 
 def processing_table(call: Call) -> SafeString:
     """The processing state and one row per step (status, seconds, attempts, what went wrong) as HTML."""
-    processing = call.processing if isinstance(call.processing, dict) else {}
-    steps = processing.get("steps") if isinstance(processing.get("steps"), dict) else {}
+    processing = ProcessingRecord.from_stored(call.processing)
+    steps = processing.steps
     context = {
-        "state": STATES.get(processing.get("status"), processing.get("status") or ""),
-        "status": processing.get("status") or "",
+        "state": STATES.get(processing.status, processing.status),
+        "status": processing.status,
         "when": _state_when(processing),
-        "source": SOURCES.get(processing.get("source"), processing.get("source") or ""),
-        "error": _sentence(processing.get("error")),
+        "source": SOURCES.get(processing.source, processing.source),
+        "error": _sentence(processing.error),
         "steps": [_step_row(name, steps.get(name)) for name in [*STEPS, *(k for k in steps if k not in STEPS)]]
         if steps else [],
     }
@@ -59,19 +61,19 @@ def processing_table(call: Call) -> SafeString:
 def token_usage_table(usage: object) -> SafeString | str:
     """Token counts of the call's Realtime session; nested details ("audio 120, text 30") on one row each."""
     rows = [(USAGE_LABELS.get(key) or field_label(key), _usage_value(value))
-            for key, value in (usage.items() if isinstance(usage, dict) else [])]
+            for key, value in CallMeasures.from_stored(usage).values.items()]
     return _table(rows, css="call-usage")
 
 
 def metrics_table(metrics: object) -> SafeString | str:
     """The relay's measurements of the conversation: length, response times, interruptions."""
     rows = [(METRIC_LABELS.get(key) or field_label(key), _metric_value(key, value))
-            for key, value in (metrics.items() if isinstance(metrics, dict) else [])]
+            for key, value in CallMeasures.from_stored(metrics).values.items()]
     return _table(rows, css="call-metrics")
 
 
 def processing_failed(call: Call) -> bool:
-    return isinstance(call.processing, dict) and call.processing.get("status") == "failed"
+    return ProcessingRecord.from_stored(call.processing).is_failed
 
 
 # Extracted data: one list column and one call-page row per field of the extraction schema
@@ -95,21 +97,22 @@ def extracted_columns() -> list:
 def extracted_others(data: object) -> dict[str, Any]:
     """Extracted values with no schema field: an earlier schema's, or all of them when none is configured."""
     titles = extracted_titles()
-    return {k: v for k, v in data.items() if k not in titles} if isinstance(data, dict) else {}
+    return {k: v for k, v in ExtractedData.from_stored(data).values.items() if k not in titles}
 
 
 def extracted_rows(data: object) -> list[tuple[str, str]]:
     """(title, value) for the call page: the schema's fields in its order, then the others."""
-    if not isinstance(data, dict) or not data:
+    values = ExtractedData.from_stored(data).values
+    if not values:
         return []
-    rows = [(title, extracted_text(data.get(name)) or "–") for name, title in extracted_titles().items()]
+    rows = [(title, extracted_text(values.get(name)) or "–") for name, title in extracted_titles().items()]
     return rows + [(field_label(key), extracted_text(value) or "–") for key, value in extracted_others(data).items()]
 
 
 def _extracted_column(name: str, title: str):
     def column(call: Call) -> str:
-        data = call.extracted_data if isinstance(call.extracted_data, dict) else {}
-        return Truncator(extracted_text(data.get(name))).chars(EXTRACTED_CHARS) or "–"
+        value = ExtractedData.from_stored(call.extracted_data).values.get(name)
+        return Truncator(extracted_text(value)).chars(EXTRACTED_CHARS) or "–"
 
     column.__name__ = f"extracted_{name}"
     column.short_description = title
@@ -139,37 +142,35 @@ class StepRow:
     details: str
 
 
-def _step_row(name: str, step: object) -> StepRow:
+def _step_row(name: str, step: StepRecord | None) -> StepRow:
     label = STEPS.get(name) or field_label(name)
-    if not isinstance(step, dict):
+    if step is None:
         return StepRow(label, "Not reached", "none", "–", "–", "An earlier step failed.")
-    status = step.get("status", "")
-    attempts = step.get("attempts") or 0
+    status, attempts = step.status, step.attempts
     retries = f" ({attempts - 1} retr{'y' if attempts == 2 else 'ies'})" if attempts > 1 else ""
     return StepRow(
         name=label, status=STEP_STATES.get(status, status), css=status or "none",
-        seconds=_seconds(step.get("seconds")) if status != "skipped" else "–",
+        seconds=_seconds(step.seconds) if status != "skipped" else "–",
         attempts=f"{attempts}{retries}" if attempts else "–", details=_step_details(step),
     )
 
 
-def _step_details(step: dict) -> str:
-    if step.get("error"):
-        return _sentence(step["error"])
-    if step.get("reason"):
-        return _sentence(step["reason"])
-    notes = step.get("notes")
-    return " ".join(_sentence(note) for note in notes) if isinstance(notes, list) else ""
+def _step_details(step: StepRecord) -> str:
+    if step.error:
+        return _sentence(step.error)
+    if step.reason:
+        return _sentence(step.reason)
+    return " ".join(_sentence(note) for note in step.notes)
 
 
-def _state_when(processing: dict) -> str:
-    status = processing.get("status")
+def _state_when(processing: ProcessingRecord) -> str:
+    status = processing.status
     if status == "queued":
-        return f"waiting for a worker since {_when(processing.get('queued_at'))}"
+        return f"waiting for a worker since {_when(processing.queued_at)}"
     if status == "running":
-        return f"started {_when(processing.get('started_at'))}"
+        return f"started {_when(processing.started_at)}"
     if status in ("done", "failed"):
-        return f"finished {_when(processing.get('finished_at'))}, took {_seconds(processing.get('seconds'))}"
+        return f"finished {_when(processing.finished_at)}, took {_seconds(processing.seconds)}"
     return ""
 
 

@@ -14,7 +14,7 @@ from openpyxl import Workbook
 
 from calls.models import Call
 from contacts.formulas import sheet_cell
-from extraction.schemas import extraction_schema_get
+from extraction.schemas import ExtractedData, extraction_schema_get
 
 FIXED_COLUMNS = ["Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation"]
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,7 +35,7 @@ def export_filename(extension: str) -> str:
 def call_history_table(calls: Iterable[Call]) -> tuple[list[str], list[list[object]]]:
     """Header and rows, every cell already passed through sheet_cell."""
     calls = list(calls)
-    fields = extracted_field_names(call.extracted_data for call in calls)
+    fields = extracted_field_names(ExtractedData.from_stored(call.extracted_data).values for call in calls)
     header = FIXED_COLUMNS + [extracted_header(field) for field in fields]
     rows = [_row(call, fields) for call in calls]
     return [sheet_cell(title) for title in header], rows
@@ -63,13 +63,12 @@ def call_history_csv(calls: Iterable[Call]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def extracted_field_names(extracted: Iterable[object]) -> list[str]:
-    """Union of the keys of extracted-data dicts: the schema's fields in the schema's order, then others (an
-    earlier schema's) in the order they first appear."""
+def extracted_field_names(extracted: Iterable[dict[str, object]]) -> list[str]:
+    """Union of the keys of extracted-data dicts (ExtractedData.values): the schema's fields in the schema's order,
+    then others (an earlier schema's) in the order they first appear."""
     fields: dict[str, None] = {}
     for data in extracted:
-        if isinstance(data, dict):
-            fields.update(dict.fromkeys(data))
+        fields.update(dict.fromkeys(data))
     order = {name: index for index, name in enumerate(_schema_fields())}
     return sorted(fields, key=lambda name: order.get(name, len(order)))  # stable: the others keep their order
 
@@ -86,7 +85,7 @@ def _schema_fields() -> list[str]:
 
 
 def _row(call: Call, fields: list[str]) -> list[object]:
-    extracted = call.extracted_data if isinstance(call.extracted_data, dict) else {}
+    extracted = ExtractedData.from_stored(call.extracted_data).values
     timestamp = timezone.localtime(call.created_at).isoformat(timespec="seconds") if call.created_at else ""
     cells = [
         call.twilio_sid or "",

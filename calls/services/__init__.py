@@ -3,7 +3,6 @@ from calls.services.placing import call_hang_up, call_say_and_hang_up, place_cal
 from calls.services.batches import call_batch_enqueue, call_batch_place, call_batch_plan
 from calls.services.status import (
     call_apply_amd,
-    call_enqueue_processing,
     call_mark_failed,
     call_reconcile_stale,
     call_status_callback_replayed,
@@ -18,7 +17,6 @@ __all__ = [
     "call_batch_enqueue",
     "call_batch_place",
     "call_batch_plan",
-    "call_enqueue_processing",
     "call_group_name",
     "call_hang_up",
     "call_mark_failed",

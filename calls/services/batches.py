@@ -19,8 +19,7 @@ from django_q.tasks import async_task
 from calls.exceptions import CallError, CallRefused
 from calls.models import Call
 from calls.services.placing import place_call
-from contacts.models import Contact
-from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.models import CallRefusal, Contact
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +49,14 @@ def call_batch_plan(*, contacts: QuerySet[Contact]) -> CallBatchPlan:
     """Split `contacts` into those we may dial and those we must not (do-not-call, invalid number). Writes nothing."""
     ids: list[int] = []
     do_not_call = invalid = 0
-    for contact in contacts.order_by("pk").only("pk", "phone_number", "do_not_call", "number_invalid").iterator():
-        if contact.do_not_call:
-            do_not_call += 1
-        elif contact.number_invalid or not _valid(contact.phone_number):
-            invalid += 1
-        else:
+    for contact in contacts.order_by("pk").only("pk", *Contact.CALL_REFUSAL_FIELDS).iterator():
+        refusal = contact.call_refusal()
+        if refusal is None:
             ids.append(contact.pk)
+        elif refusal is CallRefusal.DO_NOT_CALL:
+            do_not_call += 1
+        else:
+            invalid += 1
     examples = list(Contact.objects.filter(pk__in=ids[:10]).order_by("pk").values_list("phone_number", flat=True))
     return CallBatchPlan(contact_ids=ids, do_not_call=do_not_call, number_invalid=invalid, examples=examples)
 
@@ -110,10 +110,3 @@ def _enqueue(*, contact_ids: list[int], calls_per_second: float, since: datetime
     name = f"call-batch-{since:%Y%m%d%H%M%S}-{contact_ids[0]}"
     return async_task(BATCH_TASK, contact_ids, calls_per_second, since, task_name=name)
 
-
-def _valid(number: str) -> bool:
-    try:
-        normalize_phone(number)
-    except InvalidPhoneNumber:
-        return False
-    return True

@@ -19,9 +19,10 @@ from django.db import close_old_connections
 from calls.exceptions import CallError, CallRefused, CallWaitTimeout
 from calls.models import Call, CallStatus
 from calls.services import call_hang_up, call_sync_from_twilio, call_wait_final, place_call
-from contacts.models import Contact
+from contacts.models import CallRefusal, Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 from contacts.spreadsheets import SpreadsheetRejected, read_contact_rows
+from extraction.schemas import ExtractedData
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ HANGUP_GRACE_SECONDS = 5.0
 NOT_PLACED = "not placed"
 REFUSED = "refused"
 _CHUNK = 900
+_BARRED = {
+    CallRefusal.DO_NOT_CALL: "on the do-not-call list",
+    CallRefusal.NUMBER_INVALID: "rejected by the carrier as invalid before (correct the contact's number first)",
+    CallRefusal.BAD_NUMBER: "not a valid phone number",
+}
 
 
 class CampaignInputError(Exception):
@@ -84,7 +90,7 @@ class CallOutcome:
         self.call_id, self.sid, self.status = call.pk, call.twilio_sid or "", call.status
         self.duration, self.answered_by, self.end_reason = call.duration, call.answered_by, call.end_reason
         self.error = self.error or call.error
-        self.extracted = call.extracted_data if isinstance(call.extracted_data, dict) else {}
+        self.extracted = ExtractedData.from_stored(call.extracted_data).values
 
 
 def campaign_plan(*, numbers: Sequence[str] = (), file_path: Path | None = None) -> CampaignPlan:
@@ -130,11 +136,10 @@ def _without_barred(plan: CampaignPlan) -> CampaignPlan:
     barred: dict[str, str] = {}
     for start in range(0, len(numbers), _CHUNK):
         chunk = Contact.objects.filter(phone_number__in=numbers[start:start + _CHUNK])
-        for number, do_not_call, invalid in chunk.values_list("phone_number", "do_not_call", "number_invalid"):
-            if do_not_call:
-                barred[number] = "on the do-not-call list"
-            elif invalid:
-                barred[number] = "rejected by the carrier as invalid before (correct the contact's number first)"
+        for contact in chunk.only(*Contact.CALL_REFUSAL_FIELDS):
+            refusal = contact.call_refusal()
+            if refusal is not None:
+                barred[contact.phone_number] = _BARRED[refusal]
     kept = [target for target in plan.targets if target.number not in barred]
     refused = [Skipped(t.where, t.number, barred[t.number]) for t in plan.targets if t.number in barred]
     plan.skipped = sorted(plan.skipped + refused, key=lambda s: _order(s.where))

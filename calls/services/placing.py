@@ -11,7 +11,7 @@ from calls.models import Call, CallEvent, CallStatus, EndReason
 from calls.services.status import call_mark_failed, call_sync_from_twilio
 from calls.services.stream_tokens import stream_token_mint
 from calls.services.waiting import call_notify_final
-from contacts.models import Contact
+from contacts.models import CallRefusal, Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,13 @@ logger = logging.getLogger(__name__)
 STATUS_PATH = "/twilio/status"
 AMD_PATH = "/twilio/amd"
 AMD_MODES = ("Enable", "DetectMessageEnd")
+_REFUSED = {
+    CallRefusal.DO_NOT_CALL: "{number} is on the do-not-call list.",
+    CallRefusal.NUMBER_INVALID: (
+        "{number} was rejected by the carrier as invalid; correct the number before calling again."
+    ),
+    CallRefusal.BAD_NUMBER: "{number} is not a valid phone number.",
+}
 
 
 def place_call(*, contact: Contact | None = None, phone_number: str | None = None) -> Call:
@@ -26,7 +33,7 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
 
     Writes a Contact (if new), a Call (status queued, stream token hash, Twilio SID), contact.last_called_at and
     CallEvents. On a Twilio refusal the call is recorded failed (end_reason dial_failed, error), the contact is
-    marked number_invalid on 21211, and the TwilioError is re-raised. Enqueues nothing; Twilio reports progress to
+    marked number_invalid when Twilio calls the number invalid, and the TwilioError is re-raised. Enqueues nothing; Twilio reports progress to
     /twilio/status. Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
     but the new contact.
     """
@@ -62,10 +69,9 @@ def _contact_to_call(*, contact: Contact | None, phone_number: str | None) -> tu
         raise CallRefused(f"{raw} is not a valid phone number: {exc.reason}.") from None
     if contact is None:
         contact, _ = Contact.objects.get_or_create(phone_number=number)
-    if contact.do_not_call:
-        raise CallRefused(f"{number} is on the do-not-call list.")
-    if contact.number_invalid:
-        raise CallRefused(f"{number} was rejected by the carrier as invalid; correct the number before calling again.")
+    refusal = contact.call_refusal()
+    if refusal is not None:
+        raise CallRefused(_REFUSED[refusal].format(number=number))
     return contact, number
 
 
@@ -82,16 +88,16 @@ def _call_dialled(*, call: Call, sid: str) -> Call:
         call.twilio_sid = sid
         call.save(update_fields=["twilio_sid"])
         Contact.objects.filter(pk=call.contact_id).update(last_called_at=timezone.now())
-        CallEvent.objects.create(call=call, kind="dialled", detail={"sid": sid})
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.DIALLED, detail={"sid": sid})
     logger.info("Dialled sid=%s call=%s", sid, call.code)
     return call
 
 
 def _call_dial_failed(*, call: Call, error: TwilioError) -> None:
     logger.warning("Dial failed call=%s code=%s: %s", call.code, error.code, error.message)
-    if error.code == 21211:
+    if error.is_invalid_number:
         Contact.objects.filter(pk=call.contact_id).update(number_invalid=True)
-    CallEvent.objects.create(call=call, kind="dial_failed", detail={"code": error.code, "message": error.message})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.DIAL_FAILED, detail={"code": error.code, "message": error.message})
     call_mark_failed(call=call, error=error.message, end_reason=EndReason.DIAL_FAILED)
     call.refresh_from_db()
 
@@ -119,7 +125,7 @@ def call_hang_up(*, call: Call) -> Call:
     """
     if call.is_final:
         return call
-    CallEvent.objects.create(call=call, kind="hangup_requested", detail={})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.HANGUP_REQUESTED, detail={})
     if not call.twilio_sid:
         Call.objects.filter(pk=call.pk, status=CallStatus.QUEUED).update(
             status=CallStatus.CANCELED, end_reason=EndReason.STAFF_HANGUP, ended_at=timezone.now()
@@ -130,7 +136,7 @@ def call_hang_up(*, call: Call) -> Call:
     try:
         twilio_client.twilio_calls_hangup(sid=call.twilio_sid)
     except TwilioError as exc:
-        if exc.code != 21220:
+        if not exc.is_call_not_live:
             raise
         # Twilio says the call is already over: take its word for the final state.
         call_sync_from_twilio(call=call)
@@ -145,5 +151,5 @@ def call_hang_up(*, call: Call) -> Call:
 def call_say_and_hang_up(*, call: Call, text: str) -> None:
     """Make Twilio say `text` on the live call, then hang up (the AI failed mid-call). Writes a CallEvent."""
     twilio_client.twilio_calls_say_and_hangup(sid=call.twilio_sid, text=text, language=settings.TWILIO_SAY_LANGUAGE)
-    CallEvent.objects.create(call=call, kind="say_and_hangup", detail={"text": text})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.SAY_AND_HANGUP, detail={"text": text})
     logger.info("Said goodbye and hung up sid=%s", call.twilio_sid)

@@ -27,6 +27,6 @@ def call_recording_recover(*, call: Call) -> bool:
         return False
     Call.objects.filter(pk=call.pk, recording="").update(recording=name)
     call.recording.name = name
-    CallEvent.objects.create(call=call, kind="recording_recovered", detail={"recording": name})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_RECOVERED, detail={"recording": name})
     logger.info("Recovered the recording of sid=%s after its stream was cut off", call.twilio_sid)
     return True

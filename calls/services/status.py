@@ -1,12 +1,10 @@
 """A call's state as Twilio reports it: status callbacks, AMD results, reconciliation of lost updates."""
-import importlib.util
 import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from calls import twilio_client
 from calls.agent_config import load_agent_config
@@ -14,10 +12,10 @@ from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
 from calls.services.recordings import call_recording_recover
 from calls.services.waiting import call_notify_final
+from extraction.services import process_call_enqueue
 
 logger = logging.getLogger(__name__)
 
-PROCESS_CALL_TASK = "extraction.tasks.process_call"
 MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 _END_REASONS = {
     CallStatus.BUSY: EndReason.NOT_ANSWERED,
@@ -41,7 +39,8 @@ def call_update_status(
 
     Idempotent: a report whose SequenceNumber was already applied changes nothing, and a call never moves backwards.
     Writes the call's status, status_sequence, answered_at/ended_at/duration/end_reason and one CallEvent per move.
-    On a final state, after commit: wakes waiters and enqueues post-call processing if there is a recording.
+    On a final state, after commit: wakes waiters and, if there is a recording, queues post-call processing
+    (extraction.services.process_call_enqueue, which marks call.processing queued).
     """
     call = Call.objects.select_for_update().filter(twilio_sid=call_sid).first()
     if call is None:
@@ -65,7 +64,7 @@ def call_update_status(
     call.save()
     if moved:
         detail = {"status": status, "sequence_number": sequence_number, "duration": duration, "source": source}
-        CallEvent.objects.create(call=call, kind="status", detail=detail)
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.STATUS, detail=detail)
         if call.is_final:
             _after_final(call=call)
     return call
@@ -79,7 +78,7 @@ def call_status_callback_replayed(*, call_sid: str, sequence_number: int | None)
     if sequence_number is None:
         return False
     return CallEvent.objects.filter(
-        call__twilio_sid=call_sid, kind="status", detail__sequence_number=sequence_number
+        call__twilio_sid=call_sid, kind=CallEvent.Kind.STATUS, detail__sequence_number=sequence_number
     ).exists()
 
 
@@ -105,21 +104,7 @@ def _move(*, call: Call, status: str, duration: float | None, end_reason: str) -
 def _after_final(*, call: Call) -> None:
     transaction.on_commit(lambda: call_notify_final(call=call))
     if call.recording:
-        call_enqueue_processing(call=call)
-
-
-def call_enqueue_processing(*, call: Call) -> bool:
-    """Enqueue `extraction.tasks.process_call(call.id)` after commit, if that module exists yet.
-
-    Writes nothing. Returns whether a task was enqueued.
-    """
-    task = PROCESS_CALL_TASK
-    if importlib.util.find_spec(task.rpartition(".")[0]) is None:
-        logger.info("No %s yet; not processing sid=%s", task, call.twilio_sid)
-        return False
-    call_id = call.id
-    transaction.on_commit(lambda: async_task(task, call_id, task_name=f"process-call-{call_id}"))
-    return True
+        process_call_enqueue(call=call)
 
 
 def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
@@ -135,7 +120,7 @@ def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
         logger.info("Ignoring replayed AMD result sid=%s", call_sid)
         return call
     call.answered_by = answered_by
-    CallEvent.objects.create(call=call, kind="amd", detail={"answered_by": answered_by})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.AMD, detail={"answered_by": answered_by})
     logger.info("AMD sid=%s answered_by=%s", call_sid, answered_by)
     if answered_by in MACHINE_ANSWERS and not call.is_final:
         Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.VOICEMAIL)
@@ -156,12 +141,12 @@ def _leave_machine(*, call: Call) -> None:
 def call_sync_from_twilio(*, call: Call, end_reason: str = "") -> Call:
     """Fetch the call from Twilio and apply what it says (same rules as a status callback, no sequence number).
 
-    Writes what call_update_status writes; a call Twilio does not know (20404) becomes failed.
+    Writes what call_update_status writes; a call Twilio does not know becomes failed.
     """
     try:
         state = twilio_client.twilio_calls_fetch(sid=call.twilio_sid)
     except TwilioError as exc:
-        if exc.code != 20404:
+        if not exc.is_not_found:
             raise
         return call_mark_failed(call=call, error="Twilio has no record of this call.", end_reason=EndReason.STALE)
     updated = call_update_status(
@@ -182,7 +167,7 @@ def call_mark_failed(*, call: Call, error: str, end_reason: str) -> Call:
     call.error = error
     call.ended_at = timezone.now()
     call.save()
-    CallEvent.objects.create(call=call, kind="failed", detail={"error": error, "end_reason": end_reason})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.FAILED, detail={"error": error, "end_reason": end_reason})
     _after_final(call=call)
     return call
 

@@ -14,8 +14,8 @@ from django.db import transaction
 
 from calls.live.relay import events
 from calls.models import Call, CallEvent
-from calls.services.status import call_enqueue_processing
 from calls.services.waiting import call_notify_final
+from extraction.services import process_call_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def call_stream_started(*, call: Call, stream_sid: str) -> None:
     """Record the Twilio stream SID. Writes call.stream_sid and a `stream_started` CallEvent."""
     Call.objects.filter(pk=call.pk).update(stream_sid=stream_sid)
-    CallEvent.objects.create(call=call, kind="stream_started", detail={"stream_sid": stream_sid})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.STREAM_STARTED, detail={"stream_sid": stream_sid})
     logger.info("Media stream started sid=%s stream=%s", call.twilio_sid, stream_sid)
 
 
@@ -42,15 +42,15 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
             call.live_transcript = [*call.live_transcript, turn]
             call.save(update_fields=["live_transcript"])
         case events.Dtmf():
-            _timeline_add(call_id=call_id, kind="dtmf", event=event)
+            _timeline_add(call_id=call_id, kind=CallEvent.Kind.DTMF, event=event)
         case events.BargeIn():
-            _timeline_add(call_id=call_id, kind="barge_in", event=event)
+            _timeline_add(call_id=call_id, kind=CallEvent.Kind.BARGE_IN, event=event)
         case events.AiError():
-            _timeline_add(call_id=call_id, kind="ai_error", event=event)
+            _timeline_add(call_id=call_id, kind=CallEvent.Kind.AI_ERROR, event=event)
         case events.AiUnavailable():
-            _timeline_add(call_id=call_id, kind="ai_unavailable", event=event)
+            _timeline_add(call_id=call_id, kind=CallEvent.Kind.AI_UNAVAILABLE, event=event)
         case events.HangUp():
-            _timeline_add(call_id=call_id, kind="hang_up", event=event)
+            _timeline_add(call_id=call_id, kind=CallEvent.Kind.HANG_UP, event=event)
         case events.CallMetrics():
             Call.objects.filter(pk=call_id).update(metrics=asdict(event))
         case events.TokenUsage(responses=responses, tokens=tokens):
@@ -63,7 +63,7 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
             raise TypeError(f"not a relay event: {event!r}")
 
 
-def _timeline_add(*, call_id: int, kind: str, event: Any) -> None:
+def _timeline_add(*, call_id: int, kind: CallEvent.Kind, event: Any) -> None:
     detail = {key: value for key, value in asdict(event).items() if value is not None}
     CallEvent.objects.create(call_id=call_id, kind=kind, detail=detail)
 
@@ -81,10 +81,10 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
     if end_reason and not call.end_reason:
         call.end_reason = end_reason
     call.save(update_fields=["recording", "end_reason"])
-    CallEvent.objects.create(call=call, kind="stream_ended", detail={"end_reason": end_reason or ""})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.STREAM_ENDED, detail={"end_reason": end_reason or ""})
     logger.info("Media stream ended sid=%s reason=%s recording=%s", call.twilio_sid, end_reason, recording_name)
     if call.is_final:
-        call_enqueue_processing(call=call)
+        process_call_enqueue(call=call)
         # Whoever waits for the call (POST /make_call) may be holding its answer for this recording.
         transaction.on_commit(lambda: call_notify_final(call=call))
     return call

@@ -72,6 +72,17 @@ def test_it_shows_a_read_only_call_page_with_player_transcripts_and_timeline(adm
     assert 'name="_save"' not in html  # nothing to edit: Twilio and the pipeline write every field
 
 
+def test_the_timeline_names_every_kind_of_event_in_words(admin_client_logged):
+    call = CallFactory()
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_RECOVERED, detail={"recording": "r.wav"})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.DTMF, detail={"digit": "5"})
+
+    html = admin_client_logged.get(change_url(call)).content.decode()
+
+    assert "Recording recovered after a restart" in html and "Key pressed" in html
+    assert all(kind.label and kind.label != kind.value for kind in CallEvent.Kind)
+
+
 def test_it_falls_back_to_the_conversation_text(admin_client_logged):
     call = CallFactory(conversation="Bot: Buenas tardes\nClient: Hola")
 

@@ -464,7 +464,7 @@ async def test_it_enqueues_processing_when_twilio_said_final_before_the_stream_e
     settings, live, monkeypatch, callee_audio
 ):
     enqueued: list[tuple] = []
-    monkeypatch.setattr("calls.services.status.async_task", lambda *args, **kwargs: enqueued.append(args))
+    monkeypatch.setattr("extraction.services.async_task", lambda *args, **kwargs: enqueued.append(args))
     async with realtime(settings):
         call, token = await dial(live)
         twilio = TwilioStream(call.twilio_sid, token)

@@ -167,7 +167,7 @@ async def test_waiting_holds_the_answer_until_the_streams_recording_lands(monkey
     # Twilio's final callback can beat the end of the media stream: the answer still carries the recording.
     monkeypatch.setattr("calls.services.waiting.RECHECK_SECONDS", 30)
     monkeypatch.setattr("calls.services.waiting.SETTLE_RECHECK_SECONDS", 30)  # only the layer can wake it in time
-    monkeypatch.setattr("calls.services.status.async_task", lambda *args, **kwargs: None)  # no post-call processing
+    monkeypatch.setattr("extraction.services.async_task", lambda *args, **kwargs: None)  # no post-call processing
     call = await sync_to_async(CallFactory)(stream_sid="MZ" + "1" * 32)
     waiter = asyncio.create_task(call_wait_final(call=call, timeout=20))
     await asyncio.sleep(0.2)

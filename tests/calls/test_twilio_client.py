@@ -116,3 +116,39 @@ def test_the_stream_url_follows_public_base_url_and_its_handshake_signature_chec
     assert twilio_client.twilio_request_is_valid(url=twilio_client.twilio_stream_url(), params={}, signature=signature)
     settings.PUBLIC_BASE_URL = "http://localhost:6060"
     assert twilio_client.twilio_stream_url() == "ws://localhost:6060/media-stream"
+
+
+def test_it_names_an_invalid_to_by_its_meaning(fake_twilio):
+    with pytest.raises(TwilioError) as caught:
+        _create(to="12345")
+    assert caught.value.is_invalid_number
+    assert not (caught.value.is_not_found or caught.value.is_auth_failure or caught.value.is_call_not_live)
+
+
+def test_it_names_bad_credentials_by_their_meaning(settings, fake_twilio):
+    settings.TWILIO_AUTH_TOKEN = "wrong"
+    with pytest.raises(TwilioError) as caught:
+        _create()
+    assert caught.value.is_auth_failure and not caught.value.is_invalid_number
+
+
+def test_it_names_an_unknown_call_by_its_meaning(fake_twilio):
+    with pytest.raises(TwilioError) as caught:
+        twilio_client.twilio_calls_fetch(sid="CA" + "0" * 32)
+    assert caught.value.is_not_found and not caught.value.is_call_not_live
+
+
+def test_it_names_changing_an_ended_call_by_its_meaning(fake_twilio):
+    sid = _create().sid
+    twilio_client.twilio_calls_hangup(sid=sid)
+    with pytest.raises(TwilioError) as caught:
+        twilio_client.twilio_calls_say_and_hangup(sid=sid, text="Adiós", language="es-ES")
+    assert caught.value.is_call_not_live and not caught.value.is_not_found
+
+
+def test_a_network_failure_means_none_of_the_named_problems(settings, fake_twilio):
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"
+    with pytest.raises(TwilioError) as caught:
+        _create()
+    error = caught.value
+    assert not (error.is_invalid_number or error.is_not_found or error.is_auth_failure or error.is_call_not_live)

@@ -139,7 +139,7 @@ def record_processing(call_id: int) -> None:
 def test_a_final_state_with_a_recording_enqueues_processing(
     client, fake_twilio, placed, monkeypatch, q_sync, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr("calls.services.status.PROCESS_CALL_TASK", f"{__name__}.record_processing")
+    monkeypatch.setattr("extraction.services.PROCESS_CALL_TASK", f"{__name__}.record_processing")
     PROCESSED.clear()
     Call.objects.filter(pk=placed.pk).update(recording="recordings/x.wav")
     with django_capture_on_commit_callbacks(execute=True):
@@ -150,22 +150,22 @@ def test_a_final_state_with_a_recording_enqueues_processing(
 def test_a_final_state_without_a_recording_enqueues_nothing(
     client, fake_twilio, placed, monkeypatch, q_sync, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr("calls.services.status.PROCESS_CALL_TASK", f"{__name__}.record_processing")
+    monkeypatch.setattr("extraction.services.PROCESS_CALL_TASK", f"{__name__}.record_processing")
     PROCESSED.clear()
     with django_capture_on_commit_callbacks(execute=True):
         fake_twilio.status_callback(placed.twilio_sid, "completed", duration=3).post(client)
     assert PROCESSED == []
 
 
-def test_nothing_breaks_while_the_processing_module_does_not_exist(
+def test_a_final_state_with_a_recording_shows_processing_as_queued(
     client, fake_twilio, placed, monkeypatch, q_sync, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr("calls.services.status.PROCESS_CALL_TASK", "tests.not_written_yet.process_call")
+    monkeypatch.setattr("extraction.services.PROCESS_CALL_TASK", f"{__name__}.record_processing")
     Call.objects.filter(pk=placed.pk).update(recording="recordings/x.wav")
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         response = fake_twilio.status_callback(placed.twilio_sid, "completed", duration=3).post(client)
     assert response.status_code == 200 and _reload(placed).status == CallStatus.COMPLETED
-    assert len(callbacks) == 1  # only the waiters' wake-up, no task
+    assert _reload(placed).processing["status"] == "queued"
 
 
 # --- AMD ---
