@@ -24,6 +24,7 @@ from calls.models import Call, CallEvent, CallStatus
 from calls.live.routing import websocket_urlpatterns
 from calls.services import call_update_status, place_call
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from tests.fakes.twilio_frames import TwilioFrames
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,6 +62,7 @@ class TwilioStream:
     def __init__(self, call_sid: str, token: str | None, *, echo_marks: bool = True) -> None:
         self.call_sid, self.token, self.echo_marks = call_sid, token, echo_marks
         self.stream_sid = "MZ" + secrets.token_hex(16)
+        self.framer = TwilioFrames(call_sid=call_sid, stream_sid=self.stream_sid)
         self.frames: list[dict[str, Any]] = []
         self.marks_returned: list[str] = []
         self.close_code: int | None = None
@@ -82,39 +84,27 @@ class TwilioStream:
         return accepted, detail
 
     async def start(self, *, params: dict[str, str] | None = None) -> None:
-        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-        await self.send({
-            "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
-            "start": {"accountSid": "AC" + "a1" * 16, "streamSid": self.stream_sid, "callSid": self.call_sid,
-                      "tracks": ["inbound"],
-                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                      "customParameters": {"token": self.token} if params is None else params}})
+        await self.send(self.framer.connected())
+        await self.send(self.framer.start({"token": self.token} if params is None else params))
 
     async def send(self, frame: dict | str) -> None:
         await self.comm.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
-
-    def media_frame(self, timestamp: int, audio: bytes) -> dict:
-        return {"event": "media", "sequenceNumber": str(timestamp // 20 + 2), "streamSid": self.stream_sid,
-                "media": {"track": "inbound", "chunk": str(timestamp // 20 + 1), "timestamp": str(timestamp),
-                          "payload": base64.b64encode(audio).decode()}}
 
     async def stream(self, audio: bytes, *, from_ms: int = 0, pace: float = 0.002) -> int:
         """Send `audio` in 20 ms frames stamped from `from_ms`; returns the next timestamp."""
         for offset in range(0, len(audio) - FRAME + 1, FRAME):
             if self.closed.is_set():
                 break
-            await self.send(self.media_frame(from_ms, audio[offset:offset + FRAME]))
+            await self.send(self.framer.media(from_ms, audio[offset:offset + FRAME]))
             from_ms += 20
             await asyncio.sleep(pace)
         return from_ms
 
     async def dtmf(self, digit: str) -> None:
-        await self.send({"event": "dtmf", "streamSid": self.stream_sid, "sequenceNumber": "99",
-                         "dtmf": {"track": "inbound_track", "digit": digit}})
+        await self.send(self.framer.dtmf(digit))
 
     async def stop(self) -> None:
-        await self.send({"event": "stop", "sequenceNumber": "999", "streamSid": self.stream_sid,
-                         "stop": {"accountSid": "AC" + "a1" * 16, "callSid": self.call_sid}})
+        await self.send(self.framer.stop())
 
     async def hang_up(self) -> None:
         """The socket goes away (after a stop, or dropped): Channels runs the consumer's disconnect()."""
@@ -133,8 +123,7 @@ class TwilioStream:
             self.frames.append(frame)
             if frame["event"] == "mark" and self.echo_marks:
                 self.marks_returned.append(frame["mark"]["name"])
-                await self.send({"event": "mark", "sequenceNumber": "50", "streamSid": self.stream_sid,
-                                 "mark": frame["mark"]})
+                await self.send(self.framer.mark(frame["mark"]["name"]))
 
     def of_event(self, event: str) -> list[dict[str, Any]]:
         return [frame for frame in self.frames if frame["event"] == event]
@@ -234,8 +223,7 @@ async def test_it_hangs_up_through_twilio_only_after_the_goodbye_has_played(sett
         await asyncio.sleep(0.3)
         assert not live.calls[call.twilio_sid].hung_up  # its mark has not come back: the callee is still hearing it
         for mark in twilio.of_event("mark"):
-            await twilio.send({"event": "mark", "sequenceNumber": "60", "streamSid": twilio.stream_sid,
-                               "mark": mark["mark"]})
+            await twilio.send(twilio.framer.mark(mark["mark"]["name"]))
         await until(lambda: live.calls[call.twilio_sid].hung_up, what="the REST hang-up")
         await asyncio.wait_for(twilio.closed.wait(), 5)
         await twilio.hang_up()
@@ -344,12 +332,11 @@ async def test_it_ignores_media_before_start_and_garbage_during_the_call(setting
         call, token = await dial(live)
         twilio = TwilioStream(call.twilio_sid, token)
         assert (await twilio.open())[0]
-        await twilio.send(twilio.media_frame(0, callee_audio[:FRAME]))  # before start: nowhere to go
+        await twilio.send(twilio.framer.media(0, callee_audio[:FRAME]))  # before start: nowhere to go
         await twilio.start()
         await server.wait_for("session.update")
-        bad_base64 = twilio.media_frame(0, b"")
-        bad_base64["media"]["payload"] = "***not base64***"
-        oversized = twilio.media_frame(0, b"\x7f" * 60_000)
+        bad_base64 = twilio.framer.media(0, payload="***not base64***")
+        oversized = twilio.framer.media(0, b"\x7f" * 60_000)
         for garbage in ("not json", "[1, 2]", json.dumps({"event": "mystery", "streamSid": twilio.stream_sid}),
                         json.dumps(bad_base64), json.dumps(oversized), json.dumps({"event": "media"})):
             await twilio.send(garbage)
