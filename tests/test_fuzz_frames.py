@@ -2,7 +2,7 @@
 
 `calls.live.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), and
 `Relay.handle_twilio_frame` survives any sequence of them, before and after `start`: it never raises, keeps
-its recording bounded and still closes cleanly. The relay runs on the in-memory doubles of test_relay_doubles.
+its recording bounded and still closes cleanly. The relay runs on the in-memory relay doubles (`Harness`).
 
 Hypothesis runs derandomized with a bounded number of examples and no example database.
 """
