@@ -9,10 +9,9 @@ import pytest
 
 from calls.live.relay import mulaw
 from tests.calls.test_relay_doubles import (
-    CALL_SID, STREAM_SID, Harness, b64, delta, end_call, response_created, response_done, speech_started,
-    speech_stopped,
+    Harness, b64, delta, end_call, response_created, response_done, speech_started, speech_stopped,
 )
-from tests.fakes.twilio_frames import TwilioFrames
+from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TwilioFrames
 
 FRAME = mulaw.tone(20)  # 160 bytes: one Twilio frame
 CHUNK = mulaw.tone(200, 300)  # 1600 bytes: 200 ms of bot audio
