@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
+from tests.fakes.twilio_frames import TwilioFrames  # noqa: E402
 from tests.processes import Stack, free_port  # noqa: E402
 
 STAMP = struct.Struct("<IId")  # call index, sequence, time.monotonic() when sent
@@ -182,17 +183,17 @@ class BenchCall:
     bot_frames: int = 0
     sending: bool = True
 
+    def __post_init__(self) -> None:
+        self.framer = TwilioFrames(call_sid=self.call_sid, stream_sid=self.stream_sid)
+
     async def run(self, stop: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
 
         async with connect(self.url, additional_headers=self.signed_headers, max_size=2**20,
                            compression=None) as ws:
             receiver = asyncio.create_task(self.receive(ws))
-            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-            await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid, "start": {
-                "accountSid": "AC" + "a1" * 16, "streamSid": self.stream_sid, "callSid": self.call_sid,
-                "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": {"token": self.token}}}))
+            await ws.send(json.dumps(self.framer.connected()))
+            await ws.send(json.dumps(self.framer.start({"token": self.token})))
             started = time.monotonic()
             while not stop.is_set():
                 delay = started + self.sent * FRAME_S - time.monotonic()
@@ -201,14 +202,9 @@ class BenchCall:
                 if not self.sending:
                     await asyncio.sleep(FRAME_S)
                     continue
-                await ws.send(json.dumps({"event": "media", "sequenceNumber": str(self.sent + 2),
-                                          "streamSid": self.stream_sid, "media": {
-                                              "track": "inbound", "chunk": str(self.sent + 1),
-                                              "timestamp": str(self.sent * 20),
-                                              "payload": stamped(self.index, self.sent)}}))
+                await ws.send(json.dumps(self.framer.media(self.sent * 20, payload=stamped(self.index, self.sent))))
                 self.sent += 1
-            await ws.send(json.dumps({"event": "stop", "sequenceNumber": "0", "streamSid": self.stream_sid,
-                                      "stop": {"accountSid": "AC" + "a1" * 16, "callSid": self.call_sid}}))
+            await ws.send(json.dumps(self.framer.stop()))
             receiver.cancel()
 
     async def receive(self, ws) -> None:
@@ -219,8 +215,7 @@ class BenchCall:
                 self.downlink.append(now - read_stamp(frame["media"]["payload"])[2])
                 self.bot_frames += 1
             elif frame["event"] == "mark":
-                await ws.send(json.dumps({"event": "mark", "sequenceNumber": "0", "streamSid": self.stream_sid,
-                                          "mark": frame["mark"]}))
+                await ws.send(json.dumps(self.framer.mark(frame["mark"]["name"])))
 
 
 # ---- one round: N calls ------------------------------------------------------------------------------------------

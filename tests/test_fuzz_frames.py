@@ -2,7 +2,7 @@
 
 `calls.live.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), and
 `Relay.handle_twilio_frame` survives any sequence of them, before and after `start`: it never raises, keeps
-its recording bounded and still closes cleanly. The relay runs on the in-memory doubles of tests.fakes.relay_doubles.
+its recording bounded and still closes cleanly. The relay runs on the in-memory relay doubles (`Harness`).
 
 Hypothesis runs derandomized with a bounded number of examples and no example database.
 """
@@ -17,19 +17,21 @@ from hypothesis import strategies as st
 
 from calls.live.media import MAX_TIMESTAMP_MS, MalformedFrame, parse_frame
 from calls.live.relay.relay import MAX_MEDIA_AHEAD_MS
-from tests.fakes.relay_doubles import STREAM_SID, Harness, media_frame, start_frame
+from tests.fakes.relay_doubles import Harness
+from tests.fakes.twilio_frames import TOKEN, TwilioFrames
 
 FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 EVENTS = ["connected", "start", "media", "mark", "dtmf", "stop", "clear", "", "MEDIA", None]
 AUDIO = bytes(range(256)) * 2
+FRAMES = TwilioFrames()
 VALID = [
-    {"event": "connected", "protocol": "Call", "version": "1.0.0"},
-    start_frame(),
-    media_frame(20, AUDIO[:160]),
-    {"event": "mark", "sequenceNumber": "9", "streamSid": STREAM_SID, "mark": {"name": "m1"}},
-    {"event": "dtmf", "streamSid": STREAM_SID, "dtmf": {"track": "inbound_track", "digit": "5"}},
-    {"event": "stop", "streamSid": STREAM_SID, "stop": {"accountSid": "AC1", "callSid": "CA1"}},
+    FRAMES.connected(),
+    FRAMES.start({"token": TOKEN}),
+    FRAMES.media(20, AUDIO[:160]),
+    FRAMES.mark("m1"),
+    FRAMES.dtmf("5"),
+    FRAMES.stop(),
 ]
 
 json_values = st.recursive(

@@ -27,7 +27,7 @@ def test_it_lists_calls_with_badge_duration_and_extracted_summary(admin_client_l
     assert "Ana (+34600123456)" in html
     assert '<span class="call-status call-status--completed">Completed</span>' in html
     assert "2:05" in html
-    # One column per field of the extraction schema (tests/calls/test_admin_processing.py has a custom schema).
+    # One column per field of the extraction schema (tests/extraction/test_admin.py has a custom schema).
     assert '<td class="field-extracted_place">Madrid</td><td class="field-extracted_budget">900</td>' in html
     assert "The bot said goodbye" in html
     assert "calls/admin.css" in html

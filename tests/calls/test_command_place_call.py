@@ -28,6 +28,7 @@ from contacts.formulas import escape_formula
 from contacts.models import Contact
 from tests.factories import ContactFactory
 from tests.fakes.twilio import FakeTwilio
+from tests.polling import wait_for
 from tests.processes import ROOT, Stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,14 +71,12 @@ class Run:
 
 
 def dialled(fake, count: int, timeout: float = 10) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def placed() -> list | None:
         with fake.lock:
             calls = list(fake.calls.values())
-        if len(calls) >= count:
-            return calls
-        time.sleep(0.02)
-    raise AssertionError(f"{count} call(s) expected, {len(fake.calls)} placed")
+        return calls if len(calls) >= count else None
+
+    return wait_for(placed, timeout=timeout, interval=0.02, what=f"{count} call(s) to be placed")
 
 
 def workbook(directory: Path) -> tuple[list[tuple], list[tuple]]:
@@ -191,13 +190,13 @@ def end_at(stack: Stack, fake, sid: str, status: str, duration: int | None = Non
 
 def created_at(stack: Stack, sid: str) -> datetime:
     # Twilio answers before place_call stores the SID, so the call may not be found under it for a moment.
-    for _ in range(50):
+    def found() -> requests.Response | None:
         response = requests.get(f"{stack.base_url}/api/calls/{sid}/", timeout=10,
                                 headers={"Authorization": f"Token {stack.token}"})
-        if response.status_code == 200:
-            return datetime.fromisoformat(response.json()["created_at"].replace("Z", "+00:00"))
-        time.sleep(0.1)
-    raise AssertionError(response.text)
+        return response if response.status_code == 200 else None
+
+    response = wait_for(found, timeout=5, interval=0.1, what=f"call {sid} in the API")
+    return datetime.fromisoformat(response.json()["created_at"].replace("Z", "+00:00"))
 
 
 @pytest.mark.slow

@@ -24,6 +24,8 @@ from calls.models import Call, CallEvent, CallStatus
 from calls.live.routing import websocket_urlpatterns
 from calls.services import call_update_status, place_call
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from tests.fakes.twilio_frames import TwilioFrames
+from tests.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,12 +63,14 @@ class TwilioStream:
     def __init__(self, call_sid: str, token: str | None, *, echo_marks: bool = True) -> None:
         self.call_sid, self.token, self.echo_marks = call_sid, token, echo_marks
         self.stream_sid = "MZ" + secrets.token_hex(16)
+        self.framer = TwilioFrames(call_sid=call_sid, stream_sid=self.stream_sid)
         self.frames: list[dict[str, Any]] = []
         self.marks_returned: list[str] = []
         self.close_code: int | None = None
         self.closed = asyncio.Event()
         self.comm: WebsocketCommunicator | None = None
         self._reader: asyncio.Task | None = None
+        self._hung_up = False
 
     async def open(self, *, signature: str | None = "sign", headers: list | None = None) -> tuple[bool, Any]:
         if headers is None:
@@ -82,42 +86,33 @@ class TwilioStream:
         return accepted, detail
 
     async def start(self, *, params: dict[str, str] | None = None) -> None:
-        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-        await self.send({
-            "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
-            "start": {"accountSid": "AC" + "a1" * 16, "streamSid": self.stream_sid, "callSid": self.call_sid,
-                      "tracks": ["inbound"],
-                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                      "customParameters": {"token": self.token} if params is None else params}})
+        await self.send(self.framer.connected())
+        await self.send(self.framer.start({"token": self.token} if params is None else params))
 
     async def send(self, frame: dict | str) -> None:
         await self.comm.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
-
-    def media_frame(self, timestamp: int, audio: bytes) -> dict:
-        return {"event": "media", "sequenceNumber": str(timestamp // 20 + 2), "streamSid": self.stream_sid,
-                "media": {"track": "inbound", "chunk": str(timestamp // 20 + 1), "timestamp": str(timestamp),
-                          "payload": base64.b64encode(audio).decode()}}
 
     async def stream(self, audio: bytes, *, from_ms: int = 0, pace: float = 0.002) -> int:
         """Send `audio` in 20 ms frames stamped from `from_ms`; returns the next timestamp."""
         for offset in range(0, len(audio) - FRAME + 1, FRAME):
             if self.closed.is_set():
                 break
-            await self.send(self.media_frame(from_ms, audio[offset:offset + FRAME]))
+            await self.send(self.framer.media(from_ms, audio[offset:offset + FRAME]))
             from_ms += 20
             await asyncio.sleep(pace)
         return from_ms
 
     async def dtmf(self, digit: str) -> None:
-        await self.send({"event": "dtmf", "streamSid": self.stream_sid, "sequenceNumber": "99",
-                         "dtmf": {"track": "inbound_track", "digit": digit}})
+        await self.send(self.framer.dtmf(digit))
 
     async def stop(self) -> None:
-        await self.send({"event": "stop", "sequenceNumber": "999", "streamSid": self.stream_sid,
-                         "stop": {"accountSid": "AC" + "a1" * 16, "callSid": self.call_sid}})
+        await self.send(self.framer.stop())
 
     async def hang_up(self) -> None:
-        """The socket goes away (after a stop, or dropped): Channels runs the consumer's disconnect()."""
+        """The socket goes away (after a stop, or dropped): Channels runs the consumer's disconnect(), once."""
+        if self._hung_up:
+            return
+        self._hung_up = True
         if self._reader is not None:
             self._reader.cancel()
         await self.comm.disconnect(timeout=10)
@@ -133,8 +128,7 @@ class TwilioStream:
             self.frames.append(frame)
             if frame["event"] == "mark" and self.echo_marks:
                 self.marks_returned.append(frame["mark"]["name"])
-                await self.send({"event": "mark", "sequenceNumber": "50", "streamSid": self.stream_sid,
-                                 "mark": frame["mark"]})
+                await self.send(self.framer.mark(frame["mark"]["name"]))
 
     def of_event(self, event: str) -> list[dict[str, Any]]:
         return [frame for frame in self.frames if frame["event"] == event]
@@ -150,12 +144,18 @@ async def dial(live, number: str = "+34600111222") -> tuple[Call, str]:
     return call, params["token"]
 
 
-async def until(condition, timeout: float = 5.0, what: str = "condition") -> None:
-    for _ in range(int(timeout / 0.02)):
-        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+@asynccontextmanager
+async def answered_call(settings, live, scenario: RealtimeScenario | None = None, *, echo_marks: bool = True):
+    """A call placed through the service and answered: the fake OpenAI serving `scenario`, Twilio's media stream
+    open (signed handshake) and started with the call's token. Yields (fake OpenAI, call, Twilio's side); on the
+    way out Twilio's socket goes away, if the test has not already hung up."""
+    async with realtime(settings, scenario) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token, echo_marks=echo_marks)
+        assert (await twilio.open())[0]
+        await twilio.start()
+        yield server, call, twilio
+        await twilio.hang_up()
 
 
 async def fresh(call: Call) -> Call:
@@ -177,11 +177,7 @@ async def test_it_relays_a_short_call_and_saves_what_happened(settings, live, ca
     scenario = RealtimeScenario(
         callee_turns=[CalleeTurn(after_ms=400, speech_ms=800, transcript="Busco piso en Madrid.")],
         replies=[Reply("Hola, soy Lucía.", audio_ms=600), Reply("¿Cuál es su presupuesto?", audio_ms=400)])
-    async with realtime(settings, scenario) as server:
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live, scenario) as (server, call, twilio):
         opening = (await server.wait_for("response.create"))[0]
         assert "Hola" in opening["response"]["instructions"]  # the opening line, after the session.update
         assert server.of_type("session.update")[0]["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
@@ -189,10 +185,9 @@ async def test_it_relays_a_short_call_and_saves_what_happened(settings, live, ca
         end_ms = await twilio.stream(sent)
         await twilio.dtmf("7")
         await server.wait_for("response.create", 1)
-        await until(lambda: len(twilio.of_event("mark")) >= 5, what="both replies at Twilio")
-        await until(lambda: len(server.of_type("input_audio_buffer.append")) == 75, what="all callee audio")
+        await async_wait_for(lambda: len(twilio.of_event("mark")) >= 5, what="both replies at Twilio")
+        await async_wait_for(lambda: len(server.of_type("input_audio_buffer.append")) == 75, what="all callee audio")
         await twilio.stop()
-        await twilio.hang_up()
 
     appended = b"".join(base64.b64decode(e["audio"]) for e in server.of_type("input_audio_buffer.append"))
     assert appended == sent  # untouched: pcmu in, pcmu out
@@ -223,22 +218,16 @@ async def test_it_hangs_up_through_twilio_only_after_the_goodbye_has_played(sett
         callee_turns=[CalleeTurn(after_ms=200, speech_ms=400, transcript="Nada más, gracias.")],
         replies=[Reply("Hola.", audio_ms=200), Reply(end_call="informacion_completa"),
                  Reply("Gracias, adiós.", audio_ms=600)])
-    async with realtime(settings, scenario) as server:
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token, echo_marks=False)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live, scenario, echo_marks=False) as (server, call, twilio):
         await twilio.stream(callee_audio[: FRAME * 40])
         await server.wait_for("response.create", 2)  # opening, then the goodbye after end_call
-        await until(lambda: len(twilio.bot_audio()) == (200 + 600) * 8, what="the goodbye's audio")
+        await async_wait_for(lambda: len(twilio.bot_audio()) == (200 + 600) * 8, what="the goodbye's audio")
         await asyncio.sleep(0.3)
         assert not live.calls[call.twilio_sid].hung_up  # its mark has not come back: the callee is still hearing it
         for mark in twilio.of_event("mark"):
-            await twilio.send({"event": "mark", "sequenceNumber": "60", "streamSid": twilio.stream_sid,
-                               "mark": mark["mark"]})
-        await until(lambda: live.calls[call.twilio_sid].hung_up, what="the REST hang-up")
+            await twilio.send(twilio.framer.mark(mark["mark"]["name"]))
+        await async_wait_for(lambda: live.calls[call.twilio_sid].hung_up, what="the REST hang-up")
         await asyncio.wait_for(twilio.closed.wait(), 5)
-        await twilio.hang_up()
 
     call = await fresh(call)
     assert call.end_reason == "bot_hangup"
@@ -344,18 +333,17 @@ async def test_it_ignores_media_before_start_and_garbage_during_the_call(setting
         call, token = await dial(live)
         twilio = TwilioStream(call.twilio_sid, token)
         assert (await twilio.open())[0]
-        await twilio.send(twilio.media_frame(0, callee_audio[:FRAME]))  # before start: nowhere to go
+        await twilio.send(twilio.framer.media(0, callee_audio[:FRAME]))  # before start: nowhere to go
         await twilio.start()
         await server.wait_for("session.update")
-        bad_base64 = twilio.media_frame(0, b"")
-        bad_base64["media"]["payload"] = "***not base64***"
-        oversized = twilio.media_frame(0, b"\x7f" * 60_000)
+        bad_base64 = twilio.framer.media(0, payload="***not base64***")
+        oversized = twilio.framer.media(0, b"\x7f" * 60_000)
         for garbage in ("not json", "[1, 2]", json.dumps({"event": "mystery", "streamSid": twilio.stream_sid}),
                         json.dumps(bad_base64), json.dumps(oversized), json.dumps({"event": "media"})):
             await twilio.send(garbage)
         await twilio.comm.send_to(bytes_data=b"\x00\x01binary")
         await twilio.stream(callee_audio[: FRAME * 10])
-        await until(lambda: len(server.of_type("input_audio_buffer.append")) == 10, what="the good frames")
+        await async_wait_for(lambda: len(server.of_type("input_audio_buffer.append")) == 10, what="the good frames")
         assert not twilio.closed.is_set()  # the call goes on
         await twilio.stop()
         await twilio.hang_up()
@@ -368,13 +356,8 @@ async def test_it_ignores_media_before_start_and_garbage_during_the_call(setting
 
 
 async def test_it_apologises_through_twilio_when_openai_refuses(settings, live):
-    async with realtime(settings, RealtimeScenario(refuse_connections=True)) as server:
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live, RealtimeScenario(refuse_connections=True)) as (server, call, twilio):
         await asyncio.wait_for(twilio.closed.wait(), 5)
-        await twilio.hang_up()
     assert server.refused == 1
     updates = live.calls[call.twilio_sid].twiml_updates
     assert len(updates) == 1 and "<Say" in updates[0] and "<Hangup" in updates[0]
@@ -384,16 +367,11 @@ async def test_it_apologises_through_twilio_when_openai_refuses(settings, live):
 
 
 async def test_it_apologises_when_openai_drops_mid_call_and_keeps_the_recording(settings, live, callee_audio):
-    async with realtime(settings) as server:
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live) as (server, call, twilio):
         await twilio.stream(callee_audio[: FRAME * 50])
-        await until(lambda: twilio.marks_returned, what="the opening line")
+        await async_wait_for(lambda: twilio.marks_returned, what="the opening line")
         await server.drop()
         await asyncio.wait_for(twilio.closed.wait(), 5)
-        await twilio.hang_up()
     updates = live.calls[call.twilio_sid].twiml_updates
     assert len(updates) == 1 and "<Say" in updates[0]
     call = await fresh(call)
@@ -413,14 +391,9 @@ async def test_a_crash_in_the_relay_is_logged_and_the_callee_hears_the_apology(
         raise RuntimeError("a bug in the relay")
 
     monkeypatch.setattr(Relay, "run", broken_run)
-    async with realtime(settings):
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live) as (_, call, twilio):
         await twilio.stream(callee_audio[: FRAME * 10])
         await asyncio.wait_for(twilio.closed.wait(), 5)
-        await twilio.hang_up()
     crash = [r for r in caplog.records if r.getMessage() == f"Relay crashed sid={call.twilio_sid}"]
     assert crash and "a bug in the relay" in str(crash[0].exc_info[1])
     updates = live.calls[call.twilio_sid].twiml_updates
@@ -430,15 +403,11 @@ async def test_a_crash_in_the_relay_is_logged_and_the_callee_hears_the_apology(
 
 
 async def test_it_finishes_the_call_when_the_twilio_socket_drops(settings, live, callee_audio):
-    async with realtime(settings) as server:
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live) as (server, call, twilio):
         await twilio.stream(callee_audio[: FRAME * 50])
         await server.wait_for("response.create")
         await twilio.hang_up()  # no stop frame
-        await until(lambda: server.sessions[0].ws.state.name == "CLOSED", what="the OpenAI socket to close")
+        await async_wait_for(lambda: server.sessions[0].ws.state.name == "CLOSED", what="the OpenAI socket to close")
     call = await fresh(call)
     assert call.end_reason == "stream_lost"
     with wav_of(call) as wav:
@@ -449,14 +418,9 @@ async def test_it_finishes_the_call_when_the_twilio_socket_drops(settings, live,
 async def test_it_ends_the_call_at_the_duration_limit(settings, live, callee_audio):
     settings.CALL_DURATION_LIMIT = 1
     settings.CALL_WRAP_UP_GRACE = 0
-    async with realtime(settings):
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live) as (_, call, twilio):
         await twilio.stream(callee_audio[: FRAME * 75], pace=0.02)
-        await until(lambda: live.calls[call.twilio_sid].hung_up, what="the hang-up at the limit")
-        await twilio.hang_up()
+        await async_wait_for(lambda: live.calls[call.twilio_sid].hung_up, what="the hang-up at the limit")
     assert (await fresh(call)).end_reason == "duration_limit"
 
 
@@ -465,16 +429,11 @@ async def test_it_enqueues_processing_when_twilio_said_final_before_the_stream_e
 ):
     enqueued: list[tuple] = []
     monkeypatch.setattr("extraction.services.async_task", lambda *args, **kwargs: enqueued.append(args))
-    async with realtime(settings):
-        call, token = await dial(live)
-        twilio = TwilioStream(call.twilio_sid, token)
-        assert (await twilio.open())[0]
-        await twilio.start()
+    async with answered_call(settings, live) as (_, call, twilio):
         await twilio.stream(callee_audio[: FRAME * 20])
         await sync_to_async(call_update_status)(call_sid=call.twilio_sid, status=CallStatus.COMPLETED,
                                                 sequence_number=5, duration=3)
         assert enqueued == []  # no recording yet
         await twilio.stop()
-        await twilio.hang_up()
     assert enqueued == [("extraction.tasks.process_call", call.pk)]
     assert (await fresh(call)).recording.name

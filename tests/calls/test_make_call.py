@@ -11,6 +11,7 @@ from calls.services import call_notify_final, call_wait_final
 from calls.services.streaming import call_stream_finished
 from calls.exceptions import CallWaitTimeout
 from tests.factories import CallFactory, ContactFactory
+from tests.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,12 +36,8 @@ async def _deliver(hook) -> int:
         return (await hook.apost(AsyncClient())).status_code
 
 
-async def _dialled(fake_twilio, timeout: float = 10.0):
-    for _ in range(int(timeout / 0.02)):
-        if fake_twilio.calls:
-            return fake_twilio.last_call
-        await asyncio.sleep(0.02)
-    raise AssertionError("the call was never placed")
+async def _dialled(fake_twilio):
+    return await async_wait_for(lambda: fake_twilio.calls and fake_twilio.last_call, what="the call to be placed")
 
 
 async def test_it_blocks_until_the_call_ends_and_wakes_on_the_final_callback(

@@ -10,14 +10,14 @@ from calls.live.media import (
     MAX_FRAME_BYTES, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame, clear_frame,
     mark_frame, media_frame, parse_frame,
 )
-from tests.fakes.relay_doubles import CALL_SID, STREAM_SID, start_frame
-from tests.fakes.relay_doubles import media_frame as inbound_media
+from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TOKEN, TwilioFrames
 
 AUDIO = bytes(range(160))
+FRAMES = TwilioFrames()
 
 
 def test_it_parses_start_with_the_call_sid_and_custom_parameters():
-    frame = parse_frame(json.dumps(start_frame()))
+    frame = parse_frame(json.dumps(FRAMES.start({"token": TOKEN})))
     assert isinstance(frame, StartFrame)
     assert (frame.start.callSid, frame.streamSid, frame.start.customParameters) == (
         CALL_SID, STREAM_SID, {"token": "t0k3n"})
@@ -25,24 +25,22 @@ def test_it_parses_start_with_the_call_sid_and_custom_parameters():
 
 
 def test_it_decodes_media_and_reads_the_timestamp_as_milliseconds():
-    frame = parse_frame(json.dumps(inbound_media(1240, AUDIO)))
+    frame = parse_frame(json.dumps(FRAMES.media(1240, AUDIO)))
     assert isinstance(frame, MediaFrame)
     assert (frame.media.timestamp, frame.media.audio, frame.media.duration_ms) == (1240, AUDIO, 20)
 
 
 @pytest.mark.parametrize("raw, kind", [
-    ({"event": "mark", "sequenceNumber": "4", "streamSid": STREAM_SID, "mark": {"name": "bot-1"}}, MarkFrame),
-    ({"event": "dtmf", "sequenceNumber": "5", "streamSid": STREAM_SID,
-      "dtmf": {"track": "inbound_track", "digit": "7"}}, DtmfFrame),
-    ({"event": "stop", "sequenceNumber": "6", "streamSid": STREAM_SID,
-      "stop": {"accountSid": "AC1", "callSid": CALL_SID}}, StopFrame),
+    (FRAMES.mark("bot-1"), MarkFrame),
+    (FRAMES.dtmf("7"), DtmfFrame),
+    (FRAMES.stop(), StopFrame),
 ])
 def test_it_parses_mark_dtmf_and_stop(raw, kind):
     assert isinstance(parse_frame(json.dumps(raw)), kind)
 
 
 def test_it_accepts_bytes_and_ignores_fields_twilio_adds_later():
-    raw = {**inbound_media(0, AUDIO), "brandNewField": 1}
+    raw = {**FRAMES.media(0, AUDIO), "brandNewField": 1}
     assert isinstance(parse_frame(json.dumps(raw).encode()), MediaFrame)
 
 
@@ -63,7 +61,7 @@ def test_it_rejects_malformed_frames_with_a_reason(raw, reason):
 
 
 def test_it_rejects_oversized_frames_before_parsing():
-    raw = json.dumps(inbound_media(0, b"\xff" * MAX_FRAME_BYTES))
+    raw = json.dumps(FRAMES.media(0, b"\xff" * MAX_FRAME_BYTES))
     with pytest.raises(MalformedFrame, match="exceeds"):
         parse_frame(raw)
 

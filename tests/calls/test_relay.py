@@ -11,12 +11,13 @@ from calls.live.relay import mulaw
 from calls.live.relay.events import AiError, AiUnavailable, BargeIn, CallMetrics, Dtmf, HangUp, StreamEnded, TokenUsage
 from calls.live.relay.events import TranscriptTurn
 from tests.fakes.relay_doubles import (
-    CALL_SID, STREAM_SID, Harness, b64, delta, end_call, media_frame, response_created, response_done,
-    speech_started, speech_stopped,
+    Harness, b64, delta, end_call, response_created, response_done, speech_started, speech_stopped,
 )
+from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TwilioFrames
 
 FRAME = mulaw.tone(20)  # 160 bytes: one Twilio frame
 CHUNK = mulaw.tone(200, 300)  # 1600 bytes: 200 ms of bot audio
+FRAMES = TwilioFrames()  # the SIDs of the stream the Harness starts
 
 
 @pytest.fixture
@@ -193,8 +194,7 @@ async def test_it_restarts_the_silence_clock_when_the_callee_speaks(tmp_path):
 
 async def test_it_reports_dtmf_on_the_timeline(call):
     call.clock.advance(1_500)
-    await call.frame({"event": "dtmf", "streamSid": STREAM_SID, "sequenceNumber": "5",
-                      "dtmf": {"track": "inbound_track", "digit": "7"}})
+    await call.frame(FRAMES.dtmf("7"))
     assert call.events_of(Dtmf) == [Dtmf(digit="7", at_ms=1500)]
 
 
@@ -247,7 +247,7 @@ async def test_it_logs_and_ignores_malformed_frames(call, raw, caplog):
 async def test_it_ignores_media_before_start(tmp_path, caplog):
     async with Harness(tmp_path) as call:
         with caplog.at_level(logging.WARNING, logger="calls.live.relay"):
-            await call.frame(media_frame(0, FRAME))
+            await call.frame(FRAMES.media(0, FRAME))
         assert call.ai.sent == [] and "before start" in caplog.text
         await call.start()
         assert call.ai.sent[0]["type"] == "session.update"
@@ -289,8 +289,7 @@ async def test_stop_closes_openai_and_finalises_the_recording(call):
     for n in range(50):
         await call.media(n * 20, FRAME)
     call.clock.advance(1000)
-    await call.frame({"event": "stop", "sequenceNumber": "60", "streamSid": STREAM_SID,
-                      "stop": {"accountSid": "AC1", "callSid": CALL_SID}})
+    await call.frame(FRAMES.stop())
     assert call.ai.closed and await call.run_task == "callee_hangup"
     end = call.events_of(StreamEnded)[0]
     assert end.reason == "callee_hangup" and end.duration_ms == 1000 and end.recording == call.recording
@@ -302,7 +301,7 @@ async def test_stop_closes_openai_and_finalises_the_recording(call):
 async def test_the_end_reason_of_a_hang_up_survives_the_stop_that_follows(call):
     call.clock.advance(120_000)
     await call.relay.hang_up("duration_limit")
-    await call.frame({"event": "stop", "sequenceNumber": "60", "streamSid": STREAM_SID, "stop": {}})
+    await call.frame(FRAMES.stop())
     assert call.events_of(StreamEnded)[0].reason == "duration_limit"
 
 

@@ -12,8 +12,11 @@ from calls.agent_config import load_agent_config, relay_settings
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.events import AiUnavailable, BargeIn, RelayEvent, StreamEnded, TokenUsage
 from calls.live.relay.mulaw import tone
-from tests.fakes.relay_doubles import STREAM_SID, media_frame, start_frame
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from tests.polling import async_wait_for
+from tests.fakes.twilio_frames import STREAM_SID, TOKEN, TwilioFrames
+
+FRAMES = TwilioFrames()
 
 
 class TwilioSide:
@@ -30,7 +33,7 @@ class TwilioSide:
     async def send(self, frame: dict[str, Any]) -> None:
         self.frames.append(frame)
         if frame["event"] == "mark" and self.echo_marks:
-            mark = {"event": "mark", "sequenceNumber": "0", "streamSid": STREAM_SID, "mark": frame["mark"]}
+            mark = FRAMES.mark(frame["mark"]["name"])
             asyncio.get_running_loop().call_soon(
                 lambda: asyncio.ensure_future(self.relay.handle_twilio_frame(json.dumps(mark))))
 
@@ -57,7 +60,7 @@ async def open_relay(server: FakeRealtimeServer, tmp_path, twilio: TwilioSide) -
 async def stream_callee(relay: Relay, seconds: float) -> None:
     frame = tone(20, 200)
     for n in range(int(seconds * 50)):
-        await relay.handle_twilio_frame(json.dumps(media_frame(n * 20, frame)))
+        await relay.handle_twilio_frame(json.dumps(FRAMES.media(n * 20, frame)))
         await asyncio.sleep(0.001)
 
 
@@ -71,11 +74,10 @@ async def test_a_call_runs_through_the_sdk_until_the_bot_hangs_up(tmp_path):
         twilio = TwilioSide()
         relay, _ = await open_relay(server, tmp_path, twilio)
         run = asyncio.create_task(relay.run())
-        await relay.handle_twilio_frame(json.dumps(start_frame()))
+        await relay.handle_twilio_frame(json.dumps(FRAMES.start({"token": TOKEN})))
         await stream_callee(relay, 3.0)
         await asyncio.wait_for(twilio.hung_up.wait(), 5)
-        await relay.handle_twilio_frame(json.dumps({"event": "stop", "sequenceNumber": "999",
-                                                    "streamSid": STREAM_SID, "stop": {}}))
+        await relay.handle_twilio_frame(json.dumps(FRAMES.stop()))
         assert await asyncio.wait_for(run, 5) == "bot_hangup"
 
     assert server.errors == [], server.errors  # everything the relay sent was valid GA
@@ -96,7 +98,7 @@ async def test_it_ends_with_ai_unavailable_when_the_service_drops(tmp_path):
         twilio = TwilioSide()
         relay, _ = await open_relay(server, tmp_path, twilio)
         run = asyncio.create_task(relay.run())
-        await relay.handle_twilio_frame(json.dumps(start_frame()))
+        await relay.handle_twilio_frame(json.dumps(FRAMES.start({"token": TOKEN})))
         assert await asyncio.wait_for(run, 5) == "ai_unavailable"
         await stream_callee(relay, 0.2)  # Twilio frames after the drop are harmless
         await relay.close("callee_hangup")
@@ -111,9 +113,9 @@ async def test_a_barge_in_truncates_the_item_the_service_knows(tmp_path):
         twilio = TwilioSide(echo_marks=False)  # nothing is ever confirmed as played: all still queued
         relay, _ = await open_relay(server, tmp_path, twilio)
         run = asyncio.create_task(relay.run())
-        await relay.handle_twilio_frame(json.dumps(start_frame()))
-        while not any(frame["event"] == "media" for frame in twilio.frames):
-            await asyncio.sleep(0.005)
+        await relay.handle_twilio_frame(json.dumps(FRAMES.start({"token": TOKEN})))
+        await async_wait_for(lambda: any(frame["event"] == "media" for frame in twilio.frames),
+                             what="the bot's first audio at Twilio")
         await stream_callee(relay, 0.4)
         truncate = (await server.wait_for("conversation.item.truncate"))[0]
         await relay.close("callee_hangup")

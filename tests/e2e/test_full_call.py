@@ -9,7 +9,6 @@ fields and the contact's last-called time.
 import asyncio
 import io
 import re
-import time
 import wave
 
 import numpy as np
@@ -21,6 +20,7 @@ from tests.fakes.openai_rest import OpenAIRestFake
 from tests.fakes.phone import SimulatedPhones
 from tests.fakes.twilio import FakeTwilio
 from tests.path_proxy import PathProxy
+from tests.polling import async_wait_for
 from tests.processes import Stack
 
 pytestmark = pytest.mark.slow
@@ -61,14 +61,14 @@ class System:
 
     async def processed_record(self, sid: str, *, timeout: float = 60) -> dict:
         """The call's history record once the worker has extracted its data."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            records = (await asyncio.to_thread(self.get, "/api/call_histories", phone_number=NUMBER)).json()
+        def processed() -> dict | None:
+            records = self.get("/api/call_histories", phone_number=NUMBER).json()
             record = next((r for r in records if r["call_sid"] == sid), None)
-            if record and (record["extracted_info"] or record.get("extraction_error")):
-                return record
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"call {sid} not processed in {timeout} s\n{self.stack.logs()}")
+            return record if record and (record["extracted_info"] or record.get("extraction_error")) else None
+
+        # The deployment's logs are printed by the `system` fixture when the test fails.
+        return await async_wait_for(lambda: asyncio.to_thread(processed), timeout=timeout, interval=0.5,
+                                    what=f"call {sid} to be processed")
 
 
 @pytest.fixture
@@ -220,12 +220,13 @@ async def test_a_call_that_ends_while_the_worker_is_down_is_processed_when_it_co
 async def test_a_web_process_killed_mid_call_is_reconciled_and_keeps_its_recording(system):
     started = await asyncio.to_thread(system.post, "/api/calls/", {"phone_number": NUMBER})
     sid = started.json()["call_sid"]
-    deadline = time.monotonic() + 30
-    while not (system.phones.outcomes.get(sid) and system.phones.outcomes[sid].media
-               and system.phones.outcomes[sid].media.next_timestamp_ms > 3000
-               and (await asyncio.to_thread(system.get, f"/api/calls/{sid}/")).json()["stream_sid"]):
-        assert time.monotonic() < deadline, "the call never got talking"
-        await asyncio.sleep(0.1)
+
+    async def talking() -> bool:
+        outcome = system.phones.outcomes.get(sid)
+        return bool(outcome and outcome.media and outcome.media.next_timestamp_ms > 3000
+                    and (await asyncio.to_thread(system.get, f"/api/calls/{sid}/")).json()["stream_sid"])
+
+    await async_wait_for(talking, timeout=30, interval=0.1, what="the call to get talking")
 
     web = system.stack.processes[0]
     web.kill()  # SIGKILL: no disconnect handler, no stream_finished, no goodbye

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 import wave
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from calls.live.relay import mulaw
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_media import SILENCE, TwilioMediaClient
+from tests.polling import async_wait_for
 from tests.processes import Stack
 
 pytestmark = pytest.mark.slow
@@ -133,15 +133,15 @@ async def _call(stack, twilio, realtime, callee_speech, bot_speech, goodbye) -> 
 
 async def _when_played(client: TwilioMediaClient, size: int, played: asyncio.Event) -> None:
     """Set `played` once `size` bytes of bot audio have played and their marks came back."""
-    while sum(len(p.payload) for p in client.played) < size or len(client.marks_returned) < len(client.played):
-        await asyncio.sleep(0.02)
+    await async_wait_for(
+        lambda: sum(len(p.payload) for p in client.played) >= size and len(client.marks_returned) >= len(client.played),
+        timeout=60, what="the opening line to play")
     played.set()
 
 
 async def _when_hung_up(twilio: FakeTwilio, sid: str, client: TwilioMediaClient) -> float:
     """The stream time at which FakeTwilio received the REST hang-up (polled every 5 ms)."""
-    while not twilio.calls[sid].hung_up:
-        await asyncio.sleep(0.005)
+    await async_wait_for(lambda: twilio.calls[sid].hung_up, timeout=120, interval=0.005, what="the REST hang-up")
     return client.stream_ms()
 
 
@@ -150,12 +150,12 @@ def _callback(twilio: FakeTwilio, sid: str, stack: Stack) -> None:
 
 
 async def _final_record(stack: Stack, sid: str) -> dict:
-    deadline = time.monotonic() + 10
-    while True:
-        call = (await asyncio.to_thread(api, stack, "GET", f"/api/calls/{sid}/")).json()
-        if call["end_reason"] and len(call["live_transcript"]) >= 3 or time.monotonic() > deadline:
-            return call
-        await asyncio.sleep(0.1)
+    def final() -> dict | None:
+        call = api(stack, "GET", f"/api/calls/{sid}/").json()
+        return call if call["end_reason"] and len(call["live_transcript"]) >= 3 else None
+
+    return await async_wait_for(lambda: asyncio.to_thread(final), timeout=10, interval=0.1,
+                                what="the call's end reason and three transcript turns")
 
 
 def _check_recording(wav_bytes: bytes, client: TwilioMediaClient, callee_speech: bytes, speech_ms: int,

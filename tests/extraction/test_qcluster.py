@@ -12,13 +12,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.extraction.sounds import VOICES, call_wav
 from tests.fakes.openai_rest import TRANSCRIPTIONS, OpenAIRestFake
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ENQUEUE = """
@@ -40,17 +40,14 @@ def manage(env: dict[str, str], *args: str, **kwargs) -> subprocess.CompletedPro
                           text=True, timeout=120, check=True, **kwargs)
 
 
-def wait_for_processing(db: Path, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT processing, transcript, extracted_data, extraction_error FROM calls_call "
-                               "WHERE twilio_sid = 'CAqcluster'").fetchone()
-        if row and json.loads(row[0]).get("status") in ("done", "failed"):
-            return {"processing": json.loads(row[0]), "transcript": json.loads(row[1]),
-                    "extracted_data": json.loads(row[2]), "extraction_error": row[3]}
-        time.sleep(0.3)
-    raise AssertionError("the worker did not finish the call in time")
+def processed(db: Path) -> dict | None:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT processing, transcript, extracted_data, extraction_error FROM calls_call "
+                           "WHERE twilio_sid = 'CAqcluster'").fetchone()
+    if row and json.loads(row[0]).get("status") in ("done", "failed"):
+        return {"processing": json.loads(row[0]), "transcript": json.loads(row[1]),
+                "extracted_data": json.loads(row[2]), "extraction_error": row[3]}
+    return None
 
 
 @pytest.mark.slow
@@ -67,7 +64,8 @@ def test_a_real_qcluster_worker_processes_a_finished_call(tmp_path):
         worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            result = wait_for_processing(tmp_path / "db.sqlite3", timeout=90)
+            result = wait_for(lambda: processed(tmp_path / "db.sqlite3"), timeout=90, interval=0.3,
+                              what="the worker to finish the call")
         finally:
             worker.send_signal(signal.SIGTERM)
             output = worker.communicate(timeout=30)[0]

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.fakes.twilio import FakeCall, FakeTwilio
 from tests.fakes.twilio_media import TwilioMediaClient
+from tests.polling import async_wait_for
 
 SPEECH = (Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "callee.ulaw").read_bytes()
 
@@ -55,13 +56,11 @@ class SimulatedPhones:
         await asyncio.gather(self._task, *self._lifecycles, return_exceptions=True)
 
     async def wait_ended(self, count: int, *, timeout: float = 60) -> list[PhoneOutcome]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ended = [o for o in self.outcomes.values() if o.ended_by]
-            if len(ended) >= count:
-                return ended
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"{len(self.outcomes)} calls placed, not {count} ended after {timeout} s")
+        def ended() -> list[PhoneOutcome] | None:
+            outcomes = [o for o in self.outcomes.values() if o.ended_by]
+            return outcomes if len(outcomes) >= count else None
+
+        return await async_wait_for(ended, timeout=timeout, interval=0.1, what=f"{count} call(s) to end")
 
     async def _watch(self) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""In-memory doubles for the relay tests: a fake clock, a Realtime connection, a harness and frame builders."""
+"""In-memory doubles for the relay tests: a fake clock, a Realtime connection, and a harness (frames come from tests.fakes.twilio_frames)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,9 +10,8 @@ from typing import Any, TypeVar, get_args
 
 from calls.live.relay import Recorder, Relay, RelaySettings
 from calls.live.relay.events import RelayEvent
+from tests.fakes.twilio_frames import TOKEN, TwilioFrames
 
-CALL_SID = "CA" + "1" * 32
-STREAM_SID = "MZ" + "2" * 32
 _CLOSED = object()
 E = TypeVar("E")
 
@@ -92,6 +91,7 @@ class Harness:
 
     def __init__(self, tmp_path: Path, **setting_overrides: Any) -> None:
         self.clock = FakeClock()
+        self.framer = TwilioFrames()
         self.ai = FakeRealtime()
         self.to_twilio: list[dict[str, Any]] = []
         self.events: list[RelayEvent] = []
@@ -129,14 +129,14 @@ class Harness:
         await settle()
 
     async def start(self) -> None:
-        await self.frame({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-        await self.frame(start_frame())
+        await self.frame(self.framer.connected())
+        await self.frame(self.framer.start({"token": TOKEN}))
 
     async def media(self, timestamp: int, audio: bytes) -> None:
-        await self.frame(media_frame(timestamp, audio))
+        await self.frame(self.framer.media(timestamp, audio))
 
     async def mark(self, name: str) -> None:
-        await self.frame({"event": "mark", "sequenceNumber": "9", "streamSid": STREAM_SID, "mark": {"name": name}})
+        await self.frame(self.framer.mark(name))
 
     async def server(self, *events: dict[str, Any]) -> None:
         for event in events:
@@ -157,18 +157,6 @@ class Harness:
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
-
-
-def start_frame() -> dict[str, Any]:
-    return {"event": "start", "sequenceNumber": "1", "streamSid": STREAM_SID, "start": {
-        "accountSid": "AC" + "3" * 32, "streamSid": STREAM_SID, "callSid": CALL_SID, "tracks": ["inbound"],
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-        "customParameters": {"token": "t0k3n"}}}
-
-
-def media_frame(timestamp: int, audio: bytes) -> dict[str, Any]:
-    return {"event": "media", "sequenceNumber": "3", "streamSid": STREAM_SID, "media": {
-        "track": "inbound", "chunk": "1", "timestamp": str(timestamp), "payload": b64(audio)}}
 
 
 def b64(audio: bytes) -> str:

@@ -19,6 +19,8 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.fakes.twilio_frames import TwilioFrames
+
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * FRAME_BYTES
 
@@ -48,7 +50,7 @@ class TwilioMediaClient:
 
     def __post_init__(self) -> None:
         self._ws: ClientConnection | None = None
-        self._sequence = 0
+        self.framer = TwilioFrames(call_sid=self.call_sid, stream_sid=self.stream_sid, account_sid=self.account_sid)
         self._chunk = 0
         self._started_at = 0.0
         self.ended_ms: float | None = None  # stream time when the socket closed (either side)
@@ -77,22 +79,10 @@ class TwilioMediaClient:
     async def send(self, message: dict | str) -> None:
         await self._ws.send(message if isinstance(message, str) else json.dumps(message))
 
-    def _next_sequence(self) -> str:
-        self._sequence += 1
-        return str(self._sequence)
-
     async def start(self, *, custom_parameters: dict | None = None) -> None:
-        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self.send(self.framer.connected())
         self._started_at = time.monotonic()
-        await self.send({
-            "event": "start", "sequenceNumber": self._next_sequence(), "streamSid": self.stream_sid,
-            "start": {
-                "accountSid": self.account_sid, "streamSid": self.stream_sid, "callSid": self.call_sid,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": {"token": self.token} if custom_parameters is None else custom_parameters,
-            },
-        })
+        await self.send(self.framer.start({"token": self.token} if custom_parameters is None else custom_parameters))
 
     @property
     def next_timestamp_ms(self) -> int:
@@ -112,17 +102,12 @@ class TwilioMediaClient:
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                await self.send({
-                    "event": "media", "sequenceNumber": self._next_sequence(), "streamSid": self.stream_sid,
-                    "media": {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(timestamp_ms),
-                              "payload": base64.b64encode(frame).decode()},
-                })
+                await self.send(self.framer.media(timestamp_ms, frame))
             except ConnectionClosed:
                 return  # the server closed the stream (after its hang-up, say) while this frame was due
 
     async def dtmf(self, digit: str) -> None:
-        await self.send({"event": "dtmf", "streamSid": self.stream_sid, "sequenceNumber": self._next_sequence(),
-                         "dtmf": {"track": "inbound_track", "digit": digit}})
+        await self.send(self.framer.dtmf(digit))
 
     async def stop(self) -> None:
         """What Twilio does when the call ends on its side: a `stop` frame, then the socket closes."""
@@ -131,8 +116,7 @@ class TwilioMediaClient:
         self._stopped = True
         self._mark_ended()
         try:
-            await self.send({"event": "stop", "sequenceNumber": self._next_sequence(), "streamSid": self.stream_sid,
-                             "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}})
+            await self.send(self.framer.stop())
             await self._ws.close()
         except Exception:
             pass
@@ -234,7 +218,6 @@ class TwilioMediaClient:
         self.marks_returned.append(name)
         self.marks_returned_at.append(self.stream_ms())
         try:
-            await self.send({"event": "mark", "sequenceNumber": self._next_sequence(),
-                             "streamSid": self.stream_sid, "mark": {"name": name}})
+            await self.send(self.framer.mark(name))
         except Exception:
             pass
