@@ -135,6 +135,10 @@ STORAGES = {
 # Recordings live under MEDIA_ROOT and are only served through a staff-only view, never as public media.
 MEDIA_ROOT = config("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 MEDIA_URL = "/media/"
+# Recordings are personal data: files Django saves (uploaded recordings) are private to the service's user, as are
+# the folders it makes for them (the live recorder's files get the same modes from calls.services.recordings).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Uploads: spreadsheets are read in memory up to this size; anything bigger is refused with a clear error.
 IMPORT_MAX_BYTES = config("IMPORT_MAX_BYTES", default=20 * 1024 * 1024, cast=int)

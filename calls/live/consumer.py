@@ -30,7 +30,7 @@ from calls.services.streaming import (
     call_stream_finished,
     call_stream_started,
 )
-from calls.services.recordings import recording_name_for
+from calls.services.recordings import recording_file_open, recording_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config,
-            recorder=Recorder(Path(settings.MEDIA_ROOT) / name), on_event=self._on_event,
+            recorder=Recorder(Path(settings.MEDIA_ROOT) / name, open_file=recording_file_open),
+            on_event=self._on_event,
             hang_up=self._hang_up, call_sid=call.twilio_sid or str(call.code), started_at=started_at,
         )
 
