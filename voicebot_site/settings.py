@@ -295,11 +295,17 @@ PORT = config("PORT", default=6060, cast=int)
 HOST = config("HOST", default="127.0.0.1")
 
 LOG_LEVEL = config("LOG_LEVEL", default="INFO")
+# Every line goes through one handler whose filter removes secrets (configured credentials, Authorization headers,
+# Bearer tokens), at any level, from any library. websockets' DEBUG lines are its handshakes, headers included
+# (the OpenAI key): it never logs below WARNING.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"secrets_redacted": {"()": "voicebot_site.log_safety.SecretsRedacted"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets_redacted"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": "INFO"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"django": {"level": "INFO"}, "daphne": {"level": "WARNING"}, "websockets": {"level": "WARNING"}},
 }
