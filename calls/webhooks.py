@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from calls import services, twilio_client
 from calls.exceptions import TwilioError, TwilioNotConfigured
 from calls.models import CallStatus
+from voicebot_site.log_safety import log_value
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ def twilio_webhook(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[Htt
     @wraps(view)
     def signed_view(request: HttpRequest) -> HttpResponse:
         if not _signed_by_twilio(request):
-            logger.warning("Refused unsigned or forged %s sid=%s", view.__name__, request.POST.get("CallSid"))
+            sid = log_value(request.POST.get("CallSid"))
+            logger.warning("Refused unsigned or forged %s sid=%s", view.__name__, sid)
             return HttpResponse("Invalid signature", status=403)
         return view(request)
 
@@ -55,12 +57,12 @@ def _int_or_none(value: str | None) -> int | None:
 def twilio_status(request: HttpRequest) -> HttpResponse:
     sid, call_status = request.POST.get("CallSid", ""), request.POST.get("CallStatus", "")
     if call_status not in CallStatus.values:
-        logger.warning("Status callback with unknown CallStatus=%r sid=%s", call_status, sid)
+        logger.warning("Status callback with unknown CallStatus=%s sid=%s", log_value(call_status), log_value(sid))
         return HttpResponse("Unknown CallStatus", status=400)
     sequence_number = _int_or_none(request.POST.get("SequenceNumber"))
     if services.call_status_callback_replayed(call_sid=sid, sequence_number=sequence_number):
         # Signed, but already applied: a captured request sent again. Twilio itself never needs this answered.
-        logger.warning("Refused replayed status callback sid=%s seq=%s", sid, sequence_number)
+        logger.warning("Refused replayed status callback sid=%s seq=%s", log_value(sid), sequence_number)
         return HttpResponse("Replayed callback", status=403)
     call = services.call_update_status(
         call_sid=sid,
@@ -71,7 +73,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     )
     if call is None:
         # 200 all the same, so Twilio doesn't retry a callback for a call we don't know.
-        logger.info("Status callback for unknown sid=%s status=%s", sid, call_status)
+        logger.info("Status callback for unknown sid=%s status=%s", log_value(sid), call_status)
     return HttpResponse(status=200)
 
 
@@ -84,8 +86,8 @@ def twilio_amd(request: HttpRequest) -> HttpResponse:
         call = services.call_apply_amd(call_sid=sid, answered_by=answered_by)
     except TwilioError as exc:
         # Twilio would retry on an error; the call ends by its TimeLimit anyway.
-        logger.warning("AMD action failed sid=%s: %s", sid, exc.message)
+        logger.warning("AMD action failed sid=%s: %s", log_value(sid), exc.message)
         return HttpResponse(status=200)
     if call is None:
-        logger.info("AMD callback for unknown sid=%s", sid)
+        logger.info("AMD callback for unknown sid=%s", log_value(sid))
     return HttpResponse(status=200)

@@ -1,23 +1,45 @@
 """voicebot settings: one module, every value read from the environment with decouple.
 
-Every variable is listed with its default in `.env.example`. Integration credentials may be empty here so that
-`manage.py` and the tests run without secrets; the clients check them when a call is placed.
+Every variable is listed with its default in `.env.example`, and a blank value (`SQLITE_PATH=`, as in a fresh copy of
+that file) means the default. Integration credentials may be empty here so that `manage.py` and the tests run
+without secrets; the clients check them when a call is placed.
 """
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
-from decouple import Csv, config
+from decouple import AutoConfig, Csv
 from django.core.exceptions import ImproperlyConfigured
 
+from voicebot_site.secret_key import secret_key_read_or_create
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+_environment = AutoConfig(search_path=str(BASE_DIR))  # the process environment, then BASE_DIR/.env
+
+
+def config(name: str, default: Any, cast: Callable[[str], Any] | None = None) -> Any:
+    """decouple's config(), except that a blank value means `default` (returned as written, not cast).
+
+    decouple alone reads `SQLITE_PATH=` as the empty string and `PORT=` as a failed int(); a copied .env.example
+    would then break the first `make run`.
+    """
+    if not _environment(name, default="").strip():
+        return default
+    return _environment(name) if cast is None else _environment(name, cast=cast)
+
 
 # Core
 DEBUG = config("DEBUG", default=True, cast=bool)
+# Never a committed constant: django-q2 signs the task payloads it unpickles with this key. Unset in development, a
+# random key is made on first start in SECRET_KEY_FILE (git-ignored, mode 0600) and shared by every process of this
+# checkout. In production (DEBUG=False) it must be configured: several hosts must share it, so no local file will do.
 SECRET_KEY = config("SECRET_KEY", default="")
-ALLOWED_HOSTS = config("ALLOWED_HOSTS", default="", cast=Csv())
+SECRET_KEY_FILE = Path(config("SECRET_KEY_FILE", default=str(BASE_DIR / ".secret_key")))
+ALLOWED_HOSTS = config("ALLOWED_HOSTS", default=[], cast=Csv())
 if DEBUG:
-    SECRET_KEY = SECRET_KEY or "dev-only-secret-key-never-use-in-production-7f3a9c1e5b2d4a6f8e0c"
+    SECRET_KEY = SECRET_KEY or secret_key_read_or_create(SECRET_KEY_FILE)
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
 elif not SECRET_KEY or not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DEBUG=False requires SECRET_KEY and ALLOWED_HOSTS to be set.")
@@ -113,6 +135,10 @@ STORAGES = {
 # Recordings live under MEDIA_ROOT and are only served through a staff-only view, never as public media.
 MEDIA_ROOT = config("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 MEDIA_URL = "/media/"
+# Recordings are personal data: files Django saves (uploaded recordings) are private to the service's user, as are
+# the folders it makes for them (the live recorder's files get the same modes from calls.services.recordings).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Uploads: spreadsheets are read in memory up to this size; anything bigger is refused with a clear error.
 IMPORT_MAX_BYTES = config("IMPORT_MAX_BYTES", default=20 * 1024 * 1024, cast=int)
@@ -122,7 +148,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Security (production: DEBUG=False behind an https proxy)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-CSRF_TRUSTED_ORIGINS = config("CSRF_TRUSTED_ORIGINS", default="", cast=Csv())
+CSRF_TRUSTED_ORIGINS = config("CSRF_TRUSTED_ORIGINS", default=[], cast=Csv())
 if not DEBUG:
     SECURE_SSL_REDIRECT = config("SECURE_SSL_REDIRECT", default=True, cast=bool)
     SESSION_COOKIE_SECURE = True
@@ -213,7 +239,7 @@ if PUBLIC_BASE_URL:
 NGROK_TOKEN = config("NGROK_TOKEN", default="")
 CALL_DURATION_LIMIT = config("CALL_DURATION_LIMIT", default=120, cast=int)
 MAKE_CALL_TIMEOUT = config("MAKE_CALL_TIMEOUT", default=600, cast=int)
-TWILIO_HTTP_TIMEOUT = config("TWILIO_HTTP_TIMEOUT", default=15, cast=float)
+TWILIO_HTTP_TIMEOUT = config("TWILIO_HTTP_TIMEOUT", default=15.0, cast=float)
 RING_TIMEOUT = config("RING_TIMEOUT", default=30, cast=int)
 # Twilio's own TimeLimit = CALL_DURATION_LIMIT + this grace (room for the goodbye); no TimeLimit when the limit is 0.
 CALL_TIME_LIMIT_GRACE = config("CALL_TIME_LIMIT_GRACE", default=30, cast=int)
@@ -232,7 +258,7 @@ AI_CONFIG_DIR = config("AI_CONFIG_DIR", default=str(BASE_DIR / "AI"))
 CALL_WRAP_UP_GRACE = config("CALL_WRAP_UP_GRACE", default=15, cast=int)
 SILENCE_TIMEOUT = config("SILENCE_TIMEOUT", default=12, cast=int)
 GOODBYE_MARK_CAP = config("GOODBYE_MARK_CAP", default=10, cast=int)
-INPUT_GAIN_DB = config("INPUT_GAIN_DB", default="", cast=lambda v: float(v) if v else None)
+INPUT_GAIN_DB = config("INPUT_GAIN_DB", default=None, cast=float)
 
 # OpenAI
 OPENAI_API_KEY = config("OPENAI_API_KEY", default="")
@@ -269,11 +295,17 @@ PORT = config("PORT", default=6060, cast=int)
 HOST = config("HOST", default="127.0.0.1")
 
 LOG_LEVEL = config("LOG_LEVEL", default="INFO")
+# Every line goes through one handler whose filter removes secrets (configured credentials, Authorization headers,
+# Bearer tokens), at any level, from any library. websockets' DEBUG lines are its handshakes, headers included
+# (the OpenAI key): it never logs below WARNING.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"secrets_redacted": {"()": "voicebot_site.log_safety.SecretsRedacted"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets_redacted"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": "INFO"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"django": {"level": "INFO"}, "daphne": {"level": "WARNING"}, "websockets": {"level": "WARNING"}},
 }

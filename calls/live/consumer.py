@@ -31,7 +31,8 @@ from calls.services.streaming import (
     call_stream_finished,
     call_stream_started,
 )
-from calls.services.recordings import recording_name_for
+from calls.services.recordings import recording_file_open, recording_name_for
+from voicebot_site.log_safety import log_value
 
 logger = logging.getLogger(__name__)
 
@@ -90,23 +91,23 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         try:
             frame = media.parse_frame(text_data if text_data is not None else bytes_data)
         except media.MalformedFrame as exc:
-            logger.warning("Ignored Twilio frame before start: %s", exc)
+            logger.warning("Ignored Twilio frame before start: %s", log_value(exc, limit=200))
             return
         if isinstance(frame, media.StartFrame):
             await self._start(frame, received_at=time.monotonic())
         elif not isinstance(frame, media.ConnectedFrame):
-            logger.warning("Ignored Twilio %s frame before start", getattr(frame, "event", "?"))
+            logger.warning("Ignored Twilio %s frame before start", log_value(getattr(frame, "event", "?")))
 
     async def _start(self, frame: "media.StartFrame", *, received_at: float) -> None:
         call_sid = frame.start.callSid
         try:
             call = await database_sync_to_async(stream_token_redeem)(token=frame.start.customParameters.get("token"))
         except StreamTokenError as exc:
-            logger.warning("Media stream refused sid=%s: %s", call_sid, exc)
+            logger.warning("Media stream refused sid=%s: %s", log_value(call_sid), exc)
             await self._refuse()
             return
         if call.twilio_sid and call.twilio_sid != call_sid:
-            logger.warning("Media stream refused sid=%s: token belongs to sid=%s", call_sid, call.twilio_sid)
+            logger.warning("Media stream refused sid=%s: token belongs to sid=%s", log_value(call_sid), call.twilio_sid)
             await self._refuse()
             return
         self.call = call
@@ -114,7 +115,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         try:
             connection = await realtime_connect()
         except RealtimeUnavailable as exc:
-            logger.error("OpenAI Realtime unavailable sid=%s: %s", call_sid, exc)
+            logger.error("OpenAI Realtime unavailable sid=%s: %s", log_value(call_sid), exc)
             await self._apologise_and_end(EndReason.AI_UNAVAILABLE)
             return
         self.relay = await self._build_relay(connection, call, started_at=received_at)
@@ -136,7 +137,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config,
-            recorder=Recorder(Path(settings.MEDIA_ROOT) / recording_name_for(call=call)), on_event=self._on_event,
+            recorder=Recorder(Path(settings.MEDIA_ROOT) / recording_name_for(call=call), open_file=recording_file_open),
+            on_event=self._on_event,
             hang_up=self._hang_up, call_sid=call.twilio_sid or str(call.code), started_at=started_at,
         )
 

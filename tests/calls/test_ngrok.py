@@ -7,8 +7,11 @@ from io import StringIO
 import pytest
 from django.core import checks
 
+from django_q.models import Schedule
+
 from calls.management.commands import serve
 from calls.services.public_address import public_base_url_resolve
+from extraction.management.commands.setup_extraction_schedules import PURGE_SCHEDULE
 from tests.processes import ROOT
 
 TUNNEL = "https://a1b2c3.ngrok-free.app"
@@ -40,7 +43,7 @@ class FakeProcess:
 
 
 @pytest.fixture
-def fake_processes(monkeypatch):
+def fake_processes(monkeypatch, db):
     FakeProcess.started = []
     monkeypatch.setattr(serve.subprocess, "Popen", FakeProcess)
     monkeypatch.setattr(serve.signal, "signal", lambda *args: None)  # leave pytest's own Ctrl-C handler alone
@@ -93,6 +96,30 @@ def test_serve_without_a_token_opens_nothing_and_warns(settings, fake_processes)
     out = run_serve(opener)
     assert opener.calls == [] and all(process.env is None for process in fake_processes)
     assert "Twilio cannot reach this server" in out
+
+
+def test_a_tunnelled_server_never_shows_debug_pages_and_says_so(settings, fake_processes, monkeypatch):
+    settings.PUBLIC_BASE_URL, settings.NGROK_TOKEN, settings.DEBUG = "", "tok", True
+    out = run_serve(Opener())
+    monkeypatch.undo()  # real subprocesses again
+    daphne, worker = fake_processes
+    assert daphne.env["DEBUG"] == worker.env["DEBUG"] == "False"
+    assert "the tunnel makes this server public: it runs with DEBUG=False" in out
+    # What a stranger gets from the tunnel, in a process started with Daphne's environment: a plain 404.
+    script = ("from django.test import Client; from django.conf import settings; "
+              "r = Client().get('/no-such-page/', HTTP_HOST='a1b2c3.ngrok-free.app', secure=True); "
+              "print(settings.DEBUG, r.status_code, 'URLconf' in r.content.decode())")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=daphne.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.splitlines()[-1].split() == ["False", "404", "False"], result.stderr
+
+
+def test_serve_creates_the_periodic_schedules(settings, fake_processes):
+    settings.PUBLIC_BASE_URL, settings.NGROK_TOKEN = "https://calls.example.com", ""
+    run_serve(Opener())
+    run_serve(Opener())  # every start: the same schedules, not two of each
+    names = sorted(Schedule.objects.values_list("name", flat=True))
+    assert names == sorted(["calls-reconcile-stale", PURGE_SCHEDULE])
 
 
 def test_the_processes_accept_requests_for_the_tunnel_host():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,11 +36,21 @@ def wav_header(data_bytes: int) -> bytes:
     )
 
 
-class Recorder:
-    """Places both voices on the call clock and writes them to `path` incrementally."""
+def _open_for_writing(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "wb")  # noqa: SIM115 (kept open for the whole call)
 
-    def __init__(self, path: str | Path, *, lag_ms: int = 500, logger: logging.LoggerAdapter | None = None) -> None:
+
+class Recorder:
+    """Places both voices on the call clock and writes them to `path` incrementally.
+
+    `open_file` creates the file (and its folders) when the first audio is written: the caller decides its modes.
+    """
+
+    def __init__(self, path: str | Path, *, lag_ms: int = 500, logger: logging.LoggerAdapter | None = None,
+                 open_file: Callable[[Path], BinaryIO] = _open_for_writing) -> None:
         self.path = Path(path)
+        self.open_file = open_file
         self.lag_ms = lag_ms
         self.log = logger or logging.LoggerAdapter(log, {"call_sid": "-"})
         self._base = 0  # samples already handed to the writer
@@ -137,8 +148,7 @@ class Recorder:
 
     def _write(self, chunk: bytes) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")  # noqa: SIM115 (kept open for the whole call)
+            self._file = self.open_file(self.path)
             self._file.write(wav_header(0))
         self._file.seek(0, 2)
         self._file.write(chunk)
