@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "import_export",
+    "phonenumber_field",
     "contacts",
     "calls",
     "extraction",
@@ -199,6 +200,10 @@ SPECTACULAR_SETTINGS = {
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")
+# django-phonenumber-field (Contact.phone_number): the same region, numbers stored and shown as E.164 text.
+PHONENUMBER_DEFAULT_REGION = DEFAULT_PHONE_REGION
+PHONENUMBER_DB_FORMAT = "E164"
+PHONENUMBER_DEFAULT_FORMAT = "E164"
 
 # Twilio
 TWILIO_ACCOUNT_SID = config("TWILIO_ACCOUNT_SID", default="")
