@@ -25,7 +25,7 @@ class ContactSerializer(serializers.ModelSerializer):
     `call_history` reads the `calls` relation: prefetch it (newest first) when serialising many contacts.
     """
 
-    phone_number = PhoneNumberField(read_only=True)
+    phone_number = PhoneNumberField(read_only=True, help_text=Contact._meta.get_field("phone_number").help_text)
     call_history = CallRecordSerializer(source="calls", many=True, read_only=True)
 
     class Meta:
@@ -38,7 +38,7 @@ class ContactSerializer(serializers.ModelSerializer):
 
 
 class ContactCreateSerializer(serializers.Serializer):
-    """POST /api/users."""
+    """POST /api/users. The number is judged by contacts.phones' rules, which give the reason it is refused."""
 
     phone_number = PhoneNumberField(
         help_text="Any format: 600 123 456, 0034600123456, +34600123456.",
