@@ -24,6 +24,8 @@ from extraction.exceptions import RecordingRejected
 RATE = 8000
 SAMPLE_WIDTH = 2
 FORMATS = "an mp3, m4a, ogg, webm or WAV recording"
+# ffmpeg demuxers: mp3; mov = m4a/mp4/3gp; ogg = ogg/opus; matroska = webm/mka; and other plain audio files.
+AUDIO_CONTAINERS = "mp3,mov,ogg,matroska,wav,w64,aac,flac,aiff,caf,amr"
 
 
 def recording_to_wav(data: bytes, *, max_seconds: float, timeout: float) -> bytes:
@@ -70,8 +72,12 @@ def _ffmpeg_decoded(data: bytes, *, max_seconds: float, timeout: float) -> Audio
         source, target = Path(folder) / "upload", Path(folder) / "converted.wav"
         source.write_bytes(data)
         command = [
-            ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(source), "-map", "0:a:0",
-            "-t", f"{max_seconds + 1:g}", "-ar", str(RATE), "-c:a", "pcm_s16le", "-f", "wav", str(target),
+            ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+            # Audio containers only, read from this one file: a playlist or concat script would make ffmpeg open
+            # other files or URLs named inside the upload.
+            "-protocol_whitelist", "file", "-format_whitelist", AUDIO_CONTAINERS, "-i", str(source),
+            "-map", "0:a:0", "-t", f"{max_seconds + 1:g}", "-ar", str(RATE), "-c:a", "pcm_s16le", "-f", "wav",
+            str(target),
         ]
         try:
             done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)

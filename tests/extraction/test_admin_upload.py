@@ -226,12 +226,18 @@ def test_an_8_bit_wav_at_8_khz_is_converted_by_pydub_alone(
     assert stored_layout(call) == (1, 8000, 2, 9.0)
 
 
+DAMAGED = b"\xff\xfb\x90\x00" + bytes(range(256)) * 40  # an mp3 frame header, then noise
+# A playlist would have ffmpeg read the files it names: refused like any file that is not audio.
+PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+
+
 @needs_ffmpeg
-@pytest.mark.parametrize("name", ["interview.mp3", "interview.m4a", "interview.wav"])
+@pytest.mark.parametrize(("name", "damaged"), [
+    ("interview.mp3", DAMAGED), ("interview.m4a", DAMAGED), ("interview.wav", DAMAGED), ("list.m3u8", PLAYLIST),
+])
 def test_a_damaged_file_is_refused_with_a_clear_message_and_leaves_nothing(
-    admin_client_logged, settings, django_capture_on_commit_callbacks, name
+    admin_client_logged, settings, django_capture_on_commit_callbacks, name, damaged
 ):
-    damaged = b"\xff\xfb\x90\x00" + bytes(range(256)) * 40  # an mp3 frame header, then noise
     before = upload_dirs()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
