@@ -8,7 +8,7 @@ from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, to_phone_number
 
 
-class PhoneNumberField(serializerfields.PhoneNumberField):
+class PhoneNumberSerializerField(serializerfields.PhoneNumberField):
     """django-phonenumber-field's serializer field, judging numbers by our rules (contacts.phones) and giving
     their reason; its answer is the E.164 string, as the prototype's was."""
 
@@ -25,7 +25,9 @@ class ContactSerializer(serializers.ModelSerializer):
     `call_history` reads the `calls` relation: prefetch it (newest first) when serialising many contacts.
     """
 
-    phone_number = PhoneNumberField(read_only=True, help_text=Contact._meta.get_field("phone_number").help_text)
+    phone_number = PhoneNumberSerializerField(
+        read_only=True, help_text=Contact._meta.get_field("phone_number").help_text
+    )
     call_history = CallRecordSerializer(source="calls", many=True, read_only=True)
 
     class Meta:
@@ -40,7 +42,7 @@ class ContactSerializer(serializers.ModelSerializer):
 class ContactCreateSerializer(serializers.Serializer):
     """POST /api/users. The number is judged by contacts.phones' rules, which give the reason it is refused."""
 
-    phone_number = PhoneNumberField(
+    phone_number = PhoneNumberSerializerField(
         help_text="Any format: 600 123 456, 0034600123456, +34600123456.",
         error_messages={"blank": InvalidPhoneNumber("", "empty").message},
     )
