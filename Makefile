@@ -20,11 +20,13 @@ venv: $(VENV)/.installed
 venv-dev: $(VENV)/.installed-dev
 
 run: venv
+	bash scripts/ensure_ffmpeg.sh
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py serve
 
 test: venv-dev
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_ffmpeg.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The whole suite again on PostgreSQL + Redis (started if they are not running), in a database and a Redis key

@@ -24,14 +24,12 @@ from calls.twilio_client import twilio_settings
 from contacts import import_uploads
 from contacts.filters import CalledFilter
 from contacts.models import Contact
-from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.phones import InvalidPhoneNumber, PhoneNumberFormField, normalize_phone
 from contacts.resources import EXPORT_FORMATS, ContactResource
 from contacts.services import (
-    ContactError,
     ContactImportRejected,
     ImportReport,
     contact_delete,
-    contact_phone,
     contacts_import,
     contacts_set_do_not_call,
 )
@@ -45,16 +43,11 @@ class ContactAdminForm(forms.ModelForm):
     class Meta:
         model = Contact
         fields = ["phone_number", "name", "comments", "do_not_call", "number_invalid"]
+        field_classes = {"phone_number": PhoneNumberFormField}
         help_texts = {
             "phone_number": "Type it any way, e.g. 600 123 456 or +34 600 123 456: it is stored as +34600123456. "
             "Numbers without a country code are taken as being from the default country.",
         }
-
-    def clean_phone_number(self) -> str:
-        try:
-            return contact_phone(value=self.cleaned_data["phone_number"])
-        except ContactError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
 
 class CallInline(admin.TabularInline):

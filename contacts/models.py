@@ -1,5 +1,6 @@
 """What the CRM stores about the people we call."""
 from django.db import models
+from phonenumber_field.modelfields import PhoneNumberField
 
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 
@@ -15,7 +16,8 @@ class CallRefusal(models.TextChoices):
 class Contact(models.Model):
     """A person to call (the prototype's "user"), keyed by an E.164 number."""
 
-    phone_number = models.CharField(
+    # Stored as E.164 text (PHONENUMBER_DB_FORMAT); read back as a PhoneNumber whose str() is that same text.
+    phone_number = PhoneNumberField(
         "phone number", max_length=20, unique=True, help_text="E.164, e.g. +34600123456"
     )
     name = models.CharField(max_length=200, blank=True)
@@ -35,7 +37,7 @@ class Contact(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.phone_number})" if self.name else self.phone_number
+        return f"{self.name} ({self.phone_number})" if self.name else str(self.phone_number)
 
     # What call_refusal reads: load only these when asking it of many contacts.
     CALL_REFUSAL_FIELDS = ("phone_number", "do_not_call", "number_invalid")

@@ -1,12 +1,18 @@
-"""Phone number normalisation: the one function every door (admin, API, import, command) uses.
+"""Phone number normalisation: the one set of rules every door (admin, API, import, command) uses.
 
 The prototype's rules first (spaces, dashes, dots and parentheses removed; a leading `00` becomes `+`; a number
 without a country code gets DEFAULT_PHONE_REGION), then `phonenumbers` decides whether the number is valid.
+`Contact.phone_number` is django-phonenumber-field's PhoneNumberField (stored as E.164); its form field here and
+the API's serializer field (contacts.serializers) both run these rules, so a number typed in the admin, posted to
+the API or read from a spreadsheet is judged, and refused, in the same words.
 """
 import re
 
 import phonenumbers
+from django import forms
 from django.conf import settings
+from phonenumber_field import formfields
+from phonenumber_field.phonenumber import PhoneNumber
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
 _FLOAT_CELL = re.compile(r"^\+?\d+\.0+$")
@@ -33,9 +39,46 @@ class InvalidPhoneNumber(ValueError):
         self.reason = reason
         super().__init__(f"{value!r} is not a valid phone number: {reason}")
 
+    @property
+    def message(self) -> str:
+        """The sentence staff and API clients read."""
+        if self.reason == "empty":
+            return "The phone number is missing."
+        return f"'{as_typed(self.value)}' is not a valid phone number: {self.reason}."
+
 
 def normalize_phone(value: object, *, region: str | None = None) -> str:
     """Return `value` as an E.164 string (`+34600123456`) or raise InvalidPhoneNumber."""
+    return phonenumbers.format_number(_parse(value, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def to_phone_number(value: object, *, region: str | None = None) -> PhoneNumber:
+    """`value` as the PhoneNumber that Contact.phone_number holds, or raise InvalidPhoneNumber."""
+    number = PhoneNumber()
+    number.merge_from(_parse(value, region))
+    return number
+
+
+def as_typed(value: object) -> str:
+    """A cell or field as staff typed it, for messages (spreadsheet floats shown without `.0`)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+class PhoneNumberFormField(formfields.PhoneNumberField):
+    """django-phonenumber-field's form field, with our rules and reasons instead of its generic message."""
+
+    def to_python(self, value: object) -> PhoneNumber | str:
+        if value in self.empty_values:
+            return self.empty_value
+        try:
+            return to_phone_number(value)
+        except InvalidPhoneNumber as exc:
+            raise forms.ValidationError(exc.message, code="invalid") from None
+
+
+def _parse(value: object, region: str | None) -> phonenumbers.PhoneNumber:
     text = _cell_text(value)
     if not text:
         raise InvalidPhoneNumber(value, "empty")
@@ -53,7 +96,7 @@ def normalize_phone(value: object, *, region: str | None = None) -> str:
         raise InvalidPhoneNumber(value, _REASONS[possible])
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber(value, "not an assigned number range for its country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def _cell_text(value: object) -> str:

@@ -1,8 +1,22 @@
 """The prototype's "user" JSON and the request/response shapes of /api/users..., for the API and its schema."""
+from phonenumber_field import serializerfields
+from phonenumber_field.phonenumber import PhoneNumber
 from rest_framework import serializers
 
 from calls.api.serializers import CallRecordSerializer
 from contacts.models import Contact
+from contacts.phones import InvalidPhoneNumber, to_phone_number
+
+
+class PhoneNumberSerializerField(serializerfields.PhoneNumberField):
+    """django-phonenumber-field's serializer field, judging numbers by our rules (contacts.phones) and giving
+    their reason; its answer is the E.164 string, as the prototype's was."""
+
+    def to_internal_value(self, data: object) -> PhoneNumber:
+        try:
+            return to_phone_number(data)
+        except InvalidPhoneNumber as exc:
+            raise serializers.ValidationError(exc.message, code="invalid") from None
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -11,6 +25,9 @@ class ContactSerializer(serializers.ModelSerializer):
     `call_history` reads the `calls` relation: prefetch it (newest first) when serialising many contacts.
     """
 
+    phone_number = PhoneNumberSerializerField(
+        read_only=True, help_text=Contact._meta.get_field("phone_number").help_text
+    )
     call_history = CallRecordSerializer(source="calls", many=True, read_only=True)
 
     class Meta:
@@ -23,10 +40,11 @@ class ContactSerializer(serializers.ModelSerializer):
 
 
 class ContactCreateSerializer(serializers.Serializer):
-    """POST /api/users. The number is validated by contacts.services, which gives the reason it is refused."""
+    """POST /api/users. The number is judged by contacts.phones' rules, which give the reason it is refused."""
 
-    phone_number = serializers.CharField(
-        allow_blank=True, help_text="Any format: 600 123 456, 0034600123456, +34600123456."
+    phone_number = PhoneNumberSerializerField(
+        help_text="Any format: 600 123 456, 0034600123456, +34600123456.",
+        error_messages={"blank": InvalidPhoneNumber("", "empty").message},
     )
     name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
     comments = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")

@@ -10,9 +10,10 @@ from typing import IO
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from phonenumber_field.phonenumber import PhoneNumber
 
 from contacts.models import Contact
-from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.phones import InvalidPhoneNumber, as_typed, normalize_phone, to_phone_number
 from contacts.spreadsheets import SheetRow, SpreadsheetRejected, check_size, read_contact_rows
 
 NAME_MAX_LENGTH = Contact._meta.get_field("name").max_length
@@ -26,10 +27,7 @@ class ContactError(Exception):
 
 class ContactNumberInvalid(ContactError):
     def __init__(self, error: InvalidPhoneNumber) -> None:
-        if error.reason == "empty":
-            super().__init__("The phone number is missing.")
-        else:
-            super().__init__(f"'{_text(error.value)}' is not a valid phone number: {error.reason}.")
+        super().__init__(error.message)
 
 
 class ContactAlreadyExists(ContactError):
@@ -45,6 +43,13 @@ def contact_phone(*, value: object) -> str:
     """The E.164 form of `value`, or ContactNumberInvalid saying what is wrong with it."""
     try:
         return normalize_phone(value)
+    except InvalidPhoneNumber as exc:
+        raise ContactNumberInvalid(exc) from None
+
+
+def _phone_number(value: object) -> PhoneNumber:
+    try:
+        return to_phone_number(value)
     except InvalidPhoneNumber as exc:
         raise ContactNumberInvalid(exc) from None
 
@@ -124,7 +129,7 @@ class ImportReport:
 
     @property
     def imported_numbers(self) -> list[str]:
-        return [contact.phone_number for contact in self.new]
+        return [str(contact.phone_number) for contact in self.new]
 
     @property
     def no_valid_number(self) -> bool:
@@ -143,7 +148,7 @@ def contacts_import(*, file: IO[bytes], filename: str, size: int, dry_run: bool 
     except SpreadsheetRejected as exc:
         raise ContactImportRejected(str(exc)) from exc
     report = contacts_import_rows(rows=contact_file.rows, dry_run=dry_run)
-    report.header = _text(contact_file.header.phone) if contact_file.header else None
+    report.header = as_typed(contact_file.header.phone) if contact_file.header else None
     return report
 
 
@@ -159,12 +164,11 @@ def contacts_import_rows(*, rows: Iterable[SheetRow], dry_run: bool = False) -> 
     """Validate rows, skip numbers seen earlier in the file or already stored, bulk-insert the rest."""
     report = ImportReport(dry_run=dry_run)
     candidates = _valid_rows(rows, report)
-    existing = _existing_numbers([contact.phone_number for _, contact in candidates])
-    for row, contact in candidates:
-        if contact.phone_number in existing:
-            report.failed.append(
-                RowError(row.row, _text(row.phone), f"{contact.phone_number} is already in contacts", "existing")
-            )
+    existing = _existing_numbers([contact.phone_number for _, _, contact in candidates])
+    for row, phone, contact in candidates:
+        if phone in existing:
+            error = RowError(row.row, as_typed(row.phone), f"{phone} is already in contacts", "existing")
+            report.failed.append(error)
         else:
             report.new.append(contact)
     report.failed.sort(key=lambda error: error.row)
@@ -175,41 +179,37 @@ def contacts_import_rows(*, rows: Iterable[SheetRow], dry_run: bool = False) -> 
     return report
 
 
-def _valid_rows(rows: Iterable[SheetRow], report: ImportReport) -> list[tuple[SheetRow, Contact]]:
-    """Rows with a valid number and name, first occurrence only; the others go to `report.failed`."""
+def _valid_rows(rows: Iterable[SheetRow], report: ImportReport) -> list[tuple[SheetRow, str, Contact]]:
+    """Rows with a valid number and name, first occurrence only, with their E.164 form; the others go to
+    `report.failed`. Each number is parsed once: the Contact gets the PhoneNumber itself, not text to re-parse."""
     first_row_of: dict[str, int] = {}
     candidates = []
     for row in rows:
         try:
-            phone = contact_phone(value=row.phone)
+            number = _phone_number(row.phone)
             name = _name(row.name)
         except ContactError as exc:
-            report.failed.append(RowError(row.row, _text(row.phone), str(exc)))
+            report.failed.append(RowError(row.row, as_typed(row.phone), str(exc)))
             continue
+        phone = number.as_e164
         if phone in first_row_of:
             report.failed.append(
                 RowError(
-                    row.row, _text(row.phone), f"{phone} is already on row {first_row_of[phone]} of this file",
+                    row.row, as_typed(row.phone), f"{phone} is already on row {first_row_of[phone]} of this file",
                     "duplicate",
                 )
             )
             continue
         first_row_of[phone] = row.row
-        candidates.append((row, Contact(phone_number=phone, name=name)))
+        candidates.append((row, phone, Contact(phone_number=number, name=name)))
     return candidates
 
 
-def _existing_numbers(numbers: list[str]) -> set[str]:
+def _existing_numbers(numbers: list[PhoneNumber]) -> set[str]:
+    """The E.164 forms of those of `numbers` already stored."""
     existing: set[str] = set()
     for start in range(0, len(numbers), _CHUNK):
         chunk = numbers[start : start + _CHUNK]
-        existing.update(Contact.objects.filter(phone_number__in=chunk).values_list("phone_number", flat=True))
+        stored = Contact.objects.filter(phone_number__in=chunk).values_list("phone_number", flat=True)
+        existing.update(str(number) for number in stored)
     return existing
-
-
-def _text(value: object) -> str:
-    """The cell as staff typed it, for the error report (spreadsheet floats shown without `.0`)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "" if value is None else str(value)
-

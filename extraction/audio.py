@@ -1,7 +1,8 @@
 """Reading call recordings and cutting them into uploadable WAV pieces.
 
-Our recordings are 16-bit PCM WAV, stereo (left = callee, right = bot) or mono when uploaded from elsewhere.
-Everything here is plain numpy on int16 samples: no file format beyond WAV, no ffmpeg.
+Our recordings are 16-bit PCM WAV, stereo (left = callee, right = bot) or mono when uploaded from elsewhere
+(extraction.transcoding brings every upload to 8 kHz 16-bit PCM first). Everything here is plain numpy on int16
+samples: no file format beyond WAV, no ffmpeg.
 """
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from extraction.audio import Recording, RecordingError, recording_read
 from extraction.exceptions import RecordingRejected
 from extraction.pipeline import Outcome, pipeline_run
 from extraction.steps import StepRecord
+from extraction.transcoding import recording_to_wav
 from extraction.turns import conversation_text
 
 log = logging.getLogger(__name__)
@@ -192,30 +193,32 @@ def _pending_reason(call: Call) -> str:
 
 
 def recording_upload(*, call: Call, file: IO[bytes], process: bool = True) -> Call:
-    """Store an uploaded recording (16-bit PCM WAV, mono or stereo) as the call's recording.
+    """Store an uploaded recording (mp3, m4a, ogg, webm or any WAV, mono or stereo) as the call's recording.
 
+    The file is converted to our WAV layout first (extraction.transcoding; a WAV already in it is kept as is).
     Writes Call.recording (the previous file is deleted), clears Call.recording_deleted_at and adds a
     CallEvent(kind="recording_uploaded"). A stereo file must follow our layout (left = callee, right = bot); a
     mono one is diarized when processed. When `process` is true, enqueues `extraction.tasks.process_call` after
-    commit. Raises RecordingRejected for anything else, having written nothing.
+    commit. Raises RecordingRejected for anything else (unreadable, too big, too long), having written nothing.
     """
-    data = file.read()
-    _recording_store(call, data, _recording_checked(data), process=process)
+    data, recording = _recording_converted(file)
+    _recording_store(call, data, recording, process=process)
+    log.info("call %s: recording uploaded (%d channel(s), %.1f s)", call.twilio_sid or f"#{call.pk}",
+             len(recording.channels), recording.seconds)
     return call
 
 
 def recorded_call_import(*, phone_number: object, file: IO[bytes], called_at: datetime | None = None) -> Call:
-    """Make a Call out of a recording made elsewhere (16-bit PCM WAV, mono or stereo) and queue its processing.
+    """Make a Call out of a recording made elsewhere (as recording_upload takes it) and queue its processing.
 
     Writes a Contact for the number if it is new (through contacts.services.contact_create), a completed Call
     (created/answered at `called_at`, default now; ended when the recording ends; no end reason: none of ours
     fits, the timeline's "Recording uploaded" event says where it came from), its recording and that event.
     Enqueues `extraction.tasks.process_call` after commit. Raises ContactNumberInvalid or RecordingRejected
-    having written nothing: the file is checked before any row is created.
+    having written nothing: the file is converted and checked before any row is created.
     """
     phone = contact_phone(value=phone_number)
-    data = file.read()
-    recording = _recording_checked(data)
+    data, recording = _recording_converted(file)
     called_at = called_at or timezone.now()
     with transaction.atomic():
         contact = _contact_for(phone)
@@ -244,14 +247,21 @@ def _contact_for(phone: str) -> Contact:
         return Contact.objects.get(phone_number=phone)
 
 
-def _recording_checked(data: bytes) -> Recording:
+def _recording_converted(file: IO[bytes]) -> tuple[bytes, Recording]:
+    """The upload as a WAV in our layout and that WAV decoded; bounded by the RECORDING_UPLOAD_* settings."""
+    limit = settings.RECORDING_UPLOAD_MAX_BYTES
+    data = file.read(limit + 1)  # never more than the limit in memory, however big the upload
+    if len(data) > limit:
+        raise RecordingRejected(
+            f"The file is bigger than the limit of {limit / 1_048_576:.3g} MB. Upload a shorter recording, or "
+            "the same one as mp3 or m4a."
+        )
+    wav = recording_to_wav(data, max_seconds=settings.RECORDING_UPLOAD_MAX_SECONDS,
+                           timeout=settings.RECORDING_CONVERT_TIMEOUT)
     try:
-        recording = recording_read(data)
-    except RecordingError as exc:
-        raise RecordingRejected(f"Upload a 16-bit PCM WAV file: {exc}.") from exc
-    if len(recording.channels) not in (1, 2) or not recording.seconds:
-        raise RecordingRejected("Upload a mono or stereo WAV file that contains audio.")
-    return recording
+        return wav, recording_read(wav)
+    except RecordingError as exc:  # not expected of our own layout; a refusal all the same, never a 500
+        raise RecordingRejected(f"The converted recording could not be read back ({exc}).") from exc
 
 
 def _recording_store(call: Call, data: bytes, recording: Recording, *, process: bool) -> None:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "import_export",
+    "phonenumber_field",
     "contacts",
     "calls",
     "extraction",
@@ -225,6 +226,10 @@ SPECTACULAR_SETTINGS = {
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")
+# django-phonenumber-field (Contact.phone_number): the same region, numbers stored and shown as E.164 text.
+PHONENUMBER_DEFAULT_REGION = DEFAULT_PHONE_REGION
+PHONENUMBER_DB_FORMAT = "E164"
+PHONENUMBER_DEFAULT_FORMAT = "E164"
 
 # Twilio
 TWILIO_ACCOUNT_SID = config("TWILIO_ACCOUNT_SID", default="")
@@ -289,6 +294,11 @@ DIARIZATION_PIPELINE = config("DIARIZATION_PIPELINE", default="pyannote/speaker-
 HUGGINGFACE_TOKEN = config("HUGGINGFACE_TOKEN", default="")
 # Days to keep recording files (transcripts and data stay); 0 keeps them forever.
 RECORDING_RETENTION_DAYS = config("RECORDING_RETENTION_DAYS", default=0, cast=int)
+# Recordings staff upload in the admin (mp3, m4a, ogg, webm, any WAV), converted to our WAV by pydub and ffmpeg:
+# the largest file, the longest recording, and how long ffmpeg may take before it is stopped (seconds).
+RECORDING_UPLOAD_MAX_BYTES = config("RECORDING_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024, cast=int)
+RECORDING_UPLOAD_MAX_SECONDS = config("RECORDING_UPLOAD_MAX_SECONDS", default=3600, cast=int)
+RECORDING_CONVERT_TIMEOUT = config("RECORDING_CONVERT_TIMEOUT", default=120, cast=int)
 
 # Server
 PORT = config("PORT", default=6060, cast=int)

@@ -89,7 +89,7 @@ def _row(call: Call, fields: list[str]) -> list[object]:
     timestamp = timezone.localtime(call.created_at).isoformat(timespec="seconds") if call.created_at else ""
     cells = [
         call.twilio_sid or "",
-        call.contact.phone_number if call.contact_id else call.phone_number,
+        str(call.contact.phone_number) if call.contact_id else call.phone_number,
         timestamp,
         call.status,
         format_duration(call.duration),

@@ -1,25 +1,31 @@
 """The calls admin's upload forms: a recording for an existing call, or a whole call recorded elsewhere.
 
-They only check the shape of the input; the number and the WAV are judged by the services they are handed to
-(contacts.services, extraction.services), whose messages are shown on the form.
+The number is judged by the contacts' phone field (contacts.phones, the rules every door uses); the audio file by
+the service it is handed to (extraction.services, which converts it), whose message is shown on the form.
 """
 from datetime import datetime
 
 from django import forms
 from django.utils import timezone
 
-WAV_HELP = ("A 16-bit PCM WAV file. Stereo: the person called on the left, the bot on the right. Mono: the "
-            "speakers are told apart automatically (needs the diarization extra).")
+from contacts.phones import PhoneNumberFormField
+
+RECORDING_HELP = (
+    "An mp3, m4a, ogg, webm or WAV file (any sample rate, 8 to 32-bit or float); it is converted to 8 kHz WAV. "
+    "Stereo: the person called on the left, the bot on the right. Mono: the speakers are told apart "
+    "automatically (needs the diarization extra)."
+)
+RECORDING_TYPES = ".wav,.mp3,.m4a,.mp4,.aac,.ogg,.oga,.opus,.webm,audio/*"
 
 
 class RecordingForm(forms.Form):
     # Empty files reach the service, so one message (RecordingRejected's) says what to upload instead.
-    file = forms.FileField(label="Recording (WAV)", allow_empty_file=True, help_text=WAV_HELP,
-                           widget=forms.FileInput(attrs={"accept": ".wav,audio/wav,audio/x-wav"}))
+    file = forms.FileField(label="Recording", allow_empty_file=True, help_text=RECORDING_HELP,
+                           widget=forms.FileInput(attrs={"accept": RECORDING_TYPES}))
 
 
 class RecordedCallForm(RecordingForm):
-    phone_number = forms.CharField(label="Phone number", max_length=40, help_text=(
+    phone_number = PhoneNumberFormField(label="Phone number", max_length=40, help_text=(
         "The number of the person in the recording, in any format. A new number becomes a new contact."))
     called_at = forms.DateTimeField(
         label="Date and time of the call", required=False, help_text="Leave empty for now.",

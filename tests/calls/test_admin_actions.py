@@ -40,7 +40,7 @@ def test_calling_contacts_asks_for_confirmation_first(admin_client_logged, fake_
     html = response.content.decode()
     assert "<strong>2</strong> contacts will be called" in html
     assert "Skipped 1 contact(s): 1 on the do-not-call list" in html
-    assert callable_[0].phone_number in html and 'name="confirm" value="yes"' in html
+    assert str(callable_[0].phone_number) in html and 'name="confirm" value="yes"' in html
     assert fake_twilio.requests == [] and get_broker().queue_size() == 0
 
 

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import tempfile
 import wave
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 RATE = 8000
 # Pitch -> what the fake "hears". Client lines are low, bot lines high, all far enough apart to tell by pitch.
@@ -48,3 +53,18 @@ def long_call_scripts(seconds: float) -> tuple[list, list]:
         client.append((float(start), list(CLIENT_VOICES)[index % 2], 2.0))
         bot.append((float(start) + 2.2, 1000.0, 0.4))
     return client, bot
+
+
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (scripts/ensure_ffmpeg.sh installs it)"
+)
+
+
+def ffmpeg_encode(wav: bytes, suffix: str, *options: str) -> bytes:
+    """`wav` re-encoded by ffmpeg into the format its `suffix` names (`.mp3`, `.m4a`...), with extra options."""
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder) / "in.wav", Path(folder) / f"out{suffix}"
+        source.write_bytes(wav)
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(source), *options, str(target)],
+                       check=True, timeout=60)
+        return target.read_bytes()

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import io
+import tempfile
 import wave
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,7 +16,7 @@ from django.test import Client
 
 from calls.models import Call, CallEvent
 from contacts.models import Contact
-from tests.extraction.sounds import call_wav
+from tests.extraction.sounds import call_wav, ffmpeg_encode, needs_ffmpeg
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +29,14 @@ def wav_file(data: bytes | None = None, name: str = "old-system.wav") -> SimpleU
 
 
 def eight_bit_wav() -> bytes:
+    """The standard call's client side as an 8-bit (unsigned) mono WAV at 8 kHz."""
+    left = np.frombuffer(call_wav(), dtype="<i2")[0::2]
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(1)
         wav.setframerate(8000)
-        wav.writeframes(bytes([128]) * 8000)
+        wav.writeframes(((left >> 8) + 128).astype(np.uint8).tobytes())
     return buffer.getvalue()
 
 
@@ -86,11 +90,10 @@ def test_it_dates_the_call_when_it_happened_and_reuses_a_known_contact(
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"ID3 this is an mp3", "Upload a 16-bit PCM WAV file: not a readable WAV file"),
-    (eight_bit_wav(), "Upload a 16-bit PCM WAV file: expected 16-bit PCM WAV, got 8-bit samples."),
-    (b"", "Upload a 16-bit PCM WAV file: not a readable WAV file"),
+    pytest.param(b"ID3 this is an mp3", "This file could not be read as audio", marks=needs_ffmpeg),
+    (b"", "The file is empty. Upload an mp3, m4a, ogg, webm or WAV recording."),
 ])
-def test_it_rejects_a_file_that_is_not_a_16_bit_wav_and_creates_nothing(
+def test_it_rejects_a_file_that_is_not_audio_and_creates_nothing(
     admin_client_logged, settings, django_capture_on_commit_callbacks, content, message
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -152,6 +155,150 @@ def test_the_call_page_upload_shows_why_a_file_was_refused(admin_client_logged, 
 
     response = admin_client_logged.post(f"/admin/calls/call/{call.pk}/recording/", {"file": wav_file(b"nope")})
 
-    assert response.status_code == 400 and "Upload a 16-bit PCM WAV file" in response.content.decode()
+    assert response.status_code == 400 and "could not be read as audio" in response.content.decode()
     call.refresh_from_db()
     assert call.recording.name == before and call.processing == {}
+
+
+# Formats staff actually have: converted to our layout (8 kHz, 16-bit PCM, channels kept) before anything is saved.
+
+def stored_layout(call: Call) -> tuple[int, int, int, float]:
+    with call.recording.open("rb") as file, wave.open(file, "rb") as wav:
+        return wav.getnchannels(), wav.getframerate(), wav.getsampwidth(), round(wav.getnframes() / 8000, 1)
+
+
+def upload_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("voicebot-upload-*"))
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("suffix", "options"), [
+    (".mp3", ["-c:a", "libmp3lame", "-b:a", "64k"]),
+    (".m4a", ["-c:a", "aac", "-b:a", "64k"]),
+])
+def test_an_mp3_or_m4a_recording_becomes_a_processed_call(
+    admin_client_logged, openai_fake, q_sync, django_capture_on_commit_callbacks, suffix, options
+):
+    encoded = ffmpeg_encode(call_wav(), suffix, *options)
+    before = upload_dirs()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_logged.post(UPLOAD_URL, {
+            "phone_number": "600 123 456", "file": SimpleUploadedFile(f"old-system{suffix}", encoded),
+        }, follow=True)
+
+    call = Call.objects.get()
+    assert response.redirect_chain == [(f"/admin/calls/call/{call.pk}/change/", 302)]
+    assert stored_layout(call)[:3] == (2, 8000, 2) and call.recording.name.endswith("-uploaded.wav")
+    assert call.duration == pytest.approx(9.0, abs=0.2)  # AAC adds a few ms of priming
+    assert call.processing["status"] == "done" and len(call.transcript) == 4
+    assert [turn["speaker"] for turn in call.transcript] == ["Bot", "Client", "Bot", "Client"]
+    assert call.extracted_data["place"] == "Madrid"
+    assert upload_dirs() == before
+
+
+@needs_ffmpeg
+def test_a_44_1_khz_stereo_float_wav_is_converted_and_keeps_its_two_sides(
+    admin_client_logged, openai_fake, q_sync, django_capture_on_commit_callbacks
+):
+    float_wav = ffmpeg_encode(call_wav(), ".wav", "-ar", "44100", "-c:a", "pcm_f32le")
+    assert wave_format(float_wav) == (3, 2, 44100, 32)  # IEEE float, stereo, as Audacity and DAWs write
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_logged.post(UPLOAD_URL, {"phone_number": "600 123 456", "file": wav_file(float_wav)})
+
+    call = Call.objects.get()
+    assert stored_layout(call) == (2, 8000, 2, 9.0)
+    assert CallEvent.objects.get(call=call, kind="recording_uploaded").detail == {"channels": 2, "seconds": 9.0}
+    assert call.processing["status"] == "done" and call.extracted_data["place"] == "Madrid"
+    assert [turn["speaker"] for turn in call.transcript] == ["Bot", "Client", "Bot", "Client"]
+
+
+def test_an_8_bit_wav_at_8_khz_is_converted_by_pydub_alone(
+    admin_client_logged, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("PATH", "/nonexistent")  # no ffmpeg: pydub reads and widens integer PCM itself
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_logged.post(UPLOAD_URL, {"phone_number": "600 123 456", "file": wav_file(eight_bit_wav())})
+
+    call = Call.objects.get()
+    assert stored_layout(call) == (1, 8000, 2, 9.0)
+
+
+DAMAGED = b"\xff\xfb\x90\x00" + bytes(range(256)) * 40  # an mp3 frame header, then noise
+# A playlist would have ffmpeg read the files it names: refused like any file that is not audio.
+PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("name", "damaged"), [
+    ("interview.mp3", DAMAGED), ("interview.m4a", DAMAGED), ("interview.wav", DAMAGED), ("list.m3u8", PLAYLIST),
+])
+def test_a_damaged_file_is_refused_with_a_clear_message_and_leaves_nothing(
+    admin_client_logged, settings, django_capture_on_commit_callbacks, name, damaged
+):
+    before = upload_dirs()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client_logged.post(
+            UPLOAD_URL, {"phone_number": "600 123 456", "file": SimpleUploadedFile(name, damaged)}
+        )
+
+    assert response.status_code == 400
+    (error,) = response.context["form"].errors["file"]
+    assert error.startswith("This file could not be read as audio") and "Upload an mp3, m4a, ogg, webm" in error
+    assert Call.objects.count() == 0 and Contact.objects.count() == 0 and callbacks == []
+    assert media_files(settings) == [] and upload_dirs() == before
+
+
+def test_without_ffmpeg_an_mp3_is_refused_saying_so(admin_client_logged, settings, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    response = admin_client_logged.post(
+        UPLOAD_URL, {"phone_number": "600 123 456", "file": SimpleUploadedFile("call.mp3", b"ID3" + bytes(500))}
+    )
+
+    assert response.status_code == 400
+    assert "ffmpeg, which converts it, is not installed on the server" in response.context["form"].errors["file"][0]
+    assert Call.objects.count() == 0 and media_files(settings) == []
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("RECORDING_UPLOAD_MAX_BYTES", 10_000, "The file is bigger than the limit of 0.00954 MB"),
+    ("RECORDING_UPLOAD_MAX_SECONDS", 5, "The recording is longer than the limit of 5 seconds"),
+    ("RECORDING_CONVERT_TIMEOUT", 0.001, "Converting this file took longer than 0.001 seconds and was stopped"),
+])
+def test_what_an_upload_may_cost_is_bounded(admin_client_logged, settings, setting, value, message):
+    setattr(settings, setting, value)
+    mp3 = ffmpeg_encode(call_wav(), ".mp3")
+    before = upload_dirs()
+
+    response = admin_client_logged.post(
+        UPLOAD_URL, {"phone_number": "600 123 456", "file": SimpleUploadedFile("call.mp3", mp3)}
+    )
+
+    assert response.status_code == 400 and message in response.context["form"].errors["file"][0]
+    assert Call.objects.count() == 0 and media_files(settings) == [] and upload_dirs() == before
+
+
+def test_a_wav_in_our_layout_longer_than_the_limit_is_refused(admin_client_logged, settings):
+    settings.RECORDING_UPLOAD_MAX_SECONDS = 5
+
+    response = admin_client_logged.post(UPLOAD_URL, {"phone_number": "600 123 456", "file": wav_file()})
+
+    assert "The recording is longer than the limit of 5 seconds" in response.context["form"].errors["file"][0]
+    assert Call.objects.count() == 0
+
+
+def wave_format(data: bytes) -> tuple[int, int, int, int]:
+    """(format, channels, rate, bits) from a WAV's fmt chunk (the wave module refuses float files); for an
+    extensible WAV, the format of its sub-format GUID."""
+    fmt = data.index(b"fmt ") + 8
+
+    def number(start: int, size: int) -> int:
+        return int.from_bytes(data[fmt + start:fmt + start + size], "little")
+
+    tag = number(0, 2)
+    return number(24, 2) if tag == 0xFFFE else tag, number(2, 2), number(4, 4), number(14, 2)
