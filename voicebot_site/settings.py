@@ -117,6 +117,11 @@ MEDIA_URL = "/media/"
 # Uploads: spreadsheets are read in memory up to this size; anything bigger is refused with a clear error.
 IMPORT_MAX_BYTES = config("IMPORT_MAX_BYTES", default=20 * 1024 * 1024, cast=int)
 IMPORT_MAX_ROWS = config("IMPORT_MAX_ROWS", default=200_000, cast=int)
+# Any request body over this is refused (413) as it arrives, before it is buffered (voicebot_site/body_limit.py);
+# it must leave room for an import file and for recordings uploaded from elsewhere.
+MAX_REQUEST_BODY_BYTES = config(
+    "MAX_REQUEST_BODY_BYTES", default=max(64 * 1024 * 1024, IMPORT_MAX_BYTES + 1024 * 1024), cast=int
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
