@@ -2,8 +2,11 @@
 
 Import is our own view rather than django-import-export's: its per-row machinery is far too slow for 100,000
 rows and it refuses to confirm a file with any bad row, whereas staff must be able to import the good rows.
-Preview and confirm both run `contacts.services.contacts_import`, the same code as the API.
+Preview and confirm both run `contacts.services.contacts_import`, the same code as the API; between the two the
+file waits in the database (`contacts.import_uploads`), for the staff user who uploaded it only.
 """
+import io
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -206,23 +209,17 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         except ContactImportRejected as exc:
             form.add_error("file", str(exc))
             return self._render_import(request, form=form, status=400)
-        token = import_uploads.upload_keep(upload=upload) if report.new else ""
+        token = import_uploads.upload_keep(upload=upload, user=request.user) if report.new else ""
         return self._render_import(request, form=form, report=report, token=token, filename=upload.name)
 
     def _import_confirm(self, request: HttpRequest) -> HttpResponse:
-        token, filename = request.POST["token"], request.POST.get("filename", "")
         try:
-            kept = import_uploads.upload_path(token=token)
-            with kept.open("rb") as file:
-                report = contacts_import(file=file, filename=filename, size=kept.stat().st_size)
-        except import_uploads.UploadExpired:
-            messages.error(request, "This preview has expired or was already imported. Please upload the file again.")
-            return redirect("admin:contacts_contact_import")
-        except ContactImportRejected as exc:
+            pending = import_uploads.upload_take(token=request.POST["token"], user=request.user)
+            content, filename = bytes(pending.content), pending.filename
+            report = contacts_import(file=io.BytesIO(content), filename=filename, size=len(content))
+        except (import_uploads.UploadExpired, ContactImportRejected) as exc:
             messages.error(request, str(exc))
             return redirect("admin:contacts_contact_import")
-        finally:
-            import_uploads.upload_discard(token=token)
         messages.success(request, f"Imported {len(report.new)} new contact(s) from {filename}.")
         if report.failed:
             messages.warning(request, f"{len(report.failed)} row(s) were not imported; they are listed below.")

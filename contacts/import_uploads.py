@@ -1,56 +1,55 @@
-"""Uploaded contact files kept on disk between the admin's import preview and its confirm step.
+"""Uploaded contact files kept between the admin's import preview and its confirm step.
 
-The confirm form carries only an opaque token; the token is checked against a strict pattern, so a forged one
-can never name a file outside this folder. Files left behind by previews nobody confirmed expire after a day.
+They are rows of the database (`PendingImport`), so the confirm may land on any web process or host: the README
+promises that no sticky sessions are needed. The confirm form carries only an opaque token, and a token finds the
+file only for the staff user who uploaded it. A file is deleted as it is confirmed; one nobody confirms expires
+after MAX_AGE and is deleted when it is next asked for, at every new preview, and by the periodic
+`contacts.tasks.import_uploads_purge`.
 """
-import re
 import secrets
-import tempfile
-import time
-from pathlib import Path
+from datetime import timedelta
 
-from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
 
-_TOKEN = re.compile(r"^[0-9a-f]{32}$")
-_MAX_AGE_SECONDS = 24 * 3600
+from contacts.models import PendingImport
+
+MAX_AGE = timedelta(hours=24)
 
 
 class UploadExpired(LookupError):
-    """The previewed file is gone (expired, already imported, or the token was tampered with)."""
+    """The previewed file is gone; the message tells staff why, in words they understand."""
 
 
-def _folder() -> Path:
-    folder = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()) / "voicebot-contact-imports"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
-
-
-def upload_keep(*, upload: UploadedFile) -> str:
-    """Copy the upload to the folder and return the token that names it."""
-    _discard_stale()
-    token = secrets.token_hex(16)
+def upload_keep(*, upload: UploadedFile, user: AbstractBaseUser) -> str:
+    """Store the upload as a PendingImport of `user` and return its token; deletes the expired ones first."""
+    import_uploads_purge()
     upload.seek(0)
-    with (_folder() / token).open("wb") as kept:
-        for chunk in upload.chunks():
-            kept.write(chunk)
-    return token
+    pending = PendingImport.objects.create(
+        token=secrets.token_hex(16), uploaded_by=user, filename=(upload.name or "")[-255:], content=upload.read()
+    )
+    return pending.token
 
 
-def upload_path(*, token: str) -> Path:
-    path = _folder() / token
-    if not _TOKEN.match(token or "") or not path.is_file():
-        raise UploadExpired(token)
-    return path
+def upload_take(*, token: str, user: AbstractBaseUser) -> PendingImport:
+    """The file `user` previewed under `token`, deleted from the database so it is imported once.
+
+    Raises UploadExpired when there is none for this user (already imported, another user's, forged) or it is
+    older than MAX_AGE (it is deleted all the same).
+    """
+    pending = PendingImport.objects.filter(token=token, uploaded_by=user).first()
+    # Deleting before importing: of two confirms of one preview (a double click), only one finds the file.
+    if pending is None or not PendingImport.objects.filter(pk=pending.pk).delete()[0]:
+        raise UploadExpired("This preview has expired or was already imported. Please upload the file again.")
+    if pending.created_at < timezone.now() - MAX_AGE:
+        raise UploadExpired(
+            f"This preview has expired: it is more than {MAX_AGE.total_seconds() / 3600:.0f} hours old. "
+            "Please upload the file again."
+        )
+    return pending
 
 
-def upload_discard(*, token: str) -> None:
-    if _TOKEN.match(token or ""):
-        (_folder() / token).unlink(missing_ok=True)
-
-
-def _discard_stale() -> None:
-    cutoff = time.time() - _MAX_AGE_SECONDS
-    for path in _folder().iterdir():
-        if path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+def import_uploads_purge() -> int:
+    """Delete every PendingImport older than MAX_AGE; returns how many."""
+    return PendingImport.objects.filter(created_at__lt=timezone.now() - MAX_AGE).delete()[0]

@@ -1,5 +1,7 @@
 """What the CRM stores about the people we call."""
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from contacts.phones import InvalidPhoneNumber, normalize_phone
@@ -53,3 +55,19 @@ class Contact(models.Model):
         except InvalidPhoneNumber:
             return CallRefusal.BAD_NUMBER
         return None
+
+
+class PendingImport(models.Model):
+    """A contact file between the admin's import preview and its confirm step (see contacts.import_uploads).
+
+    In the database rather than on one host's disk, so the confirm may reach any web process or host.
+    """
+
+    token = models.CharField(max_length=32, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    content = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename} (uploaded {self.created_at:%Y-%m-%d %H:%M})"

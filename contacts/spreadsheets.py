@@ -2,25 +2,24 @@
 
 Every door (admin import, API import, bench) reads through `read_contact_rows`. It knows nothing about
 phone numbers beyond "does this first row look like a header"; validating and storing is `contacts.services`.
-Limits are enforced while reading: the size before a byte is parsed, the row count as rows stream in, so a
-huge or hostile file is refused without being loaded.
+Limits are enforced while reading: the size before a byte is parsed, what an .xlsx unpacks to before and
+while it is inflated, the row count as rows stream in, so a huge or hostile file is refused without being
+loaded. Whatever the parser libraries raise on a damaged file becomes `SpreadsheetRejected`.
 """
 import csv
 import io
-import lzma
+import os
 import re
-import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import IO
 
-import openpyxl
 import xlrd
 from django.conf import settings
-from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.workbook import Workbook
 
 from contacts.formulas import unescape_formula
 
@@ -29,15 +28,23 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _TXT_SEPARATORS = re.compile(r"[,\r\n]+")
 _DIGIT = re.compile(r"\d")
-# zipfile answers a damaged archive with NotImplementedError (unknown compression flags), RuntimeError (an
-# entry marked encrypted) or lzma's own error, besides the obvious ones.
-_BROKEN_WORKBOOK = (
-    zipfile.BadZipFile, zlib.error, lzma.LZMAError, SyntaxError, InvalidFileException, KeyError, IndexError,
-    EOFError, OSError, ValueError, TypeError, NotImplementedError, RuntimeError,
-)
-# xlrd's compound-document reader raises its own CompDocError (not an XLRDError) and struct.error on a damaged file.
-_BROKEN_XLS = (xlrd.XLRDError, xlrd.compdoc.CompDocError, struct.error, ValueError, IndexError, KeyError, OSError)
 _WORKBOOK_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ""}
+# csv.Sniffer's work grows with the square of its input (0.3 s for a 12 KB line, minutes for a few hundred KB,
+# holding the GIL of a process relaying live calls); the first few KB show the delimiter as well as the rest would.
+_SNIFF_CHARS = 4096
+
+# What an .xlsx may unpack to. Contact lists measured 125-140 bytes of XML a row for a phone and a name, 400 for
+# seven columns, deflated 8-13 times; a zip bomb deflates about 1000 times.
+_UNPACKED_BYTES_PER_ROW = 1024
+# openpyxl holds every part it reads before the first row (shared strings above all) in memory, whole; two text
+# columns take about 60 bytes a row there.
+_IN_MEMORY_BYTES_PER_ROW = 256
+_MIN_ROWS_BUDGETED = 10_000  # so that a small IMPORT_MAX_ROWS still leaves room for the parts every workbook has
+_MAX_RATIO = 100
+_RATIO_CHECKED_FROM = 1024 * 1024  # a small part may deflate well and costs nothing
+_MAX_PARTS = 1000
+_INFLATE_CHUNK = 64 * 1024
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # all that Excel and LibreOffice write
 
 
 class SpreadsheetRejected(Exception):
@@ -140,20 +147,107 @@ def _cells(row_number: int, values) -> SheetRow:
     )
 
 
+# openpyxl, zipfile and xlrd meet a damaged file with whatever their code trips on (AssertionError, KeyError,
+# struct.error, zlib.error, ...), not with one documented error: anything they raise while reading is the file's
+# fault, and staff get a 400 saying so rather than a 500.
 def _xlsx_rows(file: IO[bytes]) -> Iterator[SheetRow]:
     try:
-        # read_only streams the sheet XML, so a huge sheet is never held in memory at once.
-        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
-    except _BROKEN_WORKBOOK as exc:
+        workbook = _open_xlsx(file)
+    except SpreadsheetRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 (see above)
         raise _damaged(exc) from exc
     try:
         sheet = workbook.worksheets[0]
         for number, values in enumerate(sheet.iter_rows(max_col=2, values_only=True), start=1):
             yield _cells(number, list(values))
-    except _BROKEN_WORKBOOK as exc:  # damage further into the file shows only while streaming it
+    except SpreadsheetRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 (damage further into the file shows only while streaming it)
         raise _damaged(exc) from exc
     finally:
         workbook.close()
+
+
+def _open_xlsx(file: IO[bytes]) -> Workbook:
+    """openpyxl's read-only workbook (the sheet XML streams), inflated through a budget it cannot exceed."""
+    rows = max(settings.IMPORT_MAX_ROWS, _MIN_ROWS_BUDGETED)
+    archive = _BudgetedArchive(file)
+    _check_declared_sizes(archive.infolist(), rows=rows)
+    # load_workbook(), with the archive it would open swapped for ours before it reads a byte of any part.
+    reader = ExcelReader(file, read_only=True, data_only=True)
+    reader.archive.close()
+    reader.archive = archive
+    archive.budget = rows * _IN_MEMORY_BYTES_PER_ROW  # everything read before the first row is held whole
+    reader.read()
+    archive.budget += rows * (_UNPACKED_BYTES_PER_ROW - _IN_MEMORY_BYTES_PER_ROW)
+    return reader.wb
+
+
+def _check_declared_sizes(parts: list[zipfile.ZipInfo], *, rows: int) -> None:
+    """Refuse a bomb from what its zip directory declares, before inflating anything.
+
+    A declared size can lie; `_BudgetedArchive` counts what is really inflated, so a lie only gets this far.
+    """
+    if len(parts) > _MAX_PARTS or any(part.compress_type not in _ZIP_METHODS for part in parts):
+        raise _damaged(ValueError("unusual zip structure"))
+    for part in parts:
+        if part.file_size > _RATIO_CHECKED_FROM and part.file_size > _MAX_RATIO * max(part.compress_size, 1):
+            raise _unpacks_too_big(part.file_size)
+        in_memory = not part.filename.startswith("xl/worksheets/")
+        if in_memory and part.file_size > rows * _IN_MEMORY_BYTES_PER_ROW:
+            raise _unpacks_too_big(part.file_size)
+    total = sum(part.file_size for part in parts)
+    if total > rows * _UNPACKED_BYTES_PER_ROW:
+        raise _unpacks_too_big(total)
+
+
+class _BudgetedArchive(zipfile.ZipFile):
+    """A workbook's zip as openpyxl reads it: every part inflated a chunk at a time, against a byte budget.
+
+    zipfile's own read() inflates a whole part in one call (up to 1 GiB at once, whatever size the zip declares)
+    and openpyxl reads most parts that way; through this archive no read inflates more than a chunk, and the
+    bytes really inflated, not the declared sizes, are what is counted.
+    """
+
+    budget = 0
+
+    def open(self, name, mode="r", pwd=None, *, force_zip64=False):
+        part = super().open(name, mode, pwd, force_zip64=force_zip64)
+        return _BudgetedPart(part, archive=self) if mode == "r" else part
+
+    def spend(self, size: int) -> None:
+        self.budget -= size
+        if self.budget < 0:
+            raise _unpacks_too_big(None)
+
+
+class _BudgetedPart(io.RawIOBase):
+    def __init__(self, part: IO[bytes], *, archive: _BudgetedArchive) -> None:
+        super().__init__()
+        self._part, self._archive = part, archive
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._part.read(min(len(buffer), _INFLATE_CHUNK))
+        self._archive.spend(len(data))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._part.close()
+        super().close()
+
+
+def _unpacks_too_big(size: int | None) -> SpreadsheetRejected:
+    amount = f" ({size / 1_048_576:,.0f} MB)" if size else ""
+    return SpreadsheetRejected(
+        f"This Excel file unpacks to far more data{amount} than {settings.IMPORT_MAX_ROWS:,} rows of contacts "
+        "need; it may be damaged or built to overload the server. Open it in Excel or LibreOffice, keep only the "
+        "phone and name columns, save it as .xlsx or .csv, and import that file."
+    )
 
 
 def _damaged(exc: Exception) -> SpreadsheetRejected:
@@ -165,14 +259,14 @@ def _damaged(exc: Exception) -> SpreadsheetRejected:
 
 def _xls_rows(file: IO[bytes]) -> Iterator[SheetRow]:
     try:
-        book = xlrd.open_workbook(file_contents=file.read(), on_demand=True)
-        sheet = book.sheet_by_index(0)
-    except _BROKEN_XLS as exc:
-        raise SpreadsheetRejected(
-            f"This .xls file could not be opened ({exc}). Save it again as .xlsx or .csv and import that file."
-        ) from exc
-    for index in range(sheet.nrows):
-        values = sheet.row_values(index, 0, min(2, sheet.ncols))
+        # The file is at most IMPORT_MAX_BYTES, and the old format caps a sheet at 65,536 x 256 cells.
+        with open(os.devnull, "w") as quiet:  # xlrd prints its warnings about a damaged file to stdout
+            book = xlrd.open_workbook(file_contents=file.read(), on_demand=True, logfile=quiet)
+            sheet = book.sheet_by_index(0)
+            rows = [sheet.row_values(index, 0, min(2, sheet.ncols)) for index in range(sheet.nrows)]
+    except Exception as exc:  # noqa: BLE001 (see above _xlsx_rows)
+        raise _damaged(exc) from exc
+    for index, values in enumerate(rows):
         yield _cells(index + 1, values)
 
 
@@ -208,7 +302,7 @@ def _csv_rows(file: IO[bytes]) -> Iterator[SheetRow]:
 def _delimiter(first_line: str) -> str:
     """Excel in Spanish and other locales writes `;` between columns; a plain list may have no separator."""
     try:
-        return csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter
+        return csv.Sniffer().sniff(first_line[:_SNIFF_CHARS], delimiters=",;\t").delimiter
     except csv.Error:
         return ","
 

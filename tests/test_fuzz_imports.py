@@ -1,5 +1,5 @@
 """Fuzzing contact imports: random bytes under every extension, random CSV and TXT text, and real workbooks cut
-short or with bytes flipped. Reading either works or raises SpreadsheetRejected (the import then answers
+short or with bytes flipped (xlsx, xls and csv as Excel and our tests write them). Reading either works or raises SpreadsheetRejected (the import then answers
 ContactImportRejected) with a readable reason; nothing else escapes, and no invalid number is ever stored.
 
 Hypothesis runs derandomized with a bounded number of examples and no example database.
@@ -15,6 +15,7 @@ from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 from contacts.services import ContactImportRejected, contacts_import
 from contacts.spreadsheets import SpreadsheetRejected, read_contact_rows
+from tests.contacts.sheets import csv_bytes, xls_bytes
 
 FUZZ = settings(max_examples=150, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -59,8 +60,12 @@ def _workbook(rows: list[tuple]) -> bytes:
     return out.getvalue()
 
 
-XLSX = _workbook([("Phone", "Name"), ("600 123 456", "Ana"), (34600123457, "Luis"), ("nope", "X")] +
-                 [(f"+3460012{n:04d}", f"N{n}") for n in range(40)])
+ROWS = [["Phone", "Name"], ["600 123 456", "Ana"], [34600123457, "Luis"], ["nope", "X"]] + \
+    [[f"+3460012{n:04d}", f"N{n}"] for n in range(40)]
+XLSX = _workbook([tuple(row) for row in ROWS])
+XLS = xls_bytes(ROWS)
+CSV = csv_bytes(ROWS, delimiter=";")
+REAL_FILES = {"contacts.xlsx": XLSX, "contacts.xls": XLS, "contacts.csv": CSV}
 
 
 @given(magic=st.sampled_from(MAGICS), data=st.binary(max_size=2048), filename=st.sampled_from(FILENAMES))
@@ -90,6 +95,25 @@ def test_a_workbook_with_flipped_bytes_is_read_or_rejected(flips):
     for position, mask in flips:
         data[position] ^= mask
     _read_or_rejected(bytes(data), "contacts.xlsx")
+
+
+@st.composite
+def flipped_file(draw) -> tuple[str, bytes]:
+    """A real file with a few bytes flipped: damage that gets past the magic and deep into the parser."""
+    filename = draw(st.sampled_from(sorted(REAL_FILES)))
+    data = bytearray(REAL_FILES[filename])
+    # Positions drawn evenly over the file (Hypothesis' own integers favour the first bytes, the headers).
+    rng = draw(st.randoms(use_true_random=False))
+    for _ in range(rng.randint(1, 8)):
+        data[rng.randrange(len(data))] ^= rng.randint(1, 255)
+    return filename, bytes(data)
+
+
+@given(file=flipped_file())
+@settings(FUZZ, max_examples=400)
+def test_a_real_file_with_flipped_bytes_is_read_or_rejected(file):
+    filename, data = file
+    _read_or_rejected(data, filename)
 
 
 @pytest.mark.django_db

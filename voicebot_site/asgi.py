@@ -10,12 +10,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from calls.live.routing import websocket_urlpatterns  # noqa: E402
+from voicebot_site.body_limit import BodySizeLimit, install_daphne_body_limit  # noqa: E402
+
+# Daphne reads a whole request body before it calls the application: its own request class must count it.
+install_daphne_body_limit()
 
 application = ProtocolTypeRouter(
     {
         # Static files (the admin's assets) are answered here, asynchronously, before any middleware: a sync
         # middleware such as WhiteNoise would pin a thread for every long-waiting async view (/make_call).
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "http": BodySizeLimit(ASGIStaticFilesHandler(django_asgi_app)),
         # No origin validator: Twilio's handshake carries no Origin header. The consumer authenticates instead.
         "websocket": URLRouter(websocket_urlpatterns),
     }

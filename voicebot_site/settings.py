@@ -299,6 +299,11 @@ RECORDING_RETENTION_DAYS = config("RECORDING_RETENTION_DAYS", default=0, cast=in
 RECORDING_UPLOAD_MAX_BYTES = config("RECORDING_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024, cast=int)
 RECORDING_UPLOAD_MAX_SECONDS = config("RECORDING_UPLOAD_MAX_SECONDS", default=3600, cast=int)
 RECORDING_CONVERT_TIMEOUT = config("RECORDING_CONVERT_TIMEOUT", default=120, cast=int)
+# Any request body over this is refused (413) as it arrives, before it is buffered (voicebot_site/body_limit.py);
+# by default just above the largest import file and the largest recording upload, so neither is cut short.
+MAX_REQUEST_BODY_BYTES = config(
+    "MAX_REQUEST_BODY_BYTES", default=max(IMPORT_MAX_BYTES, RECORDING_UPLOAD_MAX_BYTES) + 1024 * 1024, cast=int
+)
 
 # Server
 PORT = config("PORT", default=6060, cast=int)

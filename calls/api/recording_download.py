@@ -21,6 +21,8 @@ from calls.models import Call
 
 UPLOAD_PREFIX = "recordings/"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Python refuses to parse integers of thousands of digits (ValueError); no file is anywhere near this big anyway.
+_BEYOND_ANY_FILE = 10**18
 
 
 class RecordingApi(APIView):
@@ -87,16 +89,21 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     match = _RANGE.match(header.strip())
     if not match or not any(match.groups()):
         return None  # no Range, several ranges or another unit: a full 200 is always a valid answer
-    first, last = match.groups()
-    if first and last and int(last) < int(first):
+    first, last = (_position(digits) if digits else None for digits in match.groups())
+    if first is not None and last is not None and last < first:
         return None  # an invalid range is ignored (RFC 9110 14.2), not refused
-    if not first:
-        start, end = max(size - int(last), 0), size - 1  # `bytes=-500`: the last 500 bytes
+    if first is None:
+        start, end = max(size - last, 0), size - 1  # `bytes=-500`: the last 500 bytes
     else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
+        start, end = first, min(last, size - 1) if last is not None else size - 1
     if start >= size or start > end:
         raise RangeNotSatisfiable(header)
     return start, end
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 18 else _BEYOND_ANY_FILE
 
 
 def _audio_response(audio: BinaryIO, range_header: str) -> HttpResponse:

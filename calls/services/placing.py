@@ -37,9 +37,11 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
     /twilio/status. Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
     but the new contact.
     """
+    # The request is checked before the setup: a missing number is the caller's 400, whatever the configuration.
+    number = _number_to_call(contact=contact, phone_number=phone_number)
     cfg = twilio_client.twilio_settings()
     amd_mode = _amd_mode()
-    contact, number = _contact_to_call(contact=contact, phone_number=phone_number)
+    contact, number = _contact_to_call(contact=contact, number=number)
     call, token = _call_create(contact=contact, number=number)
     logger.info("Dialling call=%s to contact=%s", call.code, contact.pk)
     try:
@@ -59,14 +61,17 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
     return _call_dialled(call=call, sid=state.sid)
 
 
-def _contact_to_call(*, contact: Contact | None, phone_number: str | None) -> tuple[Contact, str]:
+def _number_to_call(*, contact: Contact | None, phone_number: str | None) -> str:
     raw = contact.phone_number if contact is not None else phone_number
     if not raw:
         raise CallRefused("A phone number is required.")
     try:
-        number = normalize_phone(raw)
+        return normalize_phone(raw)
     except InvalidPhoneNumber as exc:
         raise CallRefused(f"{raw} is not a valid phone number: {exc.reason}.") from None
+
+
+def _contact_to_call(*, contact: Contact | None, number: str) -> tuple[Contact, str]:
     if contact is None:
         contact, _ = Contact.objects.get_or_create(phone_number=number)
     refusal = contact.call_refusal()

@@ -127,6 +127,14 @@ async def test_missing_credentials_are_503(settings, staff_client, fake_twilio):
     assert response.status_code == 503 and "TWILIO_ACCOUNT_SID" in response.json()["error"]
 
 
+@pytest.mark.parametrize("body", [{}, {"phone_number": "12"}])
+async def test_a_bad_request_is_a_400_before_the_twilio_setup_is_checked(settings, staff_client, fake_twilio, body):
+    settings.TWILIO_ACCOUNT_SID = ""
+    response = await _post(staff_client, body)
+    assert response.status_code == 400 and "phone number" in response.json()["detail"]
+    assert fake_twilio.requests == []
+
+
 async def test_waiting_returns_at_once_for_a_call_already_final(fake_twilio):
     call = await sync_to_async(CallFactory)(status=CallStatus.COMPLETED)
     assert (await asyncio.wait_for(call_wait_final(call=call, timeout=5), 1)).status == CallStatus.COMPLETED

@@ -67,6 +67,20 @@ def test_it_answers_416_to_a_range_past_the_end(api, recorded_call):
     assert response["Content-Range"] == "bytes */10240"
 
 
+@pytest.mark.parametrize("header, status, expected_range", [
+    ("bytes=" + "9" * 5000 + "-", 416, "bytes */10240"),
+    ("bytes=" + "9" * 5000 + "-" + "9" * 5000, 416, "bytes */10240"),
+    ("bytes=0-" + "9" * 5000, 206, "bytes 0-10239/10240"),
+    ("bytes=-" + "9" * 5000, 206, "bytes 0-10239/10240"),
+    ("bytes=" + "0" * 5000 + "1-2", 206, "bytes 1-2/10240"),
+], ids=["huge-start", "huge-start-and-end", "huge-end", "huge-suffix", "leading-zeros"])
+def test_it_reads_positions_of_thousands_of_digits(api, recorded_call, header, status, expected_range):
+    response = api.get(url_of(recorded_call), HTTP_RANGE=header)
+
+    assert response.status_code == status
+    assert response["Content-Range"] == expected_range
+
+
 @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "bytes=9-3", "items=0-5"])
 def test_it_sends_the_whole_file_for_a_range_it_does_not_serve(api, recorded_call, header):
     response = api.get(url_of(recorded_call), HTTP_RANGE=header)

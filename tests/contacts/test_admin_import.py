@@ -1,9 +1,16 @@
 """The admin's two-step contact import: preview (nothing saved), confirm, result; and every kind of bad file."""
 import re
+from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from django_q.models import Schedule
 
-from contacts.models import Contact
+from contacts.models import Contact, PendingImport
+from contacts.tasks import import_uploads_purge
 from tests.contacts.sheets import PNG_BYTES, csv_bytes, upload, xls_bytes, xlsx_bytes
 from tests.factories import ContactFactory
 
@@ -11,20 +18,16 @@ pytestmark = pytest.mark.django_db
 IMPORT = "/admin/contacts/contact/import/"
 
 
-@pytest.fixture(autouse=True)
-def _private_upload_folder(settings, tmp_path):
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
-
-
 def _preview(client, name: str, content: bytes):
     return client.post(IMPORT, {"file": upload(name, content)})
 
 
+def _token(preview_response) -> str:
+    return re.search(r'name="token" value="([0-9a-f]+)"', preview_response.content.decode()).group(1)
+
+
 def _confirm(client, preview_response):
-    html = preview_response.content.decode()
-    token = re.search(r'name="token" value="([0-9a-f]+)"', html).group(1)
-    filename = re.search(r'name="filename" value="([^"]*)"', html).group(1)
-    return client.post(IMPORT, {"token": token, "filename": filename})
+    return client.post(IMPORT, {"token": _token(preview_response)})
 
 
 def test_it_explains_the_file_it_expects(admin_client_logged):
@@ -138,3 +141,70 @@ def test_it_lists_every_row_of_a_garbage_column_and_offers_no_import(admin_clien
 def test_it_is_only_for_staff_who_may_add_contacts(client, staff_user):
     client.force_login(staff_user)  # staff, but without the "add contact" permission
     assert client.get(IMPORT).status_code == 403
+
+
+@pytest.fixture
+def bob_client(django_user_model):
+    """Another staff user who may import contacts too."""
+    bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob", is_staff=True)
+    bob.user_permissions.add(Permission.objects.get(codename="add_contact"))
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def test_the_confirm_may_reach_another_process_or_host(admin_client_logged, admin_user, settings, tmp_path):
+    # Each host has its own temporary directory and each process its own memory; the README promises no sticky
+    # sessions, so the preview must be confirmable from a fresh session on "another host".
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "host-a")
+    (tmp_path / "host-a").mkdir()
+    preview = _preview(admin_client_logged, "contacts.csv", csv_bytes([["600123456", "Ana"]]))
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "host-b")
+    (tmp_path / "host-b").mkdir()
+    elsewhere = Client()
+    elsewhere.force_login(admin_user)
+    result = elsewhere.post(IMPORT, {"token": _token(preview)})
+
+    assert "Imported 1 new contact(s) from contacts.csv." in result.content.decode()
+    assert list(Contact.objects.values_list("phone_number", "name")) == [("+34600123456", "Ana")]
+    assert not PendingImport.objects.exists()
+    assert not any((tmp_path / "host-a").iterdir())
+
+
+def test_another_staff_user_cannot_confirm_someone_elses_preview(admin_client_logged, bob_client):
+    preview = _preview(admin_client_logged, "contacts.csv", csv_bytes([["600123456"]]))
+
+    refused = bob_client.post(IMPORT, {"token": _token(preview)}, follow=True)
+
+    assert "This preview has expired or was already imported" in refused.content.decode()
+    assert not Contact.objects.exists()
+    _confirm(admin_client_logged, preview)  # still there for the one who uploaded it
+    assert Contact.objects.count() == 1
+
+
+def test_an_expired_preview_is_refused_and_deleted(admin_client_logged):
+    preview = _preview(admin_client_logged, "contacts.csv", csv_bytes([["600123456"]]))
+    PendingImport.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    refused = admin_client_logged.post(IMPORT, {"token": _token(preview)}, follow=True)
+
+    assert "This preview has expired: it is more than 24 hours old. Please upload the file again." in (
+        refused.content.decode()
+    )
+    assert not Contact.objects.exists()
+    assert not PendingImport.objects.exists()
+
+
+def test_previews_nobody_confirmed_are_purged_periodically(admin_client_logged):
+    _preview(admin_client_logged, "old.csv", csv_bytes([["600123456"]]))
+    PendingImport.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    _preview(admin_client_logged, "new.csv", csv_bytes([["600123457"]]))  # a new preview purges the old one
+    assert list(PendingImport.objects.values_list("filename", flat=True)) == ["new.csv"]
+    PendingImport.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert import_uploads_purge() == 1
+
+    assert not PendingImport.objects.exists()
+    call_command("setup_schedules")
+    assert Schedule.objects.get(name="contacts-purge-import-uploads").func == "contacts.tasks.import_uploads_purge"

@@ -1,8 +1,20 @@
 """POST /api/users/import: every accepted format, per-row errors, and every kind of bad file."""
+import struct
+import time
+import tracemalloc
+
 import pytest
 
 from contacts.models import Contact
-from tests.contacts.sheets import PNG_BYTES, csv_bytes, upload, xls_bytes, xlsx_bytes
+from tests.contacts.sheets import (
+    PNG_BYTES,
+    csv_bytes,
+    upload,
+    xls_bytes,
+    xlsx_bytes,
+    xlsx_lying_about,
+    xlsx_with_shared_strings,
+)
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -193,3 +205,68 @@ def test_it_asks_for_the_file_field(api):
     response = api.post("/api/users/import", {"upload": upload("contacts.csv", b"600123456")}, format="multipart")
     assert response.status_code == 400
     assert '"file"' in response.json()["detail"]
+
+
+def _timed_import(api, name: str, content: bytes):
+    started = time.perf_counter()
+    response = _import(api, name, content)
+    return response, time.perf_counter() - started
+
+
+def test_a_huge_first_csv_line_is_answered_at_once(api):
+    # csv.Sniffer on the whole line took minutes (quadratic), freezing every call relayed by the process.
+    content = b',"x' * 100_000 + b"\n600123456\n"
+    response, seconds = _timed_import(api, "contacts.csv", content)
+    assert response.status_code in (200, 400)
+    assert seconds < 2
+
+
+def test_it_refuses_a_zip_bomb_before_inflating_it(api):
+    content = xlsx_with_shared_strings(200)  # half a megabyte that inflates to 200 MB of shared strings
+
+    response, seconds = _timed_import(api, "contacts.xlsx", content)
+
+    assert response.status_code == 400
+    assert "unpacks to far more data (200 MB)" in response.json()["detail"]
+    assert seconds < 1
+    assert not Contact.objects.exists()
+
+
+def test_it_refuses_a_small_bomb_too(api):
+    response = _import(api, "contacts.xlsx", xlsx_with_shared_strings(8))  # the 22 KB file of the issue
+    assert response.status_code == 400
+    assert "unpacks to far more data" in response.json()["detail"]
+
+
+def test_a_zip_that_understates_a_size_is_never_inflated_past_it(api):
+    # The directory says styles.xml does not deflate at all; really it inflates to 64 MB. zipfile's own read()
+    # would inflate all of it in one call before cutting it to the declared size.
+    content = xlsx_lying_about("xl/styles.xml", megabytes=64)
+    tracemalloc.start()
+    try:
+        response = _import(api, "contacts.xlsx", content)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 400
+    assert "could not be opened" in response.json()["detail"]
+    assert peak < 16 * 1024 * 1024
+
+
+def test_it_imports_a_workbook_within_the_unpacked_limits(api, settings):
+    settings.IMPORT_MAX_ROWS = 20_000
+    rows = [["Phone", "Name"]] + [[34600000000 + index, f"Name {index}"] for index in range(20_000)]
+    response = _import(api, "contacts.xlsx", xlsx_bytes(rows))
+    assert response.status_code == 200
+    assert response.json()["imported_count"] == 20_000
+
+
+def test_it_refuses_a_damaged_xls_that_trips_xlrd(api):
+    content = bytearray(xls_bytes([["Phone"], [34600123456.0]]))
+    number = content.find(struct.pack("<HHHH", 0x0203, 14, 1, 0))  # the NUMBER record of row 2, column A
+    content[number + 6 : number + 8] = struct.pack("<H", 300)  # column 300: xlrd asserts columns stay under 256
+
+    response = _import(api, "contacts.xls", bytes(content))
+
+    assert response.status_code == 400
+    assert "could not be opened (AssertionError)" in response.json()["detail"]

@@ -10,11 +10,18 @@ SCHEDULES = [
         "minutes": 5,
         "repeats": -1,
     },
+    {
+        # Contact files previewed in the admin import and never confirmed (they hold phone numbers).
+        "name": "contacts-purge-import-uploads",
+        "func": "contacts.tasks.import_uploads_purge",
+        "schedule_type": Schedule.HOURLY,
+        "repeats": -1,
+    },
 ]
 
 
 class Command(BaseCommand):
-    help = "Create or update the django-q2 schedules (stale-call reconciliation)."
+    help = "Create or update the django-q2 schedules (stale-call reconciliation, expired import previews)."
 
     def handle(self, *args, **options) -> None:
         for spec in SCHEDULES:
