@@ -10,6 +10,7 @@ from django.core import checks
 from django_q.models import Schedule
 
 from calls.management.commands import serve
+from calls.management.commands.setup_schedules import SCHEDULES
 from calls.services.public_address import public_base_url_resolve
 from extraction.management.commands.setup_extraction_schedules import PURGE_SCHEDULE
 from tests.processes import ROOT
@@ -119,7 +120,8 @@ def test_serve_creates_the_periodic_schedules(settings, fake_processes):
     run_serve(Opener())
     run_serve(Opener())  # every start: the same schedules, not two of each
     names = sorted(Schedule.objects.values_list("name", flat=True))
-    assert names == sorted(["calls-reconcile-stale", PURGE_SCHEDULE])
+    assert names == sorted([*(spec["name"] for spec in SCHEDULES), PURGE_SCHEDULE])
+    assert "calls-reconcile-stale" in names
 
 
 def test_the_processes_accept_requests_for_the_tunnel_host():
