@@ -248,7 +248,8 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 
 def _skipped_message(plan: CallBatchPlan) -> str:
     return (f"Skipped {plan.skipped} contact(s): {plan.do_not_call} on the do-not-call list, "
-            f"{plan.number_invalid} with a number the carrier rejected or that is not valid.")
+            f"{plan.number_invalid} with a number the carrier rejected or that is not valid, premium-rate, "
+            f"or in a country not allowed.")
 
 
 def _queued_message(plan: CallBatchPlan) -> str:

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.phones import InvalidPhoneNumber, is_allowed_country, is_costly_number, parse_phone
 
 
 class CallRefusal(models.TextChoices):
@@ -13,6 +13,8 @@ class CallRefusal(models.TextChoices):
     DO_NOT_CALL = "do_not_call", "do not call"
     NUMBER_INVALID = "number_invalid", "number rejected by carrier"
     BAD_NUMBER = "bad_number", "not a valid phone number"
+    COSTLY_NUMBER = "costly_number", "premium-rate or shared-cost number"
+    COUNTRY_NOT_ALLOWED = "country_not_allowed", "country not in ALLOWED_CALL_COUNTRIES"
 
 
 class Contact(models.Model):
@@ -51,9 +53,13 @@ class Contact(models.Model):
         if self.number_invalid:
             return CallRefusal.NUMBER_INVALID
         try:
-            normalize_phone(self.phone_number)
+            number = parse_phone(self.phone_number)
         except InvalidPhoneNumber:
             return CallRefusal.BAD_NUMBER
+        if is_costly_number(number):
+            return CallRefusal.COSTLY_NUMBER
+        if not is_allowed_country(number):
+            return CallRefusal.COUNTRY_NOT_ALLOWED
         return None
 
 

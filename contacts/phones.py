@@ -59,6 +59,25 @@ def to_phone_number(value: object, *, region: str | None = None) -> PhoneNumber:
     return number
 
 
+def parse_phone(value: object, *, region: str | None = None) -> phonenumbers.PhoneNumber:
+    """`value` parsed by our rules, for questions beyond its E.164 form; raises InvalidPhoneNumber."""
+    return _parse(value, region)
+
+
+# Numbers that bill the caller extra (or the business, for a bot that dials thousands): never ours to call.
+COSTLY_NUMBER_TYPES = frozenset({phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST})
+
+
+def is_costly_number(number: phonenumbers.PhoneNumber) -> bool:
+    return phonenumbers.number_type(number) in COSTLY_NUMBER_TYPES
+
+
+def is_allowed_country(number: phonenumbers.PhoneNumber) -> bool:
+    """Whether ALLOWED_CALL_COUNTRIES lets us call this number's country (`*` lets us call any)."""
+    allowed = settings.ALLOWED_CALL_COUNTRIES
+    return "*" in allowed or phonenumbers.region_code_for_number(number) in allowed
+
+
 def as_typed(value: object) -> str:
     """A cell or field as staff typed it, for messages (spreadsheet floats shown without `.0`)."""
     if isinstance(value, float) and value.is_integer():

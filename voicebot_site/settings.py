@@ -226,6 +226,11 @@ SPECTACULAR_SETTINGS = {
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")
+# Countries (ISO codes) we may call; blank: only DEFAULT_PHONE_REGION's; `*`: any. Premium-rate and shared-cost
+# numbers are never called, whatever the country.
+ALLOWED_CALL_COUNTRIES = [
+    code.upper() for code in config("ALLOWED_CALL_COUNTRIES", default=[DEFAULT_PHONE_REGION], cast=Csv())
+]
 # django-phonenumber-field (Contact.phone_number): the same region, numbers stored and shown as E.164 text.
 PHONENUMBER_DEFAULT_REGION = DEFAULT_PHONE_REGION
 PHONENUMBER_DB_FORMAT = "E164"

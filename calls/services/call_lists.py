@@ -35,6 +35,8 @@ _BARRED = {
     CallRefusal.DO_NOT_CALL: "on the do-not-call list",
     CallRefusal.NUMBER_INVALID: "rejected by the carrier as invalid before (correct the contact's number first)",
     CallRefusal.BAD_NUMBER: "not a valid phone number",
+    CallRefusal.COSTLY_NUMBER: "a premium-rate or shared-cost number",
+    CallRefusal.COUNTRY_NOT_ALLOWED: "in a country not in ALLOWED_CALL_COUNTRIES",
 }
 
 

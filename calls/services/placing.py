@@ -25,6 +25,10 @@ _REFUSED = {
         "{number} was rejected by the carrier as invalid; correct the number before calling again."
     ),
     CallRefusal.BAD_NUMBER: "{number} is not a valid phone number.",
+    CallRefusal.COSTLY_NUMBER: "{number} is a premium-rate or shared-cost number; voicebot never calls those.",
+    CallRefusal.COUNTRY_NOT_ALLOWED: (
+        "{number} is in a country voicebot may not call; ALLOWED_CALL_COUNTRIES lists the countries it may."
+    ),
 }
 
 

@@ -52,7 +52,7 @@ def test_confirming_dials_the_callable_contacts_and_says_who_was_skipped(admin_c
     shown = messages_of(response)
     assert any(message.startswith("Queued 2 calls, 1000 per second") for message in shown)
     assert ("Skipped 2 contact(s): 1 on the do-not-call list, 1 with a number the carrier rejected or that is not "
-            "valid.") in shown
+            "valid, premium-rate, or in a country not allowed.") in shown
     assert Call.objects.filter(contact__in=barred).count() == 0
 
 
