@@ -151,6 +151,18 @@ def test_wrong_api_tokens_lock_the_address_with_429_and_retry_after(staff_user, 
 
 
 @pytest.mark.django_db
+def test_make_call_refuses_a_locked_address_the_same_way(staff_user, settings):
+    settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 1
+    token = Token.objects.create(user=staff_user).key
+    api_get("guess")
+
+    response = APIClient(HTTP_AUTHORIZATION=f"Token {token}").post("/make_call", {}, format="json")
+
+    assert response.status_code == 429
+    assert 890 <= int(response["Retry-After"]) <= 900
+
+
+@pytest.mark.django_db
 def test_wrong_admin_passwords_lock_the_address_out_of_the_api_too(staff_user, settings):
     settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 2
     token = Token.objects.create(user=staff_user).key
