@@ -104,6 +104,26 @@ def test_a_successful_login_clears_the_accounts_count(staff_user, settings):
 
 
 @pytest.mark.django_db
+def test_a_superuser_sees_the_failures_and_unlocks_an_account_by_deleting_them(admin_client_logged, staff_user,
+                                                                                 settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    wrong_passwords({"address": "10.0.0.8"})
+    for n in range(2):
+        admin_login("alice", f"guess-{n}", address="10.0.0.7")
+    changelist = "/admin/voicebot_site/loginfailure/"
+
+    listed = admin_client_logged.get(changelist, {"q": "alice"})
+    ids = [str(pk) for pk in listed.context["cl"].result_list.values_list("pk", flat=True)]
+    deleted = admin_client_logged.post(changelist, {"action": "delete_selected", "_selected_action": ids,
+                                                    "post": "yes"})
+
+    assert listed.status_code == 200 and len(ids) == 2 and "10.0.0.7" in page(listed)
+    assert deleted.status_code == 302
+    assert admin_login("alice", "pw-alice", address="10.0.0.7").status_code == 302
+    assert "10.0.0.8" in page(admin_client_logged.get(changelist)), "the other account's failure stays"
+
+
+@pytest.mark.django_db
 def test_an_address_is_locked_after_its_limit_of_failures_across_accounts(staff_user, settings):
     settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 4
     wrong_passwords(*[{"address": "10.0.0.9"}] * 4)

@@ -82,7 +82,7 @@ def login_failure_record(*, username: str, address: str) -> None:
         login_lock_check(username=username, address=address)
     except LoginLocked as locked:
         logger.warning("login locked for %s s after failed attempts: account=%s address=%s",
-                       locked.retry_after, log_value(username), log_value(address))
+                       locked.retry_after, log_value(username or "-"), log_value(address or "-"))
 
 
 def login_success_record(*, username: str) -> None:

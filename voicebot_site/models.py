@@ -12,6 +12,7 @@ class LoginFailure(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = "failed login"
         indexes = [
             models.Index(fields=["username", "at"], name="login_failure_account"),
             models.Index(fields=["address", "at"], name="login_failure_address"),
