@@ -22,15 +22,30 @@ def django_db_setup(django_db_setup, django_db_blocker):
             )
 
 
+@pytest.fixture
+def empty_cache(settings):
+    """A function that empties the cache (the API's throttle histories) of this test run, and only this run's.
+
+    In Redis (`make test-scale`) only the keys under this run's prefix go: cache.clear() would flush the whole Redis
+    database, the queues and channel layers of the end-to-end tests' servers included.
+    """
+    from django.core.cache import cache
+
+    configured = settings.CACHES["default"]
+    if configured["BACKEND"].endswith("RedisCache"):
+        from tests.processes import delete_redis_keys
+
+        return lambda: delete_redis_keys(configured["LOCATION"], configured["KEY_PREFIX"])
+    return cache.clear
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(settings, tmp_path, empty_cache):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     # Views keep the throttle classes they were defined with, so throttling stays on; each test starts with an
     # empty throttle history instead (user ids repeat after every rollback and would share one).
-    from django.core.cache import cache
-
-    cache.clear()
+    empty_cache()
 
 
 @pytest.fixture(autouse=True)

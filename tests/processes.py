@@ -97,6 +97,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "voicebot_site.settings",
             "SQLITE_PATH": str(self.tmp / "db.sqlite3"),
             "MEDIA_ROOT": str(self.tmp / "media"),
+            "CACHE_DIR": str(self.tmp / "cache"),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RoutePattern
@@ -105,19 +104,19 @@ def test_token_auth_works_with_a_token_from_drf_create_token(staff_user, capsys)
 
 
 @pytest.fixture
-def throttling(monkeypatch):
+def throttling(monkeypatch, empty_cache):
     """The production throttle classes with tiny rates; conftest turns throttling off everywhere else."""
     classes = [import_string(path) for path in site_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]]
     # DRF reads both at import time, so patch the classes rather than settings.
     monkeypatch.setattr(APIView, "throttle_classes", classes)
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "3/minute"})
-    cache.clear()
+    empty_cache()
     yield
-    cache.clear()
+    empty_cache()
 
 
-# Only the user rate can be seen through a door: every route needs staff, and DRF checks permissions before
-# throttles, so an anonymous request is refused with 401 before the anon rate is ever counted.
+# The view's throttles only ever see staff requests: every route needs staff, and DRF checks permissions before
+# throttles. The anon rate is applied earlier, by the last authentication class (tests/test_login_limits.py).
 @pytest.mark.django_db
 def test_staff_requests_are_throttled_per_user(api, throttling):
     statuses = [api.get("/api/call_histories").status_code for _ in range(4)]

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "contacts",
     "calls",
     "extraction",
+    "voicebot_site",  # for its model of failed logins (login_limits.py)
 ]
 
 MIDDLEWARE = [
@@ -113,6 +114,17 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Failed logins, counted in the database every process shares (voicebot_site.login_limits): after this many
+# failures within LOGIN_FAILURE_WINDOW seconds, an account, or a client address, is refused without its password
+# being checked until the oldest of them is that old. A successful login clears the account's count.
+LOGIN_FAILURE_LIMIT = config("LOGIN_FAILURE_LIMIT", default=5, cast=int)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = config("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20, cast=int)
+LOGIN_FAILURE_WINDOW = config("LOGIN_FAILURE_WINDOW", default=900, cast=int)
+# The client's address is REMOTE_ADDR unless this names the header your own proxy sets to it (e.g. X-Real-IP);
+# never a header a client could set itself, so X-Forwarded-For is not trusted by default.
+CLIENT_ADDRESS_HEADER = config("CLIENT_ADDRESS_HEADER", default="")
+AUTHENTICATION_BACKENDS = ["voicebot_site.authentication.LoginLimitedBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -165,6 +177,29 @@ if not DEBUG:
 REDIS_URL = config("REDIS_URL", default="")
 REDIS_PREFIX = config("REDIS_PREFIX", default="voicebot")
 
+# The cache (the API's throttle histories) must be one every process shares, never the per-process default whose
+# limits each process would count on its own: Redis when configured, otherwise files in CACHE_DIR, which the
+# processes of one host share (without Redis a deployment is one host). Not the database: a write on every API
+# request would compete with the calls' writes on SQLite.
+CACHE_DIR = config("CACHE_DIR", default=str(BASE_DIR / ".django_cache"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{REDIS_PREFIX}:cache",
+        }
+    }
+else:
+    # A folder only voicebot's user can read or write (0700, files 0600): the files are unpickled.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": CACHE_DIR,
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
+
 # Channels
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -194,9 +229,12 @@ else:
 # REST API: staff only, session or token, throttled.
 REST_FRAMEWORK = {
     # Token first: a request without credentials then gets 401 + `WWW-Authenticate: Token`, not a bare 403.
+    # Wrong tokens count as failed logins of the client's address; the last class throttles requests that carried
+    # no credentials at all (the anon rate), before the permission check refuses them.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "voicebot_site.authentication.LoginLimitedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "voicebot_site.authentication.AnonymousRequestsThrottled",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -207,6 +245,8 @@ REST_FRAMEWORK = {
         "anon": config("API_THROTTLE_ANON", default="30/minute"),
         "user": config("API_THROTTLE_USER", default="1000/minute"),
     },
+    # Anonymous requests are told apart by address (CLIENT_ADDRESS_HEADER), never by a client's X-Forwarded-For.
+    "NUM_PROXIES": 0,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "voicebot_site.api_errors.api_exception_handler",

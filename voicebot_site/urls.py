@@ -3,9 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from voicebot_site.authentication import LoginLimitedAuthenticationForm
+
 admin.site.site_header = "voicebot"
 admin.site.site_title = "voicebot"
 admin.site.index_title = "Contacts and calls"
+admin.site.login_form = LoginLimitedAuthenticationForm  # says when failed logins locked the account or address
 
 urlpatterns = [
     path("admin/", admin.site.urls),

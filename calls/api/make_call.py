@@ -4,6 +4,7 @@ It waits on the Channels layer (no thread held while waiting), so a waiter on on
 callback that lands on another.
 """
 import json
+import math
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -30,6 +31,8 @@ class _StaffGate(APIView):
             self.initial(drf_request)
         except APIException as exc:
             response = JsonResponse({"detail": str(exc.detail)}, status=exc.status_code)
+            if getattr(exc, "wait", None):  # Throttled: DRF's own views say when to retry, so this one does too
+                response["Retry-After"] = str(math.ceil(exc.wait))
             if isinstance(exc, (NotAuthenticated, AuthenticationFailed)):
                 challenge = self.get_authenticate_header(drf_request)
                 if challenge:
