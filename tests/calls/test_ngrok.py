@@ -6,6 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core import checks
+from django.core.management import call_command
 
 from django_q.models import Schedule
 
@@ -54,8 +55,10 @@ def fake_processes(monkeypatch, db):
 def run_serve(opener: Opener, *args: str) -> str:
     command = serve.Command(stdout=StringIO())
     command.open_tunnel = opener
+    # call_command, not run_from_argv: that one closes every database connection when it ends, which on
+    # PostgreSQL also ends the test's own transaction.
     with pytest.raises(SystemExit):  # the fake processes "exit" at once
-        command.run_from_argv(["manage.py", "serve", "--skip-checks", *args])
+        call_command(command, "--skip-checks", *args)
     return command.stdout._out.getvalue()
 
 
