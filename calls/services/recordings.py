@@ -84,11 +84,17 @@ def call_recordings_recover_final() -> int:
         .exclude(stream_sid="")
         .filter(Q(~Exists(finished)) | Q(recording=""))
     )
-    return sum(_recover_final(call=call) for call in candidates)
+    return sum(call_stream_recover(call=call) for call in candidates)
 
 
 @transaction.atomic
-def _recover_final(*, call: Call) -> bool:
+def call_stream_recover(*, call: Call) -> bool:
+    """Finish the stream of a final call whose own end will not come, and queue its processing.
+
+    Links the recording if its file exists and it is not linked (`call_recording_recover`); if the stream never
+    finished, writes end_reason=stream_lost (unless one is set) and a `stream_ended` CallEvent; enqueues processing
+    (`process_call_enqueue`) when the recording is on disk. Returns whether it enqueued.
+    """
     call_recording_recover(call=call)
     if call_stream_running(call=call):
         Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.STREAM_LOST)

@@ -10,7 +10,12 @@ from calls import twilio_client
 from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
-from calls.services.recordings import call_recording_recover, call_recordings_recover_final, call_stream_running
+from calls.services.recordings import (
+    call_recording_recover,
+    call_recordings_recover_final,
+    call_stream_recover,
+    call_stream_running,
+)
 from calls.services.waiting import call_notify_final
 from extraction.services import process_call_enqueue
 
@@ -204,4 +209,8 @@ def _reconcile_one(*, call: Call) -> Call:
     call_recording_recover(call=call)
     call = call_sync_from_twilio(call=call, end_reason=EndReason.STALE)
     logger.info("Reconciled sid=%s status=%s", call.twilio_sid, call.status)
+    if call.is_final and call_stream_running(call=call):
+        # Twilio ended the call long after its callbacks stopped coming, and the stream never reported its end:
+        # the process that held it is gone, so its recording is processed now rather than at the next sweep.
+        call_stream_recover(call=call)
     return call

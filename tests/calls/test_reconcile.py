@@ -13,6 +13,7 @@ from calls.live.relay.recorder import wav_header
 from calls.models import Call, CallEvent, CallStatus, EndReason
 from calls.services import call_reconcile_stale, place_call
 from calls.services.recordings import call_recording_recover, recording_name_for
+from calls.services.streaming import call_stream_started
 from tests.factories import CallFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -184,4 +185,18 @@ def test_the_sweep_finishes_a_lost_stream_without_a_file_but_processes_nothing(f
     sweep()
     call.refresh_from_db()
     assert enqueued == [] and call.processing == {}
+    assert call.events.filter(kind="stream_ended", detail__recovered=True).count() == 1
+
+
+def test_a_stale_call_whose_stream_died_is_processed_as_soon_as_twilio_says_it_ended(fake_twilio, enqueued, sweep):
+    call = place_call(contact=ContactFactory())
+    name = call_stream_started(call=call, stream_sid="MZ" + "1" * 32)  # as the consumer writes it, then dies
+    (Path(settings.MEDIA_ROOT) / name).parent.mkdir(parents=True, exist_ok=True)
+    (Path(settings.MEDIA_ROOT) / name).write_bytes(wav_header(0))
+    _age(call, 3600)
+    fake_twilio.set_state(call.twilio_sid, status="completed", duration=30)
+    sweep()
+    call.refresh_from_db()
+    assert (call.status, call.end_reason, call.recording.name) == (CallStatus.COMPLETED, EndReason.STALE, name)
+    assert enqueued == [("extraction.tasks.process_call", call.pk)]
     assert call.events.filter(kind="stream_ended", detail__recovered=True).count() == 1
