@@ -34,6 +34,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -221,7 +222,7 @@ class BenchCall:
 # ---- one round: N calls ------------------------------------------------------------------------------------------
 
 
-def place_calls(stack: Stack, twilio: FakeTwilio, count: int, first_number: int) -> list[tuple[str, str, dict]]:
+def place_calls(stack: Stack, twilio: FakeTwilio, count: int, first_number: int) -> list[tuple[str, str, dict, dict]]:
     placed = []
     for n in range(count):
         body = json.dumps({"phone_number": f"+34{first_number + n}"}).encode()
@@ -229,7 +230,7 @@ def place_calls(stack: Stack, twilio: FakeTwilio, count: int, first_number: int)
             "Authorization": f"Token {stack.token}", "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             sid = json.loads(response.read())["call_sid"]
-        placed.append((sid, *twilio.stream_handshake(sid)[1:]))
+        placed.append((sid, *twilio.stream_handshake(sid)))  # the call's own stream URL, signed, and its token
     return placed
 
 
@@ -237,8 +238,9 @@ async def round_of(n: int, seconds: float, stack: Stack, twilio: FakeTwilio, rea
                    first_number: int) -> dict:
     placed = await asyncio.to_thread(place_calls, stack, twilio, n, first_number)
     await realtime_control(realtime_port, "loud")
-    ws_url = stack.base_url.replace("http://", "ws://") + "/media-stream"
-    calls = [BenchCall(i, ws_url, headers, params["token"], sid) for i, (sid, headers, params) in enumerate(placed)]
+    ws_base = stack.base_url.replace("http://", "ws://")
+    calls = [BenchCall(i, ws_base + urlsplit(url).path, headers, params["token"], sid)
+             for i, (sid, url, headers, params) in enumerate(placed)]
     stop = asyncio.Event()
     tasks = []
     for call in calls:  # calls start over about a second, as they would be answered

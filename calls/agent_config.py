@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from calls.live.relay.session import RelaySettings, TurnDetection
 
 DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
+# What Twilio says when the AI fails and agent.yaml's own `apology` cannot be read (a broken live edit): the callee
+# must hear something before the line goes dead. Spanish, the language of the shipped prompts and TWILIO_SAY_LANGUAGE.
+FALLBACK_APOLOGY = (
+    "Disculpe, estamos teniendo un problema técnico. Le volveremos a llamar más tarde. Gracias y hasta pronto."
+)
 
 
 class AgentConfigError(ValueError):
@@ -137,6 +142,17 @@ def load_agent_config(ai_dir: Path | str | None = None) -> AgentConfig:
     assert isinstance(tools, ToolsFile)
     return AgentConfig(agent=loaded["prompts/agent.yaml"], transcription=loaded["prompts/transcription.yaml"],
                        extraction=loaded["prompts/extraction.yaml"], tools=tools.tools)
+
+
+def apology_text(ai_dir: Path | str | None = None) -> str:
+    """agent.yaml's `apology`, or FALLBACK_APOLOGY when that file cannot be read or is invalid."""
+    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
+    try:
+        agent = load_file(root / "prompts/agent.yaml", root)
+    except AgentConfigError:
+        return FALLBACK_APOLOGY
+    assert isinstance(agent, AgentPrompts)
+    return agent.apology
 
 
 def relay_settings(

@@ -109,10 +109,14 @@ def twilio_public_url(path: str) -> str:
     return twilio_settings().public_base_url + path
 
 
-def twilio_stream_url() -> str:
-    """The wss:// URL of our media stream as Twilio opens it (and signs it in X-Twilio-Signature)."""
+def twilio_stream_url(*, call_code: object) -> str:
+    """The wss:// URL of one call's media stream as Twilio opens it (and signs it in X-Twilio-Signature).
+
+    The call's code is a path segment (Twilio forbids a query string there) because the handshake signature covers
+    the URL alone: with one fixed URL, one signature seen would open a stream for any call, forever.
+    """
     scheme, _, rest = twilio_settings().public_base_url.partition("://")
-    return ("wss" if scheme == "https" else "ws") + "://" + rest + STREAM_PATH
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + f"{STREAM_PATH}/{call_code}"
 
 
 class RedirectingHttpClient(TwilioHttpClient):

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from calls.services import place_call
-from tests.calls.test_consumers import TwilioStream, dial, live, realtime  # noqa: F401 (live is a fixture)
+from tests.calls.test_consumers import TwilioStream, dial, live, realtime, stream_url  # noqa: F401 (live: a fixture)
 from tests.calls.test_recording_files import short_call
 from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
 from voicebot_site.log_safety import LOGGED_VALUE_MAX_CHARS, log_value
@@ -64,8 +64,8 @@ def test_a_signed_webhook_with_an_unknown_status_is_logged_escaped(client, fake_
 @pytest.mark.django_db(transaction=True)
 async def test_a_start_frame_cannot_forge_a_line(settings, live, caplog):  # noqa: F811 (the fixture)
     async with realtime(settings) as server:
-        await dial(live)
-        twilio = TwilioStream(FORGED + "z" * 50_000, "not-a-token")
+        call, _ = await dial(live)
+        twilio = TwilioStream(FORGED + "z" * 50_000, "not-a-token", url=stream_url(call.code))
         assert (await twilio.open())[0]
         await twilio.start()
         await twilio.closed.wait()

@@ -298,6 +298,8 @@ AMD_MODE = config("AMD_MODE", default="off")
 AMD_ACTION = config("AMD_ACTION", default="hangup")
 TWILIO_SAY_LANGUAGE = config("TWILIO_SAY_LANGUAGE", default="es-ES")
 STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
+# Seconds a media-stream socket may stay open without Twilio's `start` frame before we close it.
+STREAM_START_TIMEOUT = config("STREAM_START_TIMEOUT", default=5.0, cast=float)
 # Calls still not final this many seconds after creation are settled from Twilio's records.
 CALL_STALE_AFTER = config("CALL_STALE_AFTER", default=900, cast=int)
 # Pacing of batches of calls (admin action, `manage.py place_call --cps`): Twilio's default limit is 1 per second.

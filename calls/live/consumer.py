@@ -1,14 +1,19 @@
-"""`/media-stream`: the websocket Twilio opens for a live call, a thin shell around `calls.live.relay.Relay`.
+"""`/media-stream/<call code>`: the websocket Twilio opens for a live call, a thin shell around the relay.
 
-It checks the handshake's `X-Twilio-Signature`, waits for Twilio's `start` frame and spends the call's single-use
-stream token from its custom parameters, and only then opens the OpenAI Realtime session. Everything else is the
-relay's job; what the relay reports (`calls.live.relay.events`, ending with `StreamEnded`) is saved through
-`calls.services.streaming`, off the audio path (a queue and one writer task), so a slow database never delays a frame.
+It checks the handshake's `X-Twilio-Signature` (over this call's own URL, so a signature seen once opens no other
+call), waits a few seconds at most for Twilio's `start` frame and spends the call's single-use stream token from its
+custom parameters (it must be the token of the call the URL names), and only then opens the OpenAI Realtime session.
+Any failure from there until the relay runs ends the call with an apology. Everything else is the relay's job; what
+the relay reports (`calls.live.relay.events`, ending with `StreamEnded`) is saved through `calls.services.streaming`,
+off the audio path (a queue and one writer task), so a slow database never delays a frame.
 """
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +24,27 @@ from django.conf import settings
 
 from calls import twilio_client
 from calls.live import media
-from calls.agent_config import load_agent_config, relay_settings
+from calls.agent_config import apology_text, load_agent_config, relay_settings
 from calls.exceptions import CallError, StreamTokenError
 from calls.models import Call, EndReason
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.events import RelayEvent
+from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.services import call_say_and_hang_up, stream_token_redeem
-from calls.services.streaming import (
-    call_relay_event_record,
-    call_stream_finished,
-    call_stream_started,
-)
-from calls.services.recordings import recording_file_open, recording_name_for
+from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
+from calls.services.recordings import recording_file_open
 from voicebot_site.log_safety import log_value
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4403
+CLOSE_NO_START = 4408
+
+# Twilio REST requests from a live call (the hang-up, the apology) wait on the network for up to TWILIO_HTTP_TIMEOUT.
+# They get threads of their own: on the one thread every database_sync_to_async of the process shares, a slow one
+# would hold up the start (and every saved event) of all the other calls.
+_twilio_rest = ThreadPoolExecutor(max_workers=8, thread_name_prefix="twilio-rest")
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
@@ -45,14 +53,24 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     refused = False  # closed before a relay ran: nothing more from this socket is read
 
     async def connect(self) -> None:
+        self.call_code = str(self.scope["url_route"]["kwargs"]["call_code"])
         if not self._handshake_signed():
-            logger.warning("Media stream refused: bad or missing X-Twilio-Signature")
+            logger.warning("Media stream refused call=%s: bad or missing X-Twilio-Signature", self.call_code)
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.events: asyncio.Queue[RelayEvent | None] = asyncio.Queue()
         self.tasks: list[asyncio.Task] = []
         self.finished = False
         await self.accept()
+        self.start_deadline = asyncio.create_task(self._close_without_start())
+
+    async def _close_without_start(self) -> None:
+        # Without this a signed socket that never sends `start` would be held open for Daphne's own 24 h limit.
+        await asyncio.sleep(settings.STREAM_START_TIMEOUT)
+        logger.warning("Media stream closed call=%s: no start frame within %ss", self.call_code,
+                       settings.STREAM_START_TIMEOUT)
+        self.refused = True
+        await self.close(code=CLOSE_NO_START)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # Channels' own loop costs too much at 50 frames a second per call: it listens on a channel layer this
@@ -77,7 +95,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         headers = dict(self.scope.get("headers", []))
         signature = headers.get(b"x-twilio-signature", b"").decode("latin-1")
         try:
-            url = twilio_client.twilio_stream_url()
+            url = twilio_client.twilio_stream_url(call_code=self.call_code)
         except CallError:
             return False
         return bool(signature) and twilio_client.twilio_request_is_valid(url=url, params={}, signature=signature)
@@ -94,6 +112,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             logger.warning("Ignored Twilio frame before start: %s", log_value(exc, limit=200))
             return
         if isinstance(frame, media.StartFrame):
+            self.start_deadline.cancel()
             await self._start(frame, received_at=time.monotonic())
         elif not isinstance(frame, media.ConnectedFrame):
             logger.warning("Ignored Twilio %s frame before start", log_value(getattr(frame, "event", "?")))
@@ -101,9 +120,10 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _start(self, frame: "media.StartFrame", *, received_at: float) -> None:
         call_sid = frame.start.callSid
         try:
-            call = await database_sync_to_async(stream_token_redeem)(token=frame.start.customParameters.get("token"))
+            call = await database_sync_to_async(stream_token_redeem)(
+                token=frame.start.customParameters.get("token"), call_code=self.call_code)
         except StreamTokenError as exc:
-            logger.warning("Media stream refused sid=%s: %s", log_value(call_sid), exc)
+            logger.warning("Media stream refused sid=%s call=%s: %s", log_value(call_sid), self.call_code, exc)
             await self._refuse()
             return
         if call.twilio_sid and call.twilio_sid != call_sid:
@@ -111,14 +131,24 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._refuse()
             return
         self.call = call
-        await database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid)
+        connection = None
         try:
+            await database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid)
             connection = await realtime_connect()
-        except RealtimeUnavailable as exc:
-            logger.error("OpenAI Realtime unavailable sid=%s: %s", log_value(call_sid), exc)
-            await self._apologise_and_end(EndReason.AI_UNAVAILABLE)
+            self.relay = await self._build_relay(connection, call, started_at=received_at)
+        except Exception as exc:
+            # The token is spent and the callee is listening: whatever failed (OpenAI, a broken AI/*.yaml after a
+            # live edit, the recording's disk, the database), close OpenAI and end the call with an apology.
+            if isinstance(exc, RealtimeUnavailable):
+                reason = str(exc)
+                logger.error("OpenAI Realtime unavailable sid=%s: %s", call.twilio_sid, reason)
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+                logger.exception("Media stream could not start sid=%s", call.twilio_sid)
+            if connection is not None:
+                await self._close_realtime(connection)
+            await self._start_failed(reason)
             return
-        self.relay = await self._build_relay(connection, call, started_at=received_at)
         self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._persist_events())]
         await self.relay.handle_twilio_frame(frame)
 
@@ -135,12 +165,27 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
         )
+        recorder = Recorder(Path(settings.MEDIA_ROOT) / call.recording.name, open_file=recording_file_open)
+        await recorder.open()
         return Relay(
-            send_to_twilio=self.send_json, realtime=connection, settings=relay_config,
-            recorder=Recorder(Path(settings.MEDIA_ROOT) / recording_name_for(call=call), open_file=recording_file_open),
+            send_to_twilio=self.send_json, realtime=connection, settings=relay_config, recorder=recorder,
             on_event=self._on_event,
             hang_up=self._hang_up, call_sid=call.twilio_sid or str(call.code), started_at=started_at,
         )
+
+    @staticmethod
+    async def _close_realtime(connection: Any) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection.close(), REALTIME_CLOSE_TIMEOUT_S)
+
+    async def _start_failed(self, reason: str) -> None:
+        self.finished = self.refused = True  # no relay will run: later frames have nowhere to go
+        await self._apologise()
+        try:
+            await database_sync_to_async(call_stream_failed)(call_id=self.call.pk, reason=reason)
+        except Exception:
+            logger.exception("Could not record the failed start sid=%s", self.call.twilio_sid)
+        await self.close()
 
     async def send_json(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
@@ -154,7 +199,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def _twilio_hang_up(self, reason: str) -> None:
         try:
-            await asyncio.to_thread(twilio_client.twilio_calls_hangup, sid=self.call.twilio_sid)
+            await asyncio.get_running_loop().run_in_executor(
+                _twilio_rest, functools.partial(twilio_client.twilio_calls_hangup, sid=self.call.twilio_sid))
         except CallError as exc:
             logger.warning("Hang-up failed sid=%s reason=%s: %s", self.call.twilio_sid, reason, exc)
         await self.close()
@@ -169,24 +215,20 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if self.finished:
             return  # Twilio went first (stop or a dropped socket)
         if reason == EndReason.AI_UNAVAILABLE:
-            await self._apologise_and_end(reason)
-        else:
-            await self.close()
+            await self._apologise()
+        await self.close()
 
-    async def _apologise_and_end(self, reason: str) -> None:
-        apology = getattr(self, "apology", None)
-        if apology is None:
-            apology = (await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR)).agent.apology
+    async def _apologise(self) -> None:
+        """Have Twilio say the apology and hang up (its text from agent.yaml, or a built-in one if that is broken)."""
+        apology = getattr(self, "apology", None) or await asyncio.to_thread(apology_text, settings.AI_CONFIG_DIR)
+        # On a thread of its own (with the database cleanup of database_sync_to_async around it), not the shared one.
+        say_and_hang_up = database_sync_to_async(call_say_and_hang_up, thread_sensitive=False, executor=_twilio_rest)
         try:
-            await database_sync_to_async(call_say_and_hang_up)(call=self.call, text=apology)
+            await say_and_hang_up(call=self.call, text=apology)
         except CallError as exc:
             logger.error("Could not play the apology sid=%s: %s", self.call.twilio_sid, exc)
-        if self.relay is None:
-            self.finished = True
-            self.refused = True
-            await database_sync_to_async(call_stream_finished)(call_id=self.call.pk, end_reason=reason,
-                                                               recording_name="")
-        await self.close()
+        except Exception:  # e.g. the database, while saving that it was said: the call is ending either way
+            logger.exception("Apology request failed sid=%s", self.call.twilio_sid)
 
     async def _persist_events(self) -> None:
         while (event := await self.events.get()) is not None:
@@ -196,6 +238,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 logger.exception("Could not save %s event sid=%s", type(event).__name__, self.call.twilio_sid)
 
     async def disconnect(self, code: int) -> None:
+        if (deadline := getattr(self, "start_deadline", None)) is not None:
+            deadline.cancel()
         if self.relay is None or self.finished:
             return
         self.finished = True

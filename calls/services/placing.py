@@ -52,7 +52,8 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
         state = twilio_client.twilio_calls_create(
             to=call.phone_number,
             from_=cfg.phone_number_from,
-            twiml=twilio_client.twilio_stream_twiml(stream_url=twilio_client.twilio_stream_url(), token=token),
+            twiml=twilio_client.twilio_stream_twiml(
+                stream_url=twilio_client.twilio_stream_url(call_code=call.code), token=token),
             status_callback_url=cfg.public_base_url + STATUS_PATH,
             timeout=settings.RING_TIMEOUT,
             time_limit=_time_limit(),

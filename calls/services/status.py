@@ -10,7 +10,12 @@ from calls import twilio_client
 from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
-from calls.services.recordings import call_recording_recover
+from calls.services.recordings import (
+    call_recording_recover,
+    call_recordings_recover_final,
+    call_stream_recover,
+    call_stream_running,
+)
 from calls.services.waiting import call_notify_final
 from extraction.services import process_call_enqueue
 
@@ -103,7 +108,9 @@ def _move(*, call: Call, status: str, duration: float | None, end_reason: str) -
 
 def _after_final(*, call: Call) -> None:
     transaction.on_commit(lambda: call_notify_final(call=call))
-    if call.recording:
+    # The recording is linked when the stream starts; while the stream runs it is still being written, and the
+    # stream's end enqueues the processing (calls.services.streaming.call_stream_finished).
+    if call.recording and not call_stream_running(call=call):
         process_call_enqueue(call=call)
 
 
@@ -173,10 +180,12 @@ def call_mark_failed(*, call: Call, error: str, end_reason: str) -> Call:
 
 
 def call_reconcile_stale(*, older_than_seconds: int | None = None) -> int:
-    """Settle calls that are still not final long after they should have ended (lost callbacks, crashes).
+    """Settle calls that are still not final long after they should have ended (lost callbacks, crashes), then
+    finish the final calls whose stream's end was lost (`call_recordings_recover_final`).
 
-    For each: asks Twilio for its state and applies it (end_reason=stale when that ends it); a call that never
-    reached Twilio becomes failed. Returns how many calls are final now. Writes what call_update_status writes.
+    For each stale call: asks Twilio for its state and applies it (end_reason=stale when that ends it); a call that
+    never reached Twilio becomes failed. Returns how many stale calls are final now. Writes what
+    call_update_status writes; links recordings and enqueues their processing as call_recordings_recover_final does.
     """
     age = older_than_seconds if older_than_seconds is not None else settings.CALL_STALE_AFTER
     cutoff = timezone.now() - timedelta(seconds=age)
@@ -186,6 +195,9 @@ def call_reconcile_stale(*, older_than_seconds: int | None = None) -> int:
             settled += _reconcile_one(call=call).is_final
         except TwilioError as exc:
             logger.warning("Could not reconcile sid=%s call=%s: %s", call.twilio_sid, call.code, exc.message)
+    recovered = call_recordings_recover_final()
+    if recovered:
+        logger.info("Queued processing of %d final calls whose stream end was lost", recovered)
     return settled
 
 
@@ -197,4 +209,8 @@ def _reconcile_one(*, call: Call) -> Call:
     call_recording_recover(call=call)
     call = call_sync_from_twilio(call=call, end_reason=EndReason.STALE)
     logger.info("Reconciled sid=%s status=%s", call.twilio_sid, call.status)
+    if call.is_final and call_stream_running(call=call):
+        # Twilio ended the call long after its callbacks stopped coming, and the stream never reported its end:
+        # the process that held it is gone, so its recording is processed now rather than at the next sweep.
+        call_stream_recover(call=call)
     return call

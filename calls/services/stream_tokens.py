@@ -38,8 +38,9 @@ def stream_token_mint(*, call: Call) -> str:
 
 
 @transaction.atomic
-def stream_token_redeem(*, token: str | None) -> Call:
-    """Spend `token` and return its call; raise StreamTokenError if it is missing, unknown, expired or used.
+def stream_token_redeem(*, token: str | None, call_code: str | None = None) -> Call:
+    """Spend `token` and return its call; raise StreamTokenError if it is missing, unknown, expired or used, or
+    (given `call_code`, the call the stream's URL names) if it belongs to another call, which leaves it unspent.
 
     Writes call.stream_token_used_at (once, atomically). Enqueues nothing.
     """
@@ -47,8 +48,11 @@ def stream_token_redeem(*, token: str | None) -> Call:
         raise StreamTokenError("The media stream presented no token.")
     token_hash = _hash(token)
     now = timezone.now()
+    spendable = Call.objects.filter(stream_token_hash=token_hash, stream_token_used_at__isnull=True)
+    if call_code is not None:
+        spendable = spendable.filter(code=call_code)
     spent = (
-        Call.objects.filter(stream_token_hash=token_hash, stream_token_used_at__isnull=True)
+        spendable
         .filter(Q(stream_token_expires_at__gt=now))
         .exclude(status__in=FINAL_STATUSES)
         .update(stream_token_used_at=now)
@@ -57,13 +61,15 @@ def stream_token_redeem(*, token: str | None) -> Call:
     if spent == 1 and call is not None:
         logger.info("Stream token redeemed sid=%s call=%s", call.twilio_sid, call.code)
         return call
-    raise StreamTokenError(_why_refused(call, now))
+    raise StreamTokenError(_why_refused(call, now, call_code))
 
 
-def _why_refused(call: Call | None, now) -> str:
+def _why_refused(call: Call | None, now, call_code: str | None) -> str:
     if call is None:
         return "The media stream token is unknown."
     logger.warning("Stream token refused sid=%s call=%s", call.twilio_sid, call.code)
+    if call_code is not None and str(call.code) != str(call_code):
+        return "The media stream token belongs to another call."
     if call.stream_token_used_at is not None:
         return "The media stream token was already used."
     if call.is_final:

@@ -13,18 +13,44 @@ from django.conf import settings
 from django.db import transaction
 
 from calls.live.relay import events
-from calls.models import Call, CallEvent
+from calls.models import Call, CallEvent, EndReason
+from calls.services.recordings import recording_name_for
 from calls.services.waiting import call_notify_final
 from extraction.services import process_call_enqueue
 
 logger = logging.getLogger(__name__)
 
 
-def call_stream_started(*, call: Call, stream_sid: str) -> None:
-    """Record the Twilio stream SID. Writes call.stream_sid and a `stream_started` CallEvent."""
-    Call.objects.filter(pk=call.pk).update(stream_sid=stream_sid)
+@transaction.atomic
+def call_stream_started(*, call: Call, stream_sid: str) -> str:
+    """Record the Twilio stream SID and link the recording the stream is about to write; returns its name.
+
+    Writes call.stream_sid, call.recording (a name relative to MEDIA_ROOT) and a `stream_started` CallEvent. The
+    recording is linked now, not when the stream ends: a web process killed mid-call (or cancelled before its
+    disconnect finished) still leaves the call pointing at the partial recording, which the reconcile sweep then
+    processes (`call_stream_recover`).
+    """
+    name = recording_name_for(call=call)
+    Call.objects.filter(pk=call.pk).update(stream_sid=stream_sid, recording=name)
+    call.stream_sid, call.recording.name = stream_sid, name
     CallEvent.objects.create(call=call, kind=CallEvent.Kind.STREAM_STARTED, detail={"stream_sid": stream_sid})
     logger.info("Media stream started sid=%s stream=%s", call.twilio_sid, stream_sid)
+    return name
+
+
+@transaction.atomic
+def call_stream_failed(*, call_id: int, reason: str) -> Call:
+    """The stream could not start (the AI, its configuration, the recording or the database failed after the token
+    was spent): record why and finish the stream with end_reason ai_unavailable.
+
+    Writes an `ai_unavailable` CallEvent ({"detail": reason}) and what `call_stream_finished` writes; the recording
+    stays linked only if its file was created.
+    """
+    CallEvent.objects.create(call_id=call_id, kind=CallEvent.Kind.AI_UNAVAILABLE, detail={"detail": reason})
+    call = Call.objects.get(pk=call_id)
+    exists = bool(call.recording) and (Path(settings.MEDIA_ROOT) / call.recording.name).is_file()
+    return call_stream_finished(call_id=call_id, end_reason=EndReason.AI_UNAVAILABLE,
+                                recording_name=call.recording.name if exists else "")
 
 
 @transaction.atomic

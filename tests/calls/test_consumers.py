@@ -7,10 +7,12 @@ import base64
 import json
 import secrets
 import wave
+import xml.etree.ElementTree as ET
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -30,7 +32,14 @@ from tests.polling import async_wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
-STREAM_URL = "wss://voicebot.example/media-stream"
+PUBLIC_STREAM_BASE = "wss://voicebot.example/media-stream/"
+
+
+def stream_url(call_code: object) -> str:
+    """The stream URL Twilio opens, and signs, for the call `call_code` (what its TwiML names)."""
+    return f"{PUBLIC_STREAM_BASE}{call_code}"
+
+
 FRAME = 160  # 20 ms of mu-law
 application = URLRouter(websocket_urlpatterns)
 
@@ -60,8 +69,9 @@ class TwilioStream:
     """Twilio's side of one media stream, over a WebsocketCommunicator: sends frames, records what comes back and
     returns each mark as soon as it arrives (as if the audio had played instantly)."""
 
-    def __init__(self, call_sid: str, token: str | None, *, echo_marks: bool = True) -> None:
+    def __init__(self, call_sid: str, token: str | None, *, echo_marks: bool = True, url: str | None = None) -> None:
         self.call_sid, self.token, self.echo_marks = call_sid, token, echo_marks
+        self.url = url  # the stream URL of the call's TwiML (by default, the one of call `call_sid`)
         self.stream_sid = "MZ" + secrets.token_hex(16)
         self.framer = TwilioFrames(call_sid=call_sid, stream_sid=self.stream_sid)
         self.frames: list[dict[str, Any]] = []
@@ -73,13 +83,15 @@ class TwilioStream:
         self._hung_up = False
 
     async def open(self, *, signature: str | None = "sign", headers: list | None = None) -> tuple[bool, Any]:
+        if self.url is None:
+            self.url = stream_url((await Call.objects.aget(twilio_sid=self.call_sid)).code)
         if headers is None:
             headers = []
             if signature == "sign":
-                signature = RequestValidator(django_settings.TWILIO_AUTH_TOKEN).compute_signature(STREAM_URL, {})
+                signature = RequestValidator(django_settings.TWILIO_AUTH_TOKEN).compute_signature(self.url, {})
             if signature:
                 headers.append((b"x-twilio-signature", signature.encode()))
-        self.comm = WebsocketCommunicator(application, "/media-stream", headers=headers)
+        self.comm = WebsocketCommunicator(application, urlsplit(self.url).path, headers=headers)
         accepted, detail = await self.comm.connect(timeout=5)
         if accepted:
             self._reader = asyncio.create_task(self._read())
@@ -437,3 +449,164 @@ async def test_it_enqueues_processing_when_twilio_said_final_before_the_stream_e
         await twilio.stop()
     assert enqueued == [("extraction.tasks.process_call", call.pk)]
     assert (await fresh(call)).recording.name
+
+
+# ---- a stream opens only its own call ----------------------------------------------------------------------------
+
+
+async def test_a_signature_opens_only_the_stream_of_its_own_call(settings, live):
+    async with realtime(settings) as server:
+        first, _ = await dial(live, "+34600111222")
+        second, second_token = await dial(live, "+34600333444")
+        seen = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(stream_url(first.code), {})
+        # The first call's signature, replayed on the second call's stream.
+        accepted, code = await TwilioStream(second.twilio_sid, second_token).open(signature=seen)
+    assert (accepted, code) == (False, 4403)
+    assert server.handshakes == []
+    with pytest.raises(ValueError, match="No route"):  # the one fixed URL whose signature fitted every call is gone
+        await WebsocketCommunicator(application, "/media-stream", headers=[
+            (b"x-twilio-signature", seen.encode())]).connect(timeout=5)
+
+
+async def test_a_token_presented_on_another_calls_stream_is_refused_and_left_unspent(settings, live):
+    first, first_token = await dial(live, "+34600111222")
+    second, _ = await dial(live, "+34600333444")
+    # Signed for the second call's URL, but carrying the first call's token.
+    await _refused_start(settings, live, TwilioStream(first.twilio_sid, first_token, url=stream_url(second.code)))
+    assert (await fresh(first)).stream_token_used_at is None  # still good for the first call's own stream
+
+
+async def test_a_socket_that_never_sends_start_is_closed(settings, live):
+    settings.STREAM_START_TIMEOUT = 0.3
+    async with realtime(settings) as server:
+        call, token = await dial(live)
+        twilio = TwilioStream(call.twilio_sid, token)
+        assert (await twilio.open())[0]
+        await twilio.send(twilio.framer.connected())  # and then nothing
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await twilio.hang_up()
+    assert twilio.close_code == 4408
+    assert server.handshakes == []
+    assert (await fresh(call)).stream_token_used_at is None
+
+
+async def test_a_stream_that_starts_in_time_is_not_closed_by_the_start_deadline(settings, live, callee_audio):
+    settings.STREAM_START_TIMEOUT = 0.3
+    async with answered_call(settings, live) as (server, call, twilio):
+        await twilio.stream(callee_audio[: FRAME * 40], pace=0.02)  # 0.8 s: past the deadline
+        assert not twilio.closed.is_set()
+        await twilio.stop()
+    assert (await fresh(call)).end_reason == "callee_hangup"
+
+
+# ---- a start that fails ------------------------------------------------------------------------------------------
+
+
+def _ai_dir_with(tmp_path: Path, broken: str) -> Path:
+    """A copy of AI/ whose file `broken` no longer parses (a bad live edit)."""
+    import shutil
+
+    ai_dir = tmp_path / "AI"
+    shutil.copytree(Path(django_settings.BASE_DIR) / "AI", ai_dir)
+    (ai_dir / broken).write_text("persona: [unclosed\n", encoding="utf-8")
+    return ai_dir
+
+
+async def _failed_start(settings, live) -> tuple[FakeRealtimeServer, Call, TwilioStream, str]:
+    """Answer a call whose stream start fails; returns the fake OpenAI, the call, Twilio's side and what Twilio was
+    told to say."""
+    async with answered_call(settings, live) as (server, call, twilio):
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+        await async_wait_for(lambda: server.sessions and server.sessions[0].ws.state.name == "CLOSED",
+                             what="the OpenAI session to be closed")
+    updates = live.calls[call.twilio_sid].twiml_updates
+    assert len(updates) == 1 and "<Hangup" in updates[0]
+    said = ET.fromstring(updates[0]).find("Say").text
+    return server, await fresh(call), twilio, said
+
+
+@pytest.mark.parametrize("broken, apology", [
+    ("prompts/agent.yaml", "fallback"),  # the apology's own file: the built-in text
+    ("tools/tools.yaml", "agent.yaml"),  # another file: agent.yaml's apology still reads
+])
+async def test_a_broken_ai_config_at_start_ends_the_call_with_an_apology(settings, live, tmp_path, broken, apology):
+    from calls.agent_config import FALLBACK_APOLOGY, load_file
+
+    settings.AI_CONFIG_DIR = _ai_dir_with(tmp_path, broken)
+    server, call, twilio, said = await _failed_start(settings, live)
+
+    expected = FALLBACK_APOLOGY if apology == "fallback" else load_file(
+        Path(django_settings.BASE_DIR) / "AI/prompts/agent.yaml", Path(django_settings.BASE_DIR) / "AI").apology
+    assert said == expected
+    assert server.of_type("session.update") == []  # the session was opened, never configured, and closed
+    assert call.end_reason == "ai_unavailable"
+    [unavailable] = await events_of(call, "ai_unavailable")
+    assert "AgentConfigError" in unavailable.detail["detail"] and broken in unavailable.detail["detail"]
+    assert len(await events_of(call, "stream_ended")) == 1
+    assert await events_of(call, "say_and_hangup")
+    assert not call.recording  # no audio was ever written
+
+
+async def test_a_recording_that_cannot_be_created_ends_the_call_with_an_apology(settings, live, tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    settings.MEDIA_ROOT = str(tmp_path / "not-a-folder" / "media")
+    server, call, twilio, said = await _failed_start(settings, live)
+    assert "Disculpe" in said  # agent.yaml's apology
+    assert call.end_reason == "ai_unavailable"
+    [unavailable] = await events_of(call, "ai_unavailable")
+    assert "Error" in unavailable.detail["detail"]  # NotADirectoryError / FileExistsError, with its path
+    assert not call.recording and len(await events_of(call, "stream_ended")) == 1
+
+
+async def test_openai_refusing_is_recorded_with_its_reason(settings, live):
+    async with answered_call(settings, live, RealtimeScenario(refuse_connections=True)) as (_, call, twilio):
+        await asyncio.wait_for(twilio.closed.wait(), 5)
+    [unavailable] = await events_of(call, "ai_unavailable")
+    assert "OpenAI Realtime" in unavailable.detail["detail"]
+    assert len(await events_of(call, "stream_ended")) == 1
+
+
+# ---- what one call's slow Twilio request does to the others ------------------------------------------------------
+
+
+async def test_a_slow_apology_request_does_not_hold_up_another_calls_start(settings, live):
+    live.delay_updates_s = 3.0
+    async with FakeRealtimeServer(RealtimeScenario(refuse_connections=True)) as down, realtime(settings) as up:
+        first, first_token = await dial(live, "+34600111222")
+        second, second_token = await dial(live, "+34600333444")
+        settings.OPENAI_BASE_URL = down.base_url
+        failing = TwilioStream(first.twilio_sid, first_token)
+        assert (await failing.open())[0]
+        await failing.start()
+        await async_wait_for(lambda: live.requests_to("POST", f"/Calls/{first.twilio_sid}.json"),
+                             what="the first call's apology request")  # Twilio now takes 3 s to answer it
+        settings.OPENAI_BASE_URL = up.base_url
+        healthy = TwilioStream(second.twilio_sid, second_token)
+        began = asyncio.get_running_loop().time()
+        assert (await healthy.open())[0]
+        await healthy.start()
+        await up.wait_for("session.update", timeout=10)
+        took = asyncio.get_running_loop().time() - began
+        await healthy.stop()
+        await healthy.hang_up()
+        await asyncio.wait_for(failing.closed.wait(), 10)
+        await failing.hang_up()
+    assert took < 1.5, f"the second call's start waited {took:.1f} s behind the first call's apology"
+    assert await events_of(first, "say_and_hangup")
+
+
+# ---- the recording is the call's from the start ------------------------------------------------------------------
+
+
+async def test_the_recording_is_linked_as_soon_as_the_stream_starts(settings, live, callee_audio, monkeypatch):
+    enqueued: list[tuple] = []
+    monkeypatch.setattr("extraction.services.async_task", lambda *args, **kwargs: enqueued.append(args))
+    async with answered_call(settings, live) as (server, call, twilio):
+        await server.wait_for("session.update")
+        await twilio.stream(callee_audio[: FRAME * 50])
+        linked = await fresh(call)
+        # A web process killed now still leaves the call pointing at its (partial, valid) recording.
+        assert linked.recording.name.endswith(f"{call.twilio_sid}.wav")
+        await async_wait_for(lambda: wav_of(linked).getnframes() > 0, what="the first flush")
+        assert enqueued == []
+        await twilio.stop()

@@ -37,7 +37,7 @@ def test_it_reuses_the_contact_of_a_known_number(fake_twilio):
 def test_the_twiml_streams_to_us_with_a_token_that_opens_this_call(fake_twilio):
     call = place_call(contact=ContactFactory())
     sent = fake_twilio.last_call
-    assert urlsplit(sent.stream_url)[:3] == ("wss", "voicebot.example", "/media-stream")
+    assert urlsplit(sent.stream_url)[:3] == ("wss", "voicebot.example", f"/media-stream/{call.code}")
     assert stream_token_redeem(token=sent.token).pk == call.pk
 
 
@@ -133,7 +133,7 @@ def test_the_task_places_a_call_by_contact_id(fake_twilio, q_sync):
 def test_the_fake_hands_a_media_client_what_twilio_would_send(fake_twilio):
     call = place_call(contact=ContactFactory())
     url, headers, parameters = fake_twilio.stream_handshake(call.twilio_sid)
-    assert url == "wss://voicebot.example/media-stream"
+    assert url == f"wss://voicebot.example/media-stream/{call.code}"
     assert headers["X-Twilio-Signature"] and stream_token_redeem(token=parameters["token"]).pk == call.pk
 
 

@@ -6,11 +6,12 @@ import pytest
 from calls import twilio_client
 from calls.exceptions import TwilioError, TwilioNotConfigured
 
+CODE = "6f1c0b8e-2a4d-4c1e-9b7a-0d3e5f6a7b8c"  # a call's code: its stream URL's last segment
 
 def _create(**overrides):
     kwargs = dict(
         to="+34600111222", from_="+15005550006",
-        twiml=twilio_client.twilio_stream_twiml(stream_url="wss://voicebot.example/media-stream", token="tok"),
+        twiml=twilio_client.twilio_stream_twiml(stream_url=f"wss://voicebot.example/media-stream/{CODE}", token="tok"),
         status_callback_url="https://voicebot.example/twilio/status", timeout=30, time_limit=150,
         machine_detection=None, amd_callback_url=None,
     )
@@ -25,11 +26,11 @@ def test_it_names_the_missing_setting_when_used(settings, fake_twilio, missing):
 
 
 def test_it_builds_stream_twiml_with_a_token_parameter():
-    twiml = twilio_client.twilio_stream_twiml(stream_url="wss://h.example/media-stream", token='a"<b')
+    twiml = twilio_client.twilio_stream_twiml(stream_url=f"wss://h.example/media-stream/{CODE}", token='a"<b')
     root = ET.fromstring(twiml)
     stream = root.find("./Connect/Stream")
     assert root.tag == "Response"
-    assert stream.get("url") == "wss://h.example/media-stream"
+    assert stream.get("url") == f"wss://h.example/media-stream/{CODE}"
     assert [(p.get("name"), p.get("value")) for p in stream.findall("Parameter")] == [("token", 'a"<b')]
 
 
@@ -110,12 +111,17 @@ def test_it_validates_signatures_with_the_auth_token(fake_twilio):
 
 
 def test_the_stream_url_follows_public_base_url_and_its_handshake_signature_checks(settings, fake_twilio):
+    code, other = CODE, "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
     settings.PUBLIC_BASE_URL = "https://voicebot.example/"
-    assert twilio_client.twilio_stream_url() == "wss://voicebot.example/media-stream"
-    signature = fake_twilio.sign("wss://voicebot.example/media-stream", {}).signature
-    assert twilio_client.twilio_request_is_valid(url=twilio_client.twilio_stream_url(), params={}, signature=signature)
+    assert twilio_client.twilio_stream_url(call_code=code) == f"wss://voicebot.example/media-stream/{code}"
+    signature = fake_twilio.sign(f"wss://voicebot.example/media-stream/{code}", {}).signature
+    assert twilio_client.twilio_request_is_valid(url=twilio_client.twilio_stream_url(call_code=code), params={},
+                                                 signature=signature)
+    # A signature opens its own call's stream only.
+    assert not twilio_client.twilio_request_is_valid(url=twilio_client.twilio_stream_url(call_code=other), params={},
+                                                     signature=signature)
     settings.PUBLIC_BASE_URL = "http://localhost:6060"
-    assert twilio_client.twilio_stream_url() == "ws://localhost:6060/media-stream"
+    assert twilio_client.twilio_stream_url(call_code=code) == f"ws://localhost:6060/media-stream/{code}"
 
 
 def test_it_names_an_invalid_to_by_its_meaning(fake_twilio):

@@ -10,6 +10,7 @@ import asyncio
 import io
 import re
 import wave
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -256,9 +257,10 @@ async def test_two_web_processes_behind_one_address_share_a_call(system):
     response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
 
     assert response.status_code == 200 and response.json()["call_status"] == "completed"
-    waiter, streamer = system.port, system.proxy.port_for("/media-stream")
-    assert waiter != streamer
+    stream_path = urlsplit(system.twilio.calls[response.json()["call_sid"]].stream_url).path  # the call's own
+    waiter, streamer = system.port, system.proxy.port_for(stream_path)
+    assert waiter != streamer and stream_path.startswith("/media-stream/")
     assert system.proxy.routed[("/make_call", waiter)] == 1
-    assert system.proxy.routed[("/media-stream", streamer)] == 1
+    assert system.proxy.routed[(stream_path, streamer)] == 1
     assert system.proxy.routed[("/twilio/status", streamer)] == 4
     await _assert_complete_call(system, response.json()["call_sid"])

@@ -11,6 +11,7 @@ import asyncio
 import io
 import wave
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -89,9 +90,9 @@ async def _call(stack, twilio, realtime, callee_speech, bot_speech, goodbye) -> 
     for hook in twilio.status_callbacks(sid, ["initiated", "ringing", "in-progress"]):
         assert (await asyncio.to_thread(hook.post_http, stack.base_url)).status_code == 200
 
-    client = TwilioMediaClient(url=stack.base_url.replace("http", "ws") + "/media-stream", token=params["token"],
-                               call_sid=sid, account_sid=twilio.account_sid, auth_token=twilio.auth_token,
-                               signed_url=stream_url)
+    client = TwilioMediaClient(url=stack.base_url.replace("http", "ws") + urlsplit(stream_url).path,
+                               token=params["token"], call_sid=sid, account_sid=twilio.account_sid,
+                               auth_token=twilio.auth_token, signed_url=stream_url)
     await client.open()
     hung_up_at = asyncio.create_task(_when_hung_up(twilio, sid, client))
     await client.start()

@@ -1,10 +1,12 @@
 """A fake Twilio Voice REST API on a real local socket, and Twilio's signed webhooks back to us.
 
 It checks what Twilio checks (basic auth, the account in the path, required fields, E.164 `To`, trial-account
-verified numbers, callback event names) and what our TwiML must say (a `<Connect><Stream>` to our `/media-stream`
-with a `token` parameter). Webhooks are built and signed exactly as Twilio signs them (HMAC-SHA1 of the
-PUBLIC_BASE_URL-based URL plus the sorted form params); the test chooses how to deliver them (Django test client,
-async client, or real HTTP to a live server).
+verified numbers, callback event names) and what our TwiML must say (a `<Connect><Stream>` to our
+`/media-stream/<call code>` with a `token` parameter). `stream_handshake` gives the URL the TwiML named, with the
+signature Twilio computes over it; `delay_updates_s` makes updates of a live call (hang-up, say) answer slowly.
+Webhooks are built and signed exactly as Twilio signs them (HMAC-SHA1 of the PUBLIC_BASE_URL-based URL plus the
+sorted form params); the test chooses how to deliver them (Django test client, async client, or real HTTP to a live
+server).
 
     with FakeTwilio() as fake:
         settings.TWILIO_API_BASE_URL = fake.base_url
@@ -18,6 +20,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +36,7 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALLBACK_EVENTS = {"initiated", "ringing", "answered", "completed"}
 AMD_MODES = {"Enable", "DetectMessageEnd"}
 FINAL = {"completed", "busy", "no-answer", "canceled", "failed"}
+_STREAM_PATH = re.compile(r"^/media-stream/[0-9a-f-]{36}$")  # our per-call stream URL: /media-stream/<call code>
 _CALL_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls(?:/(?P<sid>[^/]+))?\.json$")
 
 
@@ -141,6 +145,7 @@ class FakeTwilio:
         self.requests: list[ReceivedRequest] = []
         self.calls: dict[str, FakeCall] = {}
         self.fail_next: tuple[int, int, str] | None = None
+        self.delay_updates_s = 0.0  # a slow Twilio: seconds before answering a live call's update (POST .../CA....json)
         self.lock = threading.Lock()
         self.created = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -263,6 +268,10 @@ class FakeTwilio:
         record = ReceivedRequest(method=method, path=path, form=form, auth=auth)
         with self.lock:
             self.requests.append(record)
+        match = _CALL_PATH.match(path)
+        if method == "POST" and match and match["sid"] and self.delay_updates_s:
+            time.sleep(self.delay_updates_s)  # outside the lock: other requests are served meanwhile
+        with self.lock:
             status, body = self._route(method, path, form, auth)
             record.status = status
         if status == 201:
@@ -363,8 +372,8 @@ def _parse_stream_twiml(twiml: str) -> tuple[str, str] | str:
         return "expected <Response><Connect><Stream>"
     url = stream.get("url", "")
     parts = urlsplit(url)
-    if parts.scheme != "wss" or parts.path != "/media-stream" or parts.query:
-        return f"Stream url must be wss://HOST/media-stream without a query, got {url!r}"
+    if parts.scheme != "wss" or not _STREAM_PATH.match(parts.path) or parts.query:
+        return f"Stream url must be wss://HOST/media-stream/<call code> without a query, got {url!r}"
     tokens = [p.get("value", "") for p in stream.findall("Parameter") if p.get("name") == "token"]
     if len(tokens) != 1 or not tokens[0]:
         return "Stream needs exactly one non-empty <Parameter name='token'>"

@@ -1,4 +1,4 @@
-"""A fake Twilio Media Streams client: opens our `/media-stream` websocket the way Twilio does.
+"""A fake Twilio Media Streams client: opens a call's `/media-stream/<call code>` websocket the way Twilio does.
 
 It signs the handshake (`X-Twilio-Signature` over the wss URL), sends `connected` and `start` (with the call's
 token as a custom parameter), streams 20 ms mu-law frames at real-time pace with Twilio's `timestamp` clock, and
@@ -33,7 +33,7 @@ class PlayedAudio:
 
 @dataclass
 class TwilioMediaClient:
-    url: str  # ws://127.0.0.1:PORT/media-stream
+    url: str  # ws://127.0.0.1:PORT/media-stream/<call code>
     token: str
     call_sid: str
     account_sid: str = "AC" + "0" * 32

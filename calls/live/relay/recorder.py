@@ -146,10 +146,21 @@ class Recorder:
             self.log.info("recording dropped %d ms of late callee audio", self.late_ms)
         return self.path
 
+    async def open(self) -> None:
+        """Create the file now rather than at the first write: a recording that cannot be written (a full disk, a
+        missing permission) then fails the stream's start, when the call can still end with an apology."""
+        async with self._lock:
+            if self._file is None:
+                await asyncio.to_thread(self._create)
+
+    def _create(self) -> None:
+        self._file = self.open_file(self.path)
+        self._file.write(wav_header(0))
+        self._file.flush()
+
     def _write(self, chunk: bytes) -> None:
         if self._file is None:
-            self._file = self.open_file(self.path)
-            self._file.write(wav_header(0))
+            self._create()
         self._file.seek(0, 2)
         self._file.write(chunk)
         self._written += len(chunk)

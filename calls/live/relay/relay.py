@@ -44,6 +44,7 @@ Handler = Callable[[Any], Awaitable[None]]
 # Twilio stamps callee audio on the stream's clock, which keeps pace with ours. A frame claiming to be further ahead
 # than this is garbage, and placing it would make the recorder hold the whole gap as silence in memory.
 MAX_MEDIA_AHEAD_MS = 60_000
+REALTIME_CLOSE_TIMEOUT_S = 2.0
 
 
 class Relay:
@@ -325,8 +326,10 @@ class Relay:
             return
         self._closed = True
         self.end_reason = self.end_reason or reason
+        # Bounded: a slow closing handshake with OpenAI must not hold up the recording and StreamEnded, which the
+        # server may not wait for (Daphne cancels a consumer some seconds after its socket has gone).
         with contextlib.suppress(Exception):
-            await self._realtime.close()
+            await asyncio.wait_for(self._realtime.close(), REALTIME_CLOSE_TIMEOUT_S)
         duration = max(self.now_ms, self.recorder.callee_end_ms)
         path = await self.recorder.close(int(duration))
         await self._emit(self.metrics.report(duration))
