@@ -197,7 +197,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff with the permissions each view declares per method (voicebot_site/permissions.py; README, "Roles").
+    "DEFAULT_PERMISSION_CLASSES": ["voicebot_site.permissions.DeclaredPermissions"],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
