@@ -3,6 +3,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# django-q2's pages for superusers only: re-registered before admin.site.urls below reads the registry.
+from voicebot_site import task_queue_admin  # noqa: F401
+
 admin.site.site_header = "voicebot"
 admin.site.site_title = "voicebot"
 admin.site.index_title = "Contacts and calls"
