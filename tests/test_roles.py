@@ -292,6 +292,21 @@ def test_the_apis_calls_imports_and_deletions_are_in_the_admin_history(staff_use
     assert history(call.contact, DELETION) == ["Deleted through the API, with its calls and their recordings."]
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_make_call_is_in_the_calls_history(staff_user, fake_twilio, settings):
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    settings.MAKE_CALL_TIMEOUT = 1
+    client = AsyncClient()
+    await client.aforce_login(staff_user)
+    response = await client.post("/make_call", {"phone_number": "600 123 456"}, content_type="application/json")
+
+    assert response.status_code == 408  # nobody answers the fake: the wait times out, and is still recorded
+    call = await Call.objects.aget(twilio_sid=fake_twilio.last_call.sid)
+    assert await sync_to_async(history)(call, ADDITION) == ["Placed through POST /make_call."]
+
+
 # django-q2's pages run code in the worker: superusers only
 
 @pytest.mark.parametrize("page", ["schedule", "success", "failure", "ormq"])

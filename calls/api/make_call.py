@@ -72,10 +72,13 @@ async def make_call(request: HttpRequest) -> JsonResponse:
         call = await sync_to_async(services.place_call)(phone_number=phone_number)
     except CallError as exc:
         return make_call_error_response(exc)
-    await sync_to_async(history_record)(user=gate.request.user, objects=[call], flag=ADDITION,
-                                        message="Placed through POST /make_call.")
     try:
         call = await services.call_wait_final(call=call, timeout=settings.MAKE_CALL_TIMEOUT)
     except CallWaitTimeout as exc:
         return make_call_error_response(exc, call_sid=call.twilio_sid)
+    finally:
+        # Written once the wait is over, whatever ended it: a write while Twilio's first callbacks arrive would
+        # compete with them for the database.
+        await sync_to_async(history_record)(user=gate.request.user, objects=[call], flag=ADDITION,
+                                            message="Placed through POST /make_call.")
     return JsonResponse(_make_call_result(call))
