@@ -6,6 +6,7 @@ recording made elsewhere, never typed in. Re-running the post-call processing an
 extraction.services; calls/review/display.py turns the stored JSON into tables staff can read.
 """
 from django.contrib import admin, messages
+from django.contrib.admin.models import ADDITION
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -39,6 +40,7 @@ from extraction.exceptions import RecordingRejected
 from extraction.services import (
     ReprocessReport, process_calls_enqueue, recorded_call_import, recording_upload,
 )
+from voicebot_site.admin_history import history_record
 
 PHONE_LIKE = frozenset("0123456789 +-().")
 LIVE_STATUS_MAX = 200  # ids per poll: more than a page of the list (list_per_page)
@@ -109,7 +111,7 @@ class CallAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "error")}),
         ("Timing", {"fields": ("created_at", "answered_at", "ended_at", "duration_display")}),
-        ("Recording", {"fields": ("audio_player",)}),
+        ("Recording", {"fields": ("audio_player", "recording_download")}),
         ("Conversation", {"fields": ("final_transcript", "live_transcript_display")}),
         ("Extracted data", {"fields": ("extracted_table", "extraction_error")}),
         ("Twilio", {"classes": ("collapse",), "fields": ("twilio_sid", "stream_sid", "code", "status_sequence")}),
@@ -118,9 +120,9 @@ class CallAdmin(admin.ModelAdmin):
     )
     readonly_fields = (
         "contact", "phone_number", "status_badge", "end_reason", "answered_by", "error", "created_at",
-        "answered_at", "ended_at", "duration_display", "audio_player", "final_transcript", "live_transcript_display",
-        "extracted_table", "extraction_error", "twilio_sid", "stream_sid", "code", "status_sequence",
-        "processing_display", "token_usage_display", "metrics_display",
+        "answered_at", "ended_at", "duration_display", "audio_player", "recording_download", "final_transcript",
+        "live_transcript_display", "extracted_table", "extraction_error", "twilio_sid", "stream_sid", "code",
+        "status_sequence", "processing_display", "token_usage_display", "metrics_display",
     )
     change_form_template = "admin/calls/call/change_form.html"
     change_list_template = "admin/calls/call/change_list.html"
@@ -137,6 +139,21 @@ class CallAdmin(admin.ModelAdmin):
         # The list keeps change rights (so actions work); a single call opens as a read-only view.
         return obj is None and super().has_change_permission(request)
 
+    # The custom permissions (Call.Meta.permissions) that guard what costs money or exposes a voice; actions
+    # name them in `permissions=[...]`, so a user without one does not even see the action.
+
+    def has_hangup_call_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.hangup_call")
+
+    def has_rerun_processing_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.rerun_processing")
+
+    def has_upload_recording_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.upload_recording")
+
+    def has_export_calls_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.export_calls")
+
     def get_list_display(self, request: HttpRequest) -> list:
         # One column per field of the extraction schema: a setting, so not known when list_display is declared.
         *before, summary = super().get_list_display(request)
@@ -151,11 +168,17 @@ class CallAdmin(admin.ModelAdmin):
         return changelist
 
     def get_fieldsets(self, request: HttpRequest, obj: Call | None = None):
-        if obj is None or not processing_failed(obj):
-            return super().get_fieldsets(request, obj)
-        # A failed processing is what staff need to see first, so its section opens by itself.
-        return [(name, {**options, "classes": ()}) if name == "Processing" else (name, options)
-                for name, options in super().get_fieldsets(request, obj)]
+        hidden = {"audio_player"} if not request.user.has_perm("calls.listen_recording") else set()
+        if not request.user.has_perm("calls.download_recording"):
+            hidden.add("recording_download")
+        fieldsets = []
+        for name, options in super().get_fieldsets(request, obj):
+            fields = [field for field in options["fields"] if field not in hidden]
+            # A failed processing is what staff need to see first, so its section opens by itself.
+            opened = name == "Processing" and obj is not None and processing_failed(obj)
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields, **({"classes": ()} if opened else {})}))
+        return fieldsets
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -167,12 +190,13 @@ class CallAdmin(admin.ModelAdmin):
         return results, may_have_duplicates
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        can_upload = self.has_change_permission(request)
+        can_upload = self.has_upload_recording_permission(request)
         return super().changelist_view(request, {"title": "Calls", "can_upload": can_upload, **(extra_context or {})})
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
-        can_process = self.has_change_permission(request)
-        return super().change_view(request, object_id, form_url, {"can_process": can_process, **(extra_context or {})})
+        context = {"can_process": self.has_rerun_processing_permission(request),
+                   "can_upload": self.has_upload_recording_permission(request)}
+        return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
 
     # List columns
 
@@ -214,8 +238,15 @@ class CallAdmin(admin.ModelAdmin):
         if name is None:
             return "Deleted" if call.recording_deleted_at else "No recording"
         url = reverse("recording", kwargs={"name": name})
-        player = '<audio class="call-audio" controls preload="metadata" src="{}"></audio>'
-        return format_html(player + ' <a href="{}" download>Download</a>', url, url)
+        return format_html('<audio class="call-audio" controls preload="metadata" src="{}"></audio>', url)
+
+    @admin.display(description="Download")
+    def recording_download(self, call: Call) -> SafeString | str:
+        name = recording_url_name(call)
+        if name is None:
+            return "–"
+        url = reverse("recording", kwargs={"name": name})
+        return format_html('<a href="{}" download>Download the recording</a>', url)
 
     @admin.display(description="Transcript")
     def final_transcript(self, call: Call) -> SafeString:
@@ -270,7 +301,7 @@ class CallAdmin(admin.ModelAdmin):
 
     def process_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
         """The call page's "Re-run transcription and extraction" button."""
-        if not self.has_change_permission(request):
+        if not self.has_rerun_processing_permission(request):
             raise PermissionDenied
         call = get_object_or_404(Call, pk=pk)
         self._report_reprocess(request, process_calls_enqueue(calls=[call]))
@@ -278,7 +309,7 @@ class CallAdmin(admin.ModelAdmin):
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """A call recorded elsewhere: number, date and WAV in; a new processed call out."""
-        if not self.has_change_permission(request):
+        if not self.has_upload_recording_permission(request):
             raise PermissionDenied
         form = RecordedCallForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
@@ -290,6 +321,8 @@ class CallAdmin(admin.ModelAdmin):
             except RecordingRejected as exc:
                 form.add_error("file", str(exc))
             else:
+                history_record(user=request.user, objects=[call], flag=ADDITION,
+                               message="Uploaded a recording made elsewhere; transcription and extraction queued.")
                 self.message_user(request, f"Recording uploaded for {call.contact}: transcription and extraction "
                                            "are queued.", messages.SUCCESS)
                 return redirect("admin:calls_call_change", call.pk)
@@ -297,7 +330,7 @@ class CallAdmin(admin.ModelAdmin):
 
     def recording_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The call page's "Upload recording": replaces the call's recording and processes it again."""
-        if not self.has_change_permission(request):
+        if not self.has_upload_recording_permission(request):
             raise PermissionDenied
         call = get_object_or_404(Call.objects.select_related("contact"), pk=pk)
         form = RecordingForm(request.POST or None, request.FILES or None)
@@ -307,6 +340,8 @@ class CallAdmin(admin.ModelAdmin):
             except RecordingRejected as exc:
                 form.add_error("file", str(exc))
             else:
+                history_record(user=request.user, objects=[call],
+                               message="Replaced the recording; transcription and extraction queued.")
                 self.message_user(request, "Recording replaced: transcription and extraction are queued.",
                                   messages.SUCCESS)
                 return redirect("admin:calls_call_change", call.pk)
@@ -319,6 +354,7 @@ class CallAdmin(admin.ModelAdmin):
         return TemplateResponse(request, self.upload_template_name, context, status=400 if form.errors else 200)
 
     def _report_reprocess(self, request: HttpRequest, report: ReprocessReport) -> None:
+        history_record(user=request.user, objects=report.queued, message="Re-ran transcription and extraction.")
         if report.queued:
             self.message_user(request, f"Queued {len(report.queued)} call(s) for transcription and extraction.",
                               messages.SUCCESS)
@@ -328,11 +364,11 @@ class CallAdmin(admin.ModelAdmin):
 
     # Actions
 
-    @admin.action(description="Re-run transcription and extraction", permissions=["change"])
+    @admin.action(description="Re-run transcription and extraction", permissions=["rerun_processing"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._report_reprocess(request, process_calls_enqueue(calls=queryset))
 
-    @admin.action(description="Hang up selected live calls", permissions=["change"])
+    @admin.action(description="Hang up selected live calls", permissions=["hangup_call"])
     def hang_up(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = 0
         for call in queryset.select_related("contact"):
@@ -344,16 +380,17 @@ class CallAdmin(admin.ModelAdmin):
             except CallError as exc:
                 self.message_user(request, f"Could not hang up {call.phone_number}: {exc.message}", messages.ERROR)
                 continue
+            history_record(user=request.user, objects=[call], message="Hung up.")
             self.message_user(request, f"Hung up {call.phone_number} ({call.twilio_sid or 'not dialled yet'}).",
                               messages.SUCCESS)
         if ended:
             self.message_user(request, f"{ended} selected call(s) had already ended.", messages.INFO)
 
-    @admin.action(description="Export selected calls to Excel (.xlsx)", permissions=["view"])
+    @admin.action(description="Export selected calls to Excel (.xlsx)", permissions=["export_calls"])
     def export_xlsx(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return _download(call_history_xlsx(queryset.select_related("contact")), XLSX_CONTENT_TYPE, "xlsx")
 
-    @admin.action(description="Export selected calls to CSV", permissions=["view"])
+    @admin.action(description="Export selected calls to CSV", permissions=["export_calls"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return _download(call_history_csv(queryset.select_related("contact")), "text/csv; charset=utf-8", "csv")
 

@@ -93,6 +93,16 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # What costs money or exposes a voice, beyond view/add/change/delete (granted through the roles in README).
+        permissions = [
+            ("place_call", "Can place calls"),
+            ("hangup_call", "Can hang up live calls"),
+            ("listen_recording", "Can listen to recordings (the player)"),
+            ("download_recording", "Can download recordings"),
+            ("rerun_processing", "Can re-run transcription and extraction"),
+            ("upload_recording", "Can upload recordings"),
+            ("export_calls", "Can export calls"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.phone_number} · {self.get_status_display()} · {self.created_at:%Y-%m-%d %H:%M}"

@@ -36,6 +36,7 @@ from contacts.services import (
     contacts_import,
     contacts_set_do_not_call,
 )
+from voicebot_site.admin_history import history_record, history_record_bulk
 
 # The preview lists at most this many problem rows; the counts always cover the whole file.
 PREVIEW_ERRORS = 500
@@ -132,6 +133,18 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             return results, may_have_duplicates
         return results | queryset.filter(phone_number=phone), may_have_duplicates
 
+    # What costs money or moves many contacts at once needs its own permission (README, "Roles"); actions name
+    # them in `permissions=[...]`, so a user without one does not even see the action.
+
+    def has_place_call_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.place_call")
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perms(["contacts.add_contact", "contacts.import_contacts"])
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("contacts.export_contacts")
+
     def delete_model(self, request: HttpRequest, obj: Contact) -> None:
         contact_delete(contact=obj)  # also removes the recordings of the contact's calls
 
@@ -139,17 +152,17 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         for contact in queryset:
             contact_delete(contact=contact)
 
-    @admin.action(description="Mark selected contacts as do not call")
+    @admin.action(description="Mark selected contacts as do not call", permissions=["change"])
     def mark_do_not_call(self, request: HttpRequest, queryset) -> None:
         changed = contacts_set_do_not_call(contacts=queryset, do_not_call=True)
         self.message_user(request, f"{changed} contact(s) will no longer be called.", messages.SUCCESS)
 
-    @admin.action(description="Allow calls to selected contacts again")
+    @admin.action(description="Allow calls to selected contacts again", permissions=["change"])
     def allow_calls(self, request: HttpRequest, queryset) -> None:
         changed = contacts_set_do_not_call(contacts=queryset, do_not_call=False)
         self.message_user(request, f"{changed} contact(s) can be called again.", messages.SUCCESS)
 
-    @admin.action(description="Call selected contacts", permissions=["change"])
+    @admin.action(description="Call selected contacts", permissions=["place_call"])
     def call_contacts(self, request: HttpRequest, queryset) -> TemplateResponse | None:
         """Step 1: a confirmation page with who will be called and who skipped. Step 2: queue the calls."""
         plan = call_batch_plan(contacts=queryset)
@@ -161,6 +174,10 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return None
         call_batch_enqueue(plan=plan, calls_per_second=settings.CALLS_PER_SECOND)
+        queued = set(plan.contact_ids)
+        history_record(user=request.user, message="Call queued (Call selected contacts).",
+                       objects=(contact for contact in queryset.only("pk", "phone_number", "name")
+                                if contact.pk in queued))
         if plan.contact_ids:
             self.message_user(request, _queued_message(plan), messages.SUCCESS)
         if plan.skipped:
@@ -188,12 +205,12 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Contacts", **(extra_context or {}),
-                         "has_import_permission": self.has_add_permission(request)}
+                         "has_import_permission": self.has_import_permission(request)}
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Step 1: upload and preview (nothing written). Step 2: confirm, import, show the result."""
-        if not self.has_add_permission(request):
+        if not self.has_import_permission(request):
             raise PermissionDenied
         if request.method == "POST" and "token" in request.POST:
             return self._import_confirm(request)
@@ -221,6 +238,9 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             messages.error(request, str(exc))
             return redirect("admin:contacts_contact_import")
         messages.success(request, f"Imported {len(report.new)} new contact(s) from {filename}.")
+        history_record_bulk(user=request.user, model=Contact, title=f"Import of {filename}",
+                            message=f"Imported {len(report.new)} new contact(s) from {filename}; "
+                                    f"{len(report.failed)} row(s) not imported.")
         if report.failed:
             messages.warning(request, f"{len(report.failed)} row(s) were not imported; they are listed below.")
         return self._render_import(request, form=None, report=report, filename=filename)

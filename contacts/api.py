@@ -16,6 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from django.contrib.admin.models import DELETION
+
 from calls.models import Call
 from contacts.models import Contact
 from contacts.resources import EXPORT_FORMATS, contacts_export
@@ -38,8 +40,11 @@ from contacts.services import (
     contacts_import,
     contacts_import_size_check,
 )
+from voicebot_site.admin_history import history_record, history_record_bulk
 
 TAGS = ["users"]
+# Every answer about a contact carries its call history, so reading one needs both views.
+READ = ("contacts.view_contact", "calls.view_call")
 MULTIPART_SLACK = 64 * 1024
 ERRORS = {400: DetailSerializer, 404: DetailSerializer}
 CONTENT_TYPES = {
@@ -56,6 +61,8 @@ def contact_list():
 
 
 class ContactListApi(APIView):
+    required_permissions = {"GET": READ, "POST": ("contacts.add_contact",)}
+
     @extend_schema(tags=TAGS, summary="List users, newest first", responses=ContactSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(ContactSerializer(contact_list(), many=True).data)
@@ -77,6 +84,12 @@ PHONE_PARAMETER = OpenApiParameter(
 
 
 class ContactDetailApi(APIView):
+    # Deleting a contact deletes its calls and their recordings too.
+    required_permissions = {
+        "GET": READ, "PUT": (*READ, "contacts.change_contact"),
+        "DELETE": ("contacts.delete_contact", "calls.delete_call"),
+    }
+
     def get_contact(self, phone_number: str) -> Contact:
         contact = contact_list().filter(phone_number=contact_phone(value=phone_number)).first()
         if contact is None:
@@ -105,11 +118,15 @@ class ContactDetailApi(APIView):
         responses={200: MessageSerializer, **ERRORS},
     )
     def delete(self, request: Request, phone_number: str) -> Response:
-        contact_delete(contact=self.get_contact(phone_number))
+        contact = self.get_contact(phone_number)
+        history_record(user=request.user, objects=[contact], flag=DELETION,
+                       message="Deleted through the API, with its calls and their recordings.")
+        contact_delete(contact=contact)
         return Response({"message": "User and associated audio files deleted successfully"})
 
 
 class ContactImportApi(APIView):
+    required_permissions = {"POST": ("contacts.add_contact", "contacts.import_contacts")}
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
@@ -123,6 +140,9 @@ class ContactImportApi(APIView):
         if upload is None:
             raise ContactError('Send the file as multipart/form-data in a field named "file".')
         report = contacts_import(file=upload, filename=upload.name, size=upload.size)
+        history_record_bulk(user=request.user, model=Contact, title=f"Import of {upload.name}",
+                            message=f"Imported {len(report.new)} new contact(s) from {upload.name} through the API; "
+                                    f"{len(report.failed)} row(s) not imported.")
         if report.no_valid_number:
             body = {"detail": _nothing_imported(report), **_report_json(report)}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
@@ -164,6 +184,7 @@ EXPORT_SCHEMA = extend_schema(
 
 
 class ContactExportApi(APIView):
+    required_permissions = {"GET": ("contacts.export_contacts",), "POST": ("contacts.export_contacts",)}
     content_negotiation_class = FileFormatNegotiation
 
     @EXPORT_SCHEMA

@@ -39,6 +39,10 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("import_contacts", "Can import contacts"),
+            ("export_contacts", "Can export contacts"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number})" if self.name else str(self.phone_number)

@@ -1,4 +1,8 @@
-"""Shared fixtures: fast hashing, a private media root, django-q2 inline, staff and non-staff clients."""
+"""Shared fixtures: fast hashing, a private media root, django-q2 inline, staff (a Supervisor, or no role) and non-staff
+clients."""
+import importlib
+import pkgutil
+
 import pytest
 from django_q.conf import Conf
 from rest_framework.test import APIClient
@@ -64,9 +68,35 @@ def q_sync(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", True)
 
 
+def role_group(name: str):
+    """The roles migration's group `name` ("Agents", "Supervisors"), made again from that migration's list when a
+    transactional test's flush has emptied the tables (the permissions come back on their own after a flush)."""
+    from django.contrib.auth.models import Group, Permission
+
+    import calls.migrations
+
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        module = next(info.name for info in pkgutil.iter_modules(calls.migrations.__path__)
+                      if info.name.endswith("_roles_agents_and_supervisors"))
+        codes = importlib.import_module(f"calls.migrations.{module}").ROLES[name]
+        group.permissions.add(*(Permission.objects.get(content_type__app_label=code.split(".")[0],
+                                                       codename=code.split(".")[1]) for code in codes))
+    return group
+
+
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice", is_staff=True)
+    """A Supervisor (the roles migration's group): staff who may do everything with contacts and calls."""
+    user = django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice", is_staff=True)
+    user.groups.add(role_group("Supervisors"))
+    return user
+
+
+@pytest.fixture
+def staff_without_role(django_user_model):
+    """Staff in no group and with no permission: a new staff account before anyone gives it a role."""
+    return django_user_model.objects.create_user("carol", "carol@example.com", "pw-carol", is_staff=True)
 
 
 @pytest.fixture

@@ -236,7 +236,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "voicebot_site.authentication.AnonymousRequestsThrottled",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff with the permissions each view declares per method (voicebot_site/permissions.py; README, "Roles").
+    "DEFAULT_PERMISSION_CLASSES": ["voicebot_site.permissions.DeclaredPermissions"],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",

@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from voicebot_site.authentication import LoginLimitedAuthenticationForm
+# django-q2's pages for superusers only: re-registered before admin.site.urls below reads the registry.
+from voicebot_site import task_queue_admin  # noqa: F401
 
 admin.site.site_header = "voicebot"
 admin.site.site_title = "voicebot"

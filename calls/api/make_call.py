@@ -8,6 +8,7 @@ import math
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.admin.models import ADDITION
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
@@ -17,11 +18,14 @@ from rest_framework.views import APIView
 from calls import services
 from calls.exceptions import CallError, CallWaitTimeout
 from calls.models import Call
+from voicebot_site.admin_history import history_record
 from voicebot_site.api_errors import make_call_error_response
 
 
-class _StaffGate(APIView):
+class _PlaceCallGate(APIView):
     """DRF's own authentication, permission and throttle checks, for a plain async Django view."""
+
+    required_permissions = {"POST": ("calls.place_call",)}
 
     def authorize(self, request: HttpRequest) -> JsonResponse | None:
         self.args, self.kwargs, self.headers = (), {}, {}
@@ -59,7 +63,8 @@ async def make_call(request: HttpRequest) -> JsonResponse:
     """Place a call and answer only when it has ended (or MAKE_CALL_TIMEOUT passed), as the prototype did."""
     if request.method != "POST":
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
-    denied = await sync_to_async(_StaffGate().authorize)(request)
+    gate = _PlaceCallGate()
+    denied = await sync_to_async(gate.authorize)(request)
     if denied is not None:
         return denied
     try:
@@ -74,4 +79,9 @@ async def make_call(request: HttpRequest) -> JsonResponse:
         call = await services.call_wait_final(call=call, timeout=settings.MAKE_CALL_TIMEOUT)
     except CallWaitTimeout as exc:
         return make_call_error_response(exc, call_sid=call.twilio_sid)
+    finally:
+        # Written once the wait is over, whatever ended it: a write while Twilio's first callbacks arrive would
+        # compete with them for the database.
+        await sync_to_async(history_record)(user=gate.request.user, objects=[call], flag=ADDITION,
+                                            message="Placed through POST /make_call.")
     return JsonResponse(_make_call_result(call))

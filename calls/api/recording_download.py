@@ -26,6 +26,15 @@ _BEYOND_ANY_FILE = 10**18
 
 
 class RecordingApi(APIView):
+    def get_required_permissions(self, request: Request) -> tuple[str, ...] | None:
+        if request.method not in ("GET", "HEAD"):
+            return None
+        # The call page's player fetches with `Sec-Fetch-Dest: audio` (set by the browser, not by page scripts):
+        # hearing a call. Any other fetch (the Download link, a script with a token) keeps a copy of the voice.
+        if request.headers.get("Sec-Fetch-Dest") == "audio":
+            return ("calls.listen_recording",)
+        return ("calls.listen_recording", "calls.download_recording")
+
     def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
         # A person who opens a recording link logged out belongs on the login page, not on an API error page;
         # scripts (token, JSON) still get the API's 401/403.

@@ -179,20 +179,20 @@ def test_the_call_page_button_reprocesses_the_call(admin_client_logged, make_cal
     assert call.processing["status"] == "done"
 
 
-def test_the_button_needs_a_post_a_csrf_token_and_the_change_permission(make_call, staff_user):
+def test_the_button_needs_a_post_a_csrf_token_and_the_rerun_permission(make_call, staff_without_role):
     from django_q.models import OrmQ
 
     call = make_call()
     url = f"/admin/calls/call/{call.pk}/process/"
-    staff_user.user_permissions.add(Permission.objects.get(codename="view_call"))
+    staff_without_role.user_permissions.add(Permission.objects.get(codename="view_call"))
     viewer = Client()
-    viewer.force_login(staff_user)
+    viewer.force_login(staff_without_role)
     assert viewer.post(url).status_code == 403
     assert "Re-run transcription" not in viewer.get(change_url(call)).content.decode()
 
-    staff_user.user_permissions.add(Permission.objects.get(codename="change_call"))
+    staff_without_role.user_permissions.add(Permission.objects.get(codename="rerun_processing"))
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(staff_user)
+    strict.force_login(staff_without_role)
     assert strict.post(url).status_code == 403  # no CSRF token
     assert strict.get(url).status_code == 405
     assert OrmQ.objects.count() == 0 and Call.objects.get(pk=call.pk).processing == {}

@@ -121,10 +121,10 @@ def test_it_rejects_a_date_in_the_future(admin_client_logged):
     assert Call.objects.count() == 0
 
 
-def test_it_needs_the_change_permission_on_calls(staff_user):
-    staff_user.user_permissions.add(Permission.objects.get(codename="view_call"))
+def test_it_needs_the_upload_permission_on_calls(staff_without_role):
+    staff_without_role.user_permissions.add(Permission.objects.get(codename="view_call"))
     client = Client()
-    client.force_login(staff_user)
+    client.force_login(staff_without_role)
 
     assert client.get(UPLOAD_URL).status_code == 403
     assert client.post(UPLOAD_URL, {"phone_number": "600 123 456", "file": wav_file()}).status_code == 403
