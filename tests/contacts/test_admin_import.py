@@ -3,7 +3,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -11,6 +10,7 @@ from django_q.models import Schedule
 
 from contacts.models import Contact, PendingImport
 from contacts.tasks import import_uploads_purge
+from tests.conftest import role_group
 from tests.contacts.sheets import PNG_BYTES, csv_bytes, upload, xls_bytes, xlsx_bytes
 from tests.factories import ContactFactory
 
@@ -147,7 +147,7 @@ def test_it_is_only_for_staff_who_may_add_contacts(client, staff_without_role):
 def bob_client(django_user_model):
     """Another staff user who may import contacts too."""
     bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob", is_staff=True)
-    bob.user_permissions.add(Permission.objects.get(codename="add_contact"))
+    bob.groups.add(role_group("Supervisors"))
     client = Client()
     client.force_login(bob)
     return client
