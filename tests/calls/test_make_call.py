@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 from rest_framework.authtoken.models import Token
 
 from calls.models import Call, CallStatus
@@ -67,6 +67,16 @@ async def test_it_answers_busy_calls_too(staff_client, fake_twilio):
     await _deliver(fake_twilio.status_callback(sent.sid, "busy"))
     response = await asyncio.wait_for(request, 5)
     assert response.json()["call_status"] == "busy"
+
+
+async def test_a_failure_reported_before_the_dials_answer_ends_the_wait(settings, staff_client, fake_twilio):
+    # Twilio's `failed` can arrive before its answer to the dial request: it must not be lost (and end in 408).
+    settings.MAKE_CALL_TIMEOUT = 5
+    fake_twilio.send_before_answering(["failed"], lambda hook: hook.post(Client()).status_code)
+    response = await asyncio.wait_for(_post(staff_client, {"phone_number": NUMBER}), 10)
+    assert fake_twilio.early_results == [200]
+    assert response.status_code == 200
+    assert response.json()["call_status"] == "failed" and response.json()["call_sid"] == fake_twilio.last_call.sid
 
 
 async def test_it_times_out_with_the_prototype_shape(settings, staff_client, fake_twilio):
