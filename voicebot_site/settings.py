@@ -96,9 +96,15 @@ TEMPLATES = [
 
 # Database: SQLite by default (WAL + busy timeout so the web process and the worker can write at once);
 # DATABASE_URL switches to PostgreSQL.
+# Under ASGI Django keeps a connection per thread, and threads come and go with requests: a connection kept past its
+# request (CONN_MAX_AGE > 0) is never reused, only piles up until PostgreSQL refuses everyone. 0 closes each at the
+# end of its request (Django's advice for ASGI); put a pooler such as PgBouncer in front if connecting costs too much.
 DATABASE_URL = config("DATABASE_URL", default="")
+DATABASE_CONN_MAX_AGE = config("DATABASE_CONN_MAX_AGE", default=0, cast=int)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {
@@ -239,6 +245,8 @@ if PUBLIC_BASE_URL:
 NGROK_TOKEN = config("NGROK_TOKEN", default="")
 CALL_DURATION_LIMIT = config("CALL_DURATION_LIMIT", default=120, cast=int)
 MAKE_CALL_TIMEOUT = config("MAKE_CALL_TIMEOUT", default=600, cast=int)
+# Each waiting /make_call keeps a (sleeping) thread of its web process; beyond this many, new ones get 503.
+MAKE_CALL_MAX_WAITERS = config("MAKE_CALL_MAX_WAITERS", default=100, cast=int)
 TWILIO_HTTP_TIMEOUT = config("TWILIO_HTTP_TIMEOUT", default=15.0, cast=float)
 RING_TIMEOUT = config("RING_TIMEOUT", default=30, cast=int)
 # Twilio's own TimeLimit = CALL_DURATION_LIMIT + this grace (room for the goodbye); no TimeLimit when the limit is 0.

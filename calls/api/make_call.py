@@ -1,9 +1,12 @@
 """`POST /make_call`: the prototype's blocking call, answered only when the call has ended.
 
-It waits on the Channels layer (no thread held while waiting), so a waiter on one process wakes on a status
-callback that lands on another.
+It waits on the Channels layer, so a waiter on one process wakes on a status callback that lands on another. A
+waiter holds no database connection (each sync step closes its own), and a process keeps at most
+MAKE_CALL_MAX_WAITERS of them: beyond that the answer is 503 at once, before any call is placed.
 """
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,7 +19,10 @@ from rest_framework.views import APIView
 from calls import services
 from calls.exceptions import CallError, CallWaitTimeout
 from calls.models import Call
+from calls.services.waiting import db_connection_release
 from voicebot_site.api_errors import make_call_error_response
+
+T = TypeVar("T")
 
 
 class _StaffGate(APIView):
@@ -51,20 +57,48 @@ def _make_call_result(call: Call) -> dict:
     }
 
 
+class _Waiters:
+    """How many /make_call requests this process holds now (one event loop per process: no lock needed)."""
+
+    count = 0
+
+
+async def _sync(function: Callable[..., T], /, *args, **kwargs) -> T:
+    """Run a sync step in the request's thread, then let its database connection go: the wait that follows is long."""
+
+    def step() -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            db_connection_release()
+
+    return await sync_to_async(step)()
+
+
 @csrf_exempt
 async def make_call(request: HttpRequest) -> JsonResponse:
     """Place a call and answer only when it has ended (or MAKE_CALL_TIMEOUT passed), as the prototype did."""
     if request.method != "POST":
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
-    denied = await sync_to_async(_StaffGate().authorize)(request)
+    denied = await _sync(_StaffGate().authorize, request)
     if denied is not None:
         return denied
     try:
         phone_number = json.loads(request.body or b"{}").get("phone_number")
     except (ValueError, AttributeError):
         return JsonResponse({"detail": "The body must be JSON: {\"phone_number\": \"...\"}."}, status=400)
+    if _Waiters.count >= settings.MAKE_CALL_MAX_WAITERS:
+        return _too_many_waiters()
+    _Waiters.count += 1
     try:
-        call = await sync_to_async(services.place_call)(phone_number=phone_number)
+        return await _place_and_wait(phone_number)
+    finally:
+        _Waiters.count -= 1
+
+
+async def _place_and_wait(phone_number: object) -> JsonResponse:
+    try:
+        call = await _sync(services.place_call, phone_number=phone_number)
     except CallError as exc:
         return make_call_error_response(exc)
     try:
@@ -72,3 +106,14 @@ async def make_call(request: HttpRequest) -> JsonResponse:
     except CallWaitTimeout as exc:
         return make_call_error_response(exc, call_sid=call.twilio_sid)
     return JsonResponse(_make_call_result(call))
+
+
+def _too_many_waiters() -> JsonResponse:
+    message = (
+        f"This server already has {settings.MAKE_CALL_MAX_WAITERS} /make_call requests waiting for their calls "
+        "(MAKE_CALL_MAX_WAITERS); no call was placed. Try again later, or place calls with POST /api/calls/ and "
+        "follow them with GET /api/calls/<sid>/."
+    )
+    response = JsonResponse({"error": message}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = "30"
+    return response

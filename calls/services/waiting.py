@@ -3,12 +3,17 @@
 The waiter subscribes to the group `call-<code>` *before* reading the call, and re-reads the database every few
 seconds, so neither a final state reached just before subscribing nor a lost message (no shared layer between
 processes, Redis hiccup) leaves it waiting until the timeout.
+
+A waiter holds no database connection between its reads: hundreds of them may wait for up to MAKE_CALL_TIMEOUT, and
+a connection each would exhaust PostgreSQL's connections (or the process's file descriptors on SQLite) for every
+other request, Twilio's callbacks and streams included.
 """
 import asyncio
 import logging
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connection
 
 from calls.exceptions import CallWaitTimeout
 from calls.models import Call
@@ -63,7 +68,7 @@ async def _wait(*, call: Call, timeout: float, layer, channel: str | None) -> Ca
     deadline = loop.time() + timeout
     settle_by: float | None = None
     while True:
-        call = await Call.objects.select_related("contact").aget(pk=call.pk)
+        call = await _call_read(pk=call.pk)
         now = loop.time()
         if call.is_final:
             settle_by = settle_by if settle_by is not None else min(now + STREAM_SETTLE_SECONDS, deadline)
@@ -75,6 +80,24 @@ async def _wait(*, call: Call, timeout: float, layer, channel: str | None) -> Ca
         else:
             seconds = min(deadline - now, RECHECK_SECONDS)
         await _next_message(layer=layer, channel=channel, seconds=seconds)
+
+
+@sync_to_async
+def _call_read(*, pk: int) -> Call:
+    try:
+        return Call.objects.select_related("contact").get(pk=pk)
+    finally:
+        db_connection_release()
+
+
+def db_connection_release() -> None:
+    """Close this thread's database connection unless a transaction needs it: a waiter must hold none.
+
+    Django keeps one connection per thread until the request ends; under ASGI a waiting request's thread stays
+    alive, and so would its connection.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _stream_unfinished(call: Call) -> bool:

@@ -86,6 +86,23 @@ async def test_it_times_out_with_the_prototype_shape(settings, staff_client, fak
     assert response.json() == {"error": "Call result timeout", "call_sid": fake_twilio.last_call.sid}
 
 
+async def test_beyond_max_waiters_it_answers_503_at_once_and_places_no_call(settings, staff_client, fake_twilio):
+    settings.MAKE_CALL_MAX_WAITERS = 1
+    first = asyncio.create_task(_post(staff_client, {"phone_number": NUMBER}))
+    sent = await _dialled(fake_twilio)
+    refused = await asyncio.wait_for(_post(staff_client, {"phone_number": "+34600123457"}), 5)
+    assert refused.status_code == 503 and "MAKE_CALL_MAX_WAITERS" in refused.json()["error"]
+    assert refused.headers["Retry-After"]
+    assert len(fake_twilio.calls) == 1
+    await _deliver(fake_twilio.status_callback(sent.sid, "busy"))
+    assert (await asyncio.wait_for(first, 5)).json()["call_status"] == "busy"
+    # The slot is free again once the first waiter has its answer.
+    again = asyncio.create_task(_post(staff_client, {"phone_number": "+34600123457"}))
+    second = await async_wait_for(lambda: len(fake_twilio.calls) == 2 and fake_twilio.last_call, what="a 2nd call")
+    await _deliver(fake_twilio.status_callback(second.sid, "no-answer"))
+    assert (await asyncio.wait_for(again, 5)).json()["call_status"] == "no-answer"
+
+
 async def test_it_refuses_anonymous_and_non_staff_users(fake_twilio, plain_user):
     anonymous = await _post(AsyncClient(), {"phone_number": NUMBER})
     async with ThreadSensitiveContext():
