@@ -97,12 +97,18 @@ def process_call_enqueue(*, call: Call) -> None:
     queued = {"status": "queued", "queued_at": timezone.now().isoformat()}
     Call.objects.filter(pk=call.pk).update(processing=queued)
     call.processing = queued
-    timeout = min(PROCESS_CALL_TIMEOUT, settings.Q_CLUSTER["retry"] - 60)
+    timeout = process_call_timeout()
     transaction.on_commit(
         lambda: async_task(
             PROCESS_CALL_TASK, call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
         )
     )
+
+
+def process_call_timeout() -> int:
+    """The post-call task's timeout: never above Q_TIMEOUT, which calls.checks keeps under Q_RETRY, so the broker
+    never hands the task to a second worker while the first still runs it."""
+    return min(PROCESS_CALL_TIMEOUT, settings.Q_CLUSTER["timeout"])
 
 
 def process_call_run(*, call: Call) -> Outcome:

@@ -181,7 +181,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# django-q2: the ORM broker by default, Redis when REDIS_URL is set. retry must exceed every task's timeout.
+# django-q2: always the ORM broker, Redis or not. It leases each task (locked for `retry` seconds) and deletes it only
+# once done, so a worker killed mid-task (deploy, OOM, crash) hands it to the next worker after `retry`; the Redis
+# broker pops the task on pick-up, and a killed worker loses it without a trace. Redis stays the channel layer.
+# retry must exceed every task's timeout, or a slow task runs twice at once (a batch would dial contacts twice):
+# calls.checks refuses to start otherwise.
 Q_CLUSTER = {
     "name": REDIS_PREFIX,
     "workers": config("Q_WORKERS", default=2, cast=int),
@@ -191,10 +195,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Background tasks",
 }
-if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
-else:
-    Q_CLUSTER["orm"] = "default"
+Q_CLUSTER["orm"] = "default"
 
 # REST API: staff only, session or token, throttled.
 REST_FRAMEWORK = {

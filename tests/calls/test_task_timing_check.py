@@ -1,0 +1,32 @@
+"""The system check that refuses background-task timings under which a task would run twice at once."""
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from extraction.services import process_call_timeout
+
+
+def _errors(settings, *, timeout: int, retry: int) -> list[str]:
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": timeout, "retry": retry}
+    return [message.id for message in checks.run_checks() if message.level >= checks.ERROR]
+
+
+def test_the_default_timings_pass(settings):
+    assert _errors(settings, timeout=1800, retry=1900) == []
+
+
+@pytest.mark.parametrize("timeout, retry", [(1900, 1800), (1800, 1800)])
+def test_retry_not_above_timeout_is_an_error(settings, timeout, retry):
+    assert _errors(settings, timeout=timeout, retry=retry) == ["calls.E001"]
+
+
+def test_post_call_processing_times_out_before_it_could_be_handed_out_again(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 30, "retry": 50}
+    assert process_call_timeout() <= 30 < 50
+
+
+def test_the_server_refuses_to_start_with_it(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 600, "retry": 300}
+    with pytest.raises(SystemCheckError, match="Q_RETRY"):
+        call_command("check")
