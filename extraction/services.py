@@ -261,16 +261,25 @@ def _recording_checked(data: bytes) -> Recording:
 
 
 def _recording_store(call: Call, data: bytes, recording: Recording, *, process: bool) -> None:
-    with transaction.atomic():
-        if call.recording:
-            call.recording.delete(save=False)
-        call.recording.save(_upload_name(call), ContentFile(data), save=False)
-        call.recording_deleted_at = None
-        call.save(update_fields=["recording", "recording_deleted_at"])
-        detail = {"channels": len(recording.channels), "seconds": round(recording.seconds, 1)}
-        CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_UPLOADED, detail=detail)
-        if process:
-            process_call_enqueue(call=call)
+    # The new file first, the old one only once the row points at the new one for good: a failure in between
+    # leaves the call with its old recording, never with a name whose file is gone.
+    old, storage = call.recording.name, call.recording.storage
+    call.recording.save(_upload_name(call), ContentFile(data), save=False)
+    new = call.recording.name
+    try:
+        with transaction.atomic():
+            call.recording_deleted_at = None
+            call.save(update_fields=["recording", "recording_deleted_at"])
+            detail = {"channels": len(recording.channels), "seconds": round(recording.seconds, 1)}
+            CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_UPLOADED, detail=detail)
+            if process:
+                process_call_enqueue(call=call)
+            if old and old != new:
+                transaction.on_commit(lambda: storage.delete(old))
+    except BaseException:
+        storage.delete(new)
+        call.recording.name = old
+        raise
 
 
 def _upload_name(call: Call) -> str:
