@@ -7,7 +7,7 @@ from django.test import Client
 
 from calls.models import Call, CallStatus, EndReason
 from calls.services import place_call
-from tests.factories import ContactFactory
+from tests.factories import CallFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +245,12 @@ def test_a_calls_own_url_never_gives_it_another_calls_sid(client, fake_twilio, p
     assert hook.post(client).status_code == 200
     assert (_reload(placed).status, _reload(placed).twilio_sid) == (CallStatus.QUEUED, placed.twilio_sid)
     assert _reload(other).status == CallStatus.BUSY
+
+
+def test_an_amd_result_that_beats_the_dials_answer_finds_its_call(client, fake_twilio):
+    call = CallFactory(twilio_sid=None)
+    hook = fake_twilio.sign(f"https://voicebot.example/twilio/amd/{call.code}", {
+        "CallSid": "CA" + "7" * 32, "AccountSid": fake_twilio.account_sid, "AnsweredBy": "human"})
+    assert hook.post(client).status_code == 200
+    call.refresh_from_db()
+    assert (call.twilio_sid, call.answered_by) == ("CA" + "7" * 32, "human")
