@@ -9,7 +9,8 @@ sent), so every /make_call stays waiting. The process is measured idle (after on
 - database connections: on PostgreSQL (DATABASE_URL=postgres://...) the sessions of the run's own database in
   pg_stat_activity; on SQLite the process's open descriptors of the database file (/proc/<pid>/fd); the fewest
   of five samples, as a waiter re-reading its call holds one for that instant;
-- file descriptors: every entry of /proc/<pid>/fd.
+- file descriptors: every entry of /proc/<pid>/fd;
+- database connections, peak: the most seen while the requests arrive and place their calls.
 With REDIS_URL set the channel layer is Redis, under a key prefix of the run's own. Requests refused because the
 process already holds MAKE_CALL_MAX_WAITERS waiters (503) are counted too; `--max-waiters` sets that cap.
 """
@@ -53,22 +54,33 @@ def fd_targets(pid: int) -> list[str]:
     return targets
 
 
-def database_connections(stack: Stack, pid: int) -> int:
-    if stack.database_url:
-        with stack.connect() as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                               (stack.name,)).fetchone()
-        return row[0]
-    return sum(target == stack.env["SQLITE_PATH"] for target in fd_targets(pid))
+class Probe:
+    """Reads one process's threads, database connections and descriptors. On PostgreSQL it asks through one
+    connection opened before the load, so a server that has run out of connections cannot refuse the measuring."""
 
+    def __init__(self, stack: Stack, pid: int) -> None:
+        self.stack, self.pid = stack, pid
+        self.conn = stack.connect() if stack.database_url else None
 
-def measure(stack: Stack, pid: int) -> dict[str, int]:
-    # The fewest of a few samples: a waiter re-reads its call every 2 s and holds a connection for that instant.
-    samples = []
-    for _ in range(5):
-        samples.append(database_connections(stack, pid))
-        time.sleep(0.1)
-    return {"threads": threads(pid), "db connections": min(samples), "file descriptors": len(fd_targets(pid))}
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def database_connections(self) -> int:
+        if self.conn is not None:
+            row = self.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                                    "AND pid <> pg_backend_pid()", (self.stack.name,)).fetchone()
+            return row[0]
+        return sum(target == self.stack.env["SQLITE_PATH"] for target in fd_targets(self.pid))
+
+    def measure(self) -> dict[str, int]:
+        # The fewest of a few samples: a waiter re-reads its call every 2 s and holds a connection for that instant.
+        samples = []
+        for _ in range(5):
+            samples.append(self.database_connections())
+            time.sleep(0.1)
+        return {"threads": threads(self.pid), "db connections": min(samples),
+                "file descriptors": len(fd_targets(self.pid))}
 
 
 def warm_up(base_url: str, token: str) -> None:
@@ -77,10 +89,20 @@ def warm_up(base_url: str, token: str) -> None:
         response.read()
 
 
-async def fire(base_url: str, token: str, waits: int, twilio: FakeTwilio, pid: int, stack: Stack,
+async def fire(base_url: str, token: str, waits: int, twilio: FakeTwilio, probe: Probe,
                settle: float) -> tuple[dict[str, int], dict[int | str, int]]:
-    """Start `waits` /make_call requests, wait until each is dialled or refused, measure, then drop them."""
+    """Start `waits` /make_call requests, wait until each is dialled or refused, measure, then drop them.
+
+    The database connections are also sampled all along, for the peak of the burst (every request placing its call).
+    """
     answered: dict[int | str, int] = {}
+    peak = 0
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, await asyncio.to_thread(probe.database_connections))
+            await asyncio.sleep(0.02)
 
     async def one(session: aiohttp.ClientSession, n: int) -> None:
         try:
@@ -94,17 +116,20 @@ async def fire(base_url: str, token: str, waits: int, twilio: FakeTwilio, pid: i
 
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
+        sampler = asyncio.create_task(sample())
         tasks = [asyncio.create_task(one(session, n)) for n in range(waits)]
         deadline = time.monotonic() + 60 + waits
         while len(twilio.calls) + sum(answered.values()) < waits:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(twilio.calls)} of {waits} calls dialled; see {stack.tmp}")
+                raise RuntimeError(f"only {len(twilio.calls)} of {waits} calls dialled; see {probe.stack.tmp}")
             await asyncio.sleep(0.2)
         await asyncio.sleep(settle)  # every waiter past its first database read and parked on the layer
-        loaded = measure(stack, pid)
+        sampler.cancel()
+        loaded = await asyncio.to_thread(probe.measure)
+        loaded["db connections, peak"] = peak
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, sampler, return_exceptions=True)
     return loaded, answered
 
 
@@ -117,11 +142,15 @@ def run(waits: int, max_waiters: int, settle: float, keep: bool) -> dict:
         try:
             stack.prepare()
             base_url = f"http://127.0.0.1:{stack.start_daphne()}"
-            pid = stack.processes[-1].pid
-            warm_up(base_url, stack.token)
-            time.sleep(settle)
-            idle = measure(stack, pid)
-            loaded, answered = asyncio.run(fire(base_url, stack.token, waits, twilio, pid, stack, settle))
+            probe = Probe(stack, stack.processes[-1].pid)
+            try:
+                warm_up(base_url, stack.token)
+                time.sleep(settle)
+                idle = probe.measure()
+                idle["db connections, peak"] = idle["db connections"]
+                loaded, answered = asyncio.run(fire(base_url, stack.token, waits, twilio, probe, settle))
+            finally:
+                probe.close()
         finally:
             stack.stop_all()
             if keep:
@@ -148,11 +177,11 @@ def main() -> None:
         return
     print(f"database={result['database']} layer={result['layer']} waits={args.waits} still waiting={waiting} "
           f"answered={result['answered']}")
-    print(f"{'metric':<18}{'idle':>8}{'waiting':>10}{'diff':>8}{'per waiter':>12}")
+    print(f"{'metric':<22}{'idle':>8}{'waiting':>10}{'diff':>8}{'per waiter':>12}")
     for name, idle in result["idle"].items():
         loaded = result["loaded"][name]
         per = (loaded - idle) / waiting if waiting else float("nan")
-        print(f"{name:<18}{idle:>8}{loaded:>10}{loaded - idle:>8}{per:>12.2f}")
+        print(f"{name:<22}{idle:>8}{loaded:>10}{loaded - idle:>8}{per:>12.2f}")
 
 
 if __name__ == "__main__":

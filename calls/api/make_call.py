@@ -1,14 +1,11 @@
 """`POST /make_call`: the prototype's blocking call, answered only when the call has ended.
 
 It waits on the Channels layer, so a waiter on one process wakes on a status callback that lands on another. A
-waiter holds no database connection (each sync step closes its own), and a process keeps at most
-MAKE_CALL_MAX_WAITERS of them: beyond that the answer is 503 at once, before any call is placed.
+waiter holds no database connection (its database steps run on the waiters' few threads, which close theirs), and a
+process keeps at most MAKE_CALL_MAX_WAITERS of them: beyond that the answer is 503 at once, before any call is placed.
 """
 import json
-from collections.abc import Callable
-from typing import TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -19,10 +16,7 @@ from rest_framework.views import APIView
 from calls import services
 from calls.exceptions import CallError, CallWaitTimeout
 from calls.models import Call
-from calls.services.waiting import db_connection_release
 from voicebot_site.api_errors import make_call_error_response
-
-T = TypeVar("T")
 
 
 class _StaffGate(APIView):
@@ -63,24 +57,12 @@ class _Waiters:
     count = 0
 
 
-async def _sync(function: Callable[..., T], /, *args, **kwargs) -> T:
-    """Run a sync step in the request's thread, then let its database connection go: the wait that follows is long."""
-
-    def step() -> T:
-        try:
-            return function(*args, **kwargs)
-        finally:
-            db_connection_release()
-
-    return await sync_to_async(step)()
-
-
 @csrf_exempt
 async def make_call(request: HttpRequest) -> JsonResponse:
     """Place a call and answer only when it has ended (or MAKE_CALL_TIMEOUT passed), as the prototype did."""
     if request.method != "POST":
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
-    denied = await _sync(_StaffGate().authorize, request)
+    denied = await services.waiter_db_run(_StaffGate().authorize, request)
     if denied is not None:
         return denied
     try:
@@ -98,7 +80,7 @@ async def make_call(request: HttpRequest) -> JsonResponse:
 
 async def _place_and_wait(phone_number: object) -> JsonResponse:
     try:
-        call = await _sync(services.place_call, phone_number=phone_number)
+        call = await services.waiter_db_run(services.place_call, phone_number=phone_number)
     except CallError as exc:
         return make_call_error_response(exc)
     try:

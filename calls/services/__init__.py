@@ -10,7 +10,7 @@ from calls.services.status import (
     call_update_status,
 )
 from calls.services.stream_tokens import stream_token_mint, stream_token_redeem
-from calls.services.waiting import call_group_name, call_notify_final, call_wait_final
+from calls.services.waiting import call_group_name, call_notify_final, call_wait_final, waiter_db_run
 
 __all__ = [
     "call_apply_amd",
@@ -31,4 +31,5 @@ __all__ = [
     "place_call",
     "stream_token_mint",
     "stream_token_redeem",
+    "waiter_db_run",
 ]

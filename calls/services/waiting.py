@@ -4,12 +4,16 @@ The waiter subscribes to the group `call-<code>` *before* reading the call, and 
 seconds, so neither a final state reached just before subscribing nor a lost message (no shared layer between
 processes, Redis hiccup) leaves it waiting until the timeout.
 
-A waiter holds no database connection between its reads: hundreds of them may wait for up to MAKE_CALL_TIMEOUT, and
-a connection each would exhaust PostgreSQL's connections (or the process's file descriptors on SQLite) for every
-other request, Twilio's callbacks and streams included.
+A waiter holds no database connection between its reads, and its database steps run on a few threads of their own:
+hundreds of requests may wait for up to MAKE_CALL_TIMEOUT, and a connection each (or a burst of them all reading at
+once) would exhaust PostgreSQL's connections, or the process's file descriptors on SQLite, for every other request,
+Twilio's callbacks and streams included.
 """
 import asyncio
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
@@ -19,8 +23,11 @@ from calls.exceptions import CallWaitTimeout
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECHECK_SECONDS = 2.0
+# Database steps of waiters (placing the call, re-reading it) at once per process: that many connections at most.
+WAITER_DB_THREADS = 4
 # Twilio's final status callback and the end of the media stream race each other (the stream's end is saved by
 # whichever process carried the call). Once the call is final, a waiter gives its recording this long to land.
 STREAM_SETTLE_SECONDS = 5.0
@@ -82,22 +89,37 @@ async def _wait(*, call: Call, timeout: float, layer, channel: str | None) -> Ca
         await _next_message(layer=layer, channel=channel, seconds=seconds)
 
 
-@sync_to_async
-def _call_read(*, pk: int) -> Call:
-    try:
-        return Call.objects.select_related("contact").get(pk=pk)
-    finally:
-        db_connection_release()
+async def _call_read(*, pk: int) -> Call:
+    return await waiter_db_run(Call.objects.select_related("contact").get, pk=pk)
 
 
-def db_connection_release() -> None:
-    """Close this thread's database connection unless a transaction needs it: a waiter must hold none.
+_waiter_db_threads: list[ThreadPoolExecutor] = []
 
-    Django keeps one connection per thread until the request ends; under ASGI a waiting request's thread stays
-    alive, and so would its connection.
+
+async def waiter_db_run(function: Callable[..., T], /, *args, **kwargs) -> T:
+    """Run `function` (a database step of a waiter) on the waiters' WAITER_DB_THREADS threads; close its connection.
+
+    Not in the request's own thread: Django keeps a connection per thread until the request ends, and each waiting
+    request's thread would keep one; nor one thread each, as a burst of waiters would open as many connections.
+    A caller inside a transaction (a test's) keeps it: the step then runs on its connection, as Django's own would
+    (asked in the caller's thread, which holds that connection: Django's connections are per thread).
     """
-    if not connection.in_atomic_block:
-        connection.close()
+
+    def step() -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    if await sync_to_async(_in_transaction)():
+        return await sync_to_async(function)(*args, **kwargs)
+    if not _waiter_db_threads:
+        _waiter_db_threads.append(ThreadPoolExecutor(WAITER_DB_THREADS, thread_name_prefix="waiter-db"))
+    return await sync_to_async(step, thread_sensitive=False, executor=_waiter_db_threads[0])()
+
+
+def _in_transaction() -> bool:
+    return connection.in_atomic_block
 
 
 def _stream_unfinished(call: Call) -> bool:

@@ -17,5 +17,7 @@ def test_twenty_waiters_hold_no_database_connection():
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["waiting"] == 20 and report["answered"] == {}, report
     assert report["loaded"]["db connections"] <= report["idle"]["db connections"], report
+    # Nor while they arrive: their database steps share a few threads (WAITER_DB_THREADS), not one connection each.
+    assert report["loaded"]["db connections, peak"] <= 8, report
     # Each waiter costs its client's socket, not a database file or connection besides.
     assert report["loaded"]["file descriptors"] - report["idle"]["file descriptors"] <= 20 + 10, report
