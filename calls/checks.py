@@ -1,6 +1,7 @@
-"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error)."""
+"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), and refuse
+background-task timings under which a task would run twice at once."""
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -19,3 +20,19 @@ def credentials_check(app_configs, **kwargs) -> list[Warning]:
             id="calls.W003",
         ))
     return warnings
+
+
+@register()
+def task_timing_check(app_configs, **kwargs) -> list[Error]:
+    """Q_RETRY must exceed every task's timeout: the broker hands a task still running after Q_RETRY seconds to
+    another worker, so a slow batch would dial its contacts twice. Each task's own timeout is at most Q_TIMEOUT
+    (extraction.services.process_call_timeout), so Q_RETRY > Q_TIMEOUT covers them all."""
+    retry, timeout = settings.Q_CLUSTER.get("retry"), settings.Q_CLUSTER.get("timeout")
+    if retry is not None and timeout is not None and retry > timeout:
+        return []
+    return [Error(
+        f"Q_RETRY ({retry}) must be greater than Q_TIMEOUT ({timeout}).",
+        hint="A task still running after Q_RETRY seconds is started again by another worker. Set Q_RETRY above "
+        "Q_TIMEOUT, with a margin for the time a task waits in a worker's queue (the defaults are 1900 and 1800).",
+        id="calls.E001",
+    )]

@@ -2,7 +2,9 @@
 import uuid
 from dataclasses import dataclass
 
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from contacts.models import Contact
 
@@ -110,6 +112,17 @@ class Call(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+@receiver(post_delete, sender=Call, dispatch_uid="calls.call_recording_file_delete")
+def _call_recording_file_delete(sender, instance: Call, using: str, **kwargs) -> None:
+    """A deleted call takes its recording file along, once the deletion is committed (a rollback keeps both).
+
+    A signal, not Call.delete(): admin bulk deletes, querysets and the cascade from a deleted Contact all send it.
+    """
+    name, storage = instance.recording.name, instance.recording.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name), using=using)
 
 
 @dataclass(frozen=True)

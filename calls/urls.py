@@ -8,6 +8,10 @@ urlpatterns: list = [
     path("make_call", make_call.make_call, name="make-call"),
     path("twilio/status", webhooks.twilio_status, name="twilio-status"),
     path("twilio/amd", webhooks.twilio_amd, name="twilio-amd"),
+    # Each call's own callback URLs (Twilio signs them, code included), so a callback that beats the dial's
+    # answer still finds its call. The two above stay for calls placed before these existed.
+    path("twilio/status/<uuid:code>", webhooks.twilio_status, name="twilio-status-call"),
+    path("twilio/amd/<uuid:code>", webhooks.twilio_amd, name="twilio-amd-call"),
     path("api/calls/", call_actions.CallPlaceApi.as_view(), name="call-place"),
     path("api/calls/<str:sid>/", call_actions.CallDetailApi.as_view(), name="call-detail"),
     path("api/calls/<str:sid>/hangup/", call_actions.CallHangupApi.as_view(), name="call-hangup"),

@@ -3,6 +3,7 @@
 Each view checks the signature, calls one service, and answers so that Twilio does not retry what it need not.
 """
 import logging
+import uuid
 from collections.abc import Callable
 from functools import wraps
 
@@ -30,17 +31,24 @@ def _signed_by_twilio(request: HttpRequest) -> bool:
         return False
 
 
-def twilio_webhook(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    """A POST from Twilio: no CSRF token, but its signature must match, else 403 before the view runs."""
+def twilio_webhook(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A POST from Twilio: no CSRF token, but its signature must match, else 403 before the view runs.
+
+    When the URL names the call (`/twilio/status/<code>`), the call's SID is saved from the callback if the dial's
+    answer has not saved it yet: the signature covers the URL, so the code is Twilio's word, not the caller's.
+    """
 
     @csrf_exempt
     @require_POST
     @wraps(view)
-    def signed_view(request: HttpRequest) -> HttpResponse:
+    def signed_view(request: HttpRequest, code: uuid.UUID | None = None) -> HttpResponse:
+        sid = request.POST.get("CallSid", "")
         if not _signed_by_twilio(request):
-            sid = log_value(request.POST.get("CallSid"))
-            logger.warning("Refused unsigned or forged %s sid=%s", view.__name__, sid)
+            logger.warning("Refused unsigned or forged %s sid=%s", view.__name__, log_value(sid))
             return HttpResponse("Invalid signature", status=403)
+        if code is not None and sid and not services.call_link_twilio_sid(code=code, call_sid=sid):
+            # The call has another SID: the CallSid alone decides which call this reports on, as on the shared URL.
+            logger.warning("Callback sid=%s names call=%s, which has another SID", log_value(sid), code)
         return view(request)
 
     return signed_view

@@ -98,12 +98,18 @@ def process_call_enqueue(*, call: Call) -> None:
     queued = {"status": "queued", "queued_at": timezone.now().isoformat()}
     Call.objects.filter(pk=call.pk).update(processing=queued)
     call.processing = queued
-    timeout = min(PROCESS_CALL_TIMEOUT, settings.Q_CLUSTER["retry"] - 60)
+    timeout = process_call_timeout()
     transaction.on_commit(
         lambda: async_task(
             PROCESS_CALL_TASK, call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
         )
     )
+
+
+def process_call_timeout() -> int:
+    """The post-call task's timeout: never above Q_TIMEOUT, which calls.checks keeps under Q_RETRY, so the broker
+    never hands the task to a second worker while the first still runs it."""
+    return min(PROCESS_CALL_TIMEOUT, settings.Q_CLUSTER["timeout"])
 
 
 def process_call_run(*, call: Call) -> Outcome:
@@ -265,16 +271,25 @@ def _recording_converted(file: IO[bytes]) -> tuple[bytes, Recording]:
 
 
 def _recording_store(call: Call, data: bytes, recording: Recording, *, process: bool) -> None:
-    with transaction.atomic():
-        if call.recording:
-            call.recording.delete(save=False)
-        call.recording.save(_upload_name(call), ContentFile(data), save=False)
-        call.recording_deleted_at = None
-        call.save(update_fields=["recording", "recording_deleted_at"])
-        detail = {"channels": len(recording.channels), "seconds": round(recording.seconds, 1)}
-        CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_UPLOADED, detail=detail)
-        if process:
-            process_call_enqueue(call=call)
+    # The new file first, the old one only once the row points at the new one for good: a failure in between
+    # leaves the call with its old recording, never with a name whose file is gone.
+    old, storage = call.recording.name, call.recording.storage
+    call.recording.save(_upload_name(call), ContentFile(data), save=False)
+    new = call.recording.name
+    try:
+        with transaction.atomic():
+            call.recording_deleted_at = None
+            call.save(update_fields=["recording", "recording_deleted_at"])
+            detail = {"channels": len(recording.channels), "seconds": round(recording.seconds, 1)}
+            CallEvent.objects.create(call=call, kind=CallEvent.Kind.RECORDING_UPLOADED, detail=detail)
+            if process:
+                process_call_enqueue(call=call)
+            if old and old != new:
+                transaction.on_commit(lambda: storage.delete(old))
+    except BaseException:
+        storage.delete(new)
+        call.recording.name = old
+        raise
 
 
 def _upload_name(call: Call) -> str:

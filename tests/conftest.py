@@ -52,16 +52,6 @@ def _test_settings(settings, tmp_path, empty_cache):
     empty_cache()
 
 
-@pytest.fixture(autouse=True)
-def _empty_task_queue(settings):
-    """Each test starts with an empty django-q2 queue: the ORM broker's is rolled back with the database, Redis's
-    (`make test-scale`) is emptied here."""
-    if settings.Q_CLUSTER.get("redis"):
-        from django_q.brokers import get_broker
-
-        get_broker().purge_queue()
-
-
 @pytest.fixture
 def q_sync(monkeypatch):
     """Run django-q2 tasks inline (unit tests only; the end-to-end tests use a real qcluster)."""

@@ -104,3 +104,17 @@ def test_two_web_processes_and_a_worker_share_one_deployment(world, tmp_path):
                      in ("done", "failed") and _fetch_call(stack, sent.sid), timeout=90, what="the worker to process the call")
     assert done["processing"]["status"] == "done", (done, stack.logs())
     assert done["extracted_data"]["place"] == "Madrid"
+
+
+@pytest.mark.slow
+def test_a_failure_that_beats_the_dials_answer_reaches_make_call_on_another_process(world):
+    # Twilio's callbacks race its answer to the dial: here `ringing` and `failed` land on the other web process
+    # before the dial request returns, so the call has no SID yet when they arrive.
+    stack, twilio = world
+    web_a, web_b = stack.start_daphne(), stack.start_daphne()
+    twilio.send_before_answering(["ringing", "failed"],
+                                 lambda hook: hook.post_http(f"http://127.0.0.1:{web_b}").status_code)
+    response = _api(stack, web_a, "POST", "/make_call", json={"phone_number": NUMBER})
+    assert twilio.early_results == [200, 200]
+    assert response.status_code == 200, (response.text, stack.logs())
+    assert response.json()["call_status"] == "failed" and response.json()["call_sid"] == twilio.last_call.sid

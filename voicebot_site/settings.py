@@ -98,9 +98,15 @@ TEMPLATES = [
 
 # Database: SQLite by default (WAL + busy timeout so the web process and the worker can write at once);
 # DATABASE_URL switches to PostgreSQL.
+# Under ASGI Django keeps a connection per thread, and threads come and go with requests: a connection kept past its
+# request (CONN_MAX_AGE > 0) is never reused, only piles up until PostgreSQL refuses everyone. 0 closes each at the
+# end of its request (Django's advice for ASGI); put a pooler such as PgBouncer in front if connecting costs too much.
 DATABASE_URL = config("DATABASE_URL", default="")
+DATABASE_CONN_MAX_AGE = config("DATABASE_CONN_MAX_AGE", default=0, cast=int)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {
@@ -211,7 +217,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# django-q2: the ORM broker by default, Redis when REDIS_URL is set. retry must exceed every task's timeout.
+# django-q2: always the ORM broker, Redis or not. It leases each task (locked for `retry` seconds) and deletes it only
+# once done, so a worker killed mid-task (deploy, OOM, crash) hands it to the next worker after `retry`; the Redis
+# broker pops the task on pick-up, and a killed worker loses it without a trace. Redis stays the channel layer.
+# retry must exceed every task's timeout, or a slow task runs twice at once (a batch would dial contacts twice):
+# calls.checks refuses to start otherwise.
 Q_CLUSTER = {
     "name": REDIS_PREFIX,
     "workers": config("Q_WORKERS", default=2, cast=int),
@@ -221,10 +231,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Background tasks",
 }
-if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
-else:
-    Q_CLUSTER["orm"] = "default"
+Q_CLUSTER["orm"] = "default"
 
 # REST API: staff only, session or token, throttled.
 REST_FRAMEWORK = {
@@ -290,6 +297,8 @@ if PUBLIC_BASE_URL:
 NGROK_TOKEN = config("NGROK_TOKEN", default="")
 CALL_DURATION_LIMIT = config("CALL_DURATION_LIMIT", default=120, cast=int)
 MAKE_CALL_TIMEOUT = config("MAKE_CALL_TIMEOUT", default=600, cast=int)
+# Each waiting /make_call keeps a (sleeping) thread of its web process; beyond this many, new ones get 503.
+MAKE_CALL_MAX_WAITERS = config("MAKE_CALL_MAX_WAITERS", default=100, cast=int)
 TWILIO_HTTP_TIMEOUT = config("TWILIO_HTTP_TIMEOUT", default=15.0, cast=float)
 RING_TIMEOUT = config("RING_TIMEOUT", default=30, cast=int)
 # Twilio's own TimeLimit = CALL_DURATION_LIMIT + this grace (room for the goodbye); no TimeLimit when the limit is 0.

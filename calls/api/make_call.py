@@ -1,12 +1,12 @@
 """`POST /make_call`: the prototype's blocking call, answered only when the call has ended.
 
-It waits on the Channels layer (no thread held while waiting), so a waiter on one process wakes on a status
-callback that lands on another.
+It waits on the Channels layer, so a waiter on one process wakes on a status callback that lands on another. A
+waiter holds no database connection (its database steps run on the waiters' few threads, which close theirs), and a
+process keeps at most MAKE_CALL_MAX_WAITERS of them: beyond that the answer is 503 at once, before any call is placed.
 """
 import json
 import math
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.admin.models import ADDITION
 from django.http import HttpRequest, JsonResponse
@@ -58,21 +58,37 @@ def _make_call_result(call: Call) -> dict:
     }
 
 
+class _Waiters:
+    """How many /make_call requests this process holds now (one event loop per process: no lock needed)."""
+
+    count = 0
+
+
 @csrf_exempt
 async def make_call(request: HttpRequest) -> JsonResponse:
     """Place a call and answer only when it has ended (or MAKE_CALL_TIMEOUT passed), as the prototype did."""
     if request.method != "POST":
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
     gate = _PlaceCallGate()
-    denied = await sync_to_async(gate.authorize)(request)
+    denied = await services.waiter_db_run(gate.authorize, request)
     if denied is not None:
         return denied
     try:
         phone_number = json.loads(request.body or b"{}").get("phone_number")
     except (ValueError, AttributeError):
         return JsonResponse({"detail": "The body must be JSON: {\"phone_number\": \"...\"}."}, status=400)
+    if _Waiters.count >= settings.MAKE_CALL_MAX_WAITERS:
+        return _too_many_waiters()
+    _Waiters.count += 1
     try:
-        call = await sync_to_async(services.place_call)(phone_number=phone_number)
+        return await _place_and_wait(phone_number, user=gate.request.user)
+    finally:
+        _Waiters.count -= 1
+
+
+async def _place_and_wait(phone_number: object, *, user: object) -> JsonResponse:
+    try:
+        call = await services.waiter_db_run(services.place_call, phone_number=phone_number)
     except CallError as exc:
         return make_call_error_response(exc)
     try:
@@ -82,6 +98,17 @@ async def make_call(request: HttpRequest) -> JsonResponse:
     finally:
         # Written once the wait is over, whatever ended it: a write while Twilio's first callbacks arrive would
         # compete with them for the database.
-        await sync_to_async(history_record)(user=gate.request.user, objects=[call], flag=ADDITION,
-                                            message="Placed through POST /make_call.")
+        await services.waiter_db_run(history_record, user=user, objects=[call], flag=ADDITION,
+                                     message="Placed through POST /make_call.")
     return JsonResponse(_make_call_result(call))
+
+
+def _too_many_waiters() -> JsonResponse:
+    message = (
+        f"This server already has {settings.MAKE_CALL_MAX_WAITERS} /make_call requests waiting for their calls "
+        "(MAKE_CALL_MAX_WAITERS); no call was placed. Try again later, or place calls with POST /api/calls/ and "
+        "follow them with GET /api/calls/<sid>/."
+    )
+    response = JsonResponse({"error": message}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = "30"
+    return response

@@ -1,5 +1,5 @@
 """What the calls app does, one verb per function; the doors (API, webhooks, admin, consumer, tasks) call these."""
-from calls.services.placing import call_hang_up, call_say_and_hang_up, place_call
+from calls.services.placing import call_hang_up, call_link_twilio_sid, call_say_and_hang_up, place_call
 from calls.services.batches import call_batch_enqueue, call_batch_place, call_batch_plan
 from calls.services.status import (
     call_apply_amd,
@@ -10,7 +10,7 @@ from calls.services.status import (
     call_update_status,
 )
 from calls.services.stream_tokens import stream_token_mint, stream_token_redeem
-from calls.services.waiting import call_group_name, call_notify_final, call_wait_final
+from calls.services.waiting import call_group_name, call_notify_final, call_wait_final, waiter_db_run
 
 __all__ = [
     "call_apply_amd",
@@ -19,6 +19,7 @@ __all__ = [
     "call_batch_plan",
     "call_group_name",
     "call_hang_up",
+    "call_link_twilio_sid",
     "call_mark_failed",
     "call_notify_final",
     "call_reconcile_stale",
@@ -30,4 +31,5 @@ __all__ = [
     "place_call",
     "stream_token_mint",
     "stream_token_redeem",
+    "waiter_db_run",
 ]

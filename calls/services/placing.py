@@ -1,8 +1,11 @@
 """Placing and ending calls: the contact checks, the Call row, the stream token and Twilio's dial request."""
 import logging
+import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from calls import twilio_client
@@ -16,8 +19,6 @@ from contacts.phones import InvalidPhoneNumber, normalize_phone
 
 logger = logging.getLogger(__name__)
 
-STATUS_PATH = "/twilio/status"
-AMD_PATH = "/twilio/amd"
 AMD_MODES = ("Enable", "DetectMessageEnd")
 _REFUSED = {
     CallRefusal.DO_NOT_CALL: "{number} is on the do-not-call list.",
@@ -37,8 +38,9 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
 
     Writes a Contact (if new), a Call (status queued, stream token hash, Twilio SID), contact.last_called_at and
     CallEvents. On a Twilio refusal the call is recorded failed (end_reason dial_failed, error), the contact is
-    marked number_invalid when Twilio calls the number invalid, and the TwilioError is re-raised. Enqueues nothing; Twilio reports progress to
-    /twilio/status. Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
+    marked number_invalid when Twilio calls the number invalid, and the TwilioError is re-raised. Enqueues nothing;
+    Twilio reports progress to /twilio/status/<call code> (a URL of the call's own, so a callback that arrives before
+    Twilio's answer to the dial still applies). Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
     but the new contact.
     """
     # The request is checked before the setup: a missing number is the caller's 400, whatever the configuration.
@@ -54,11 +56,13 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
             from_=cfg.phone_number_from,
             twiml=twilio_client.twilio_stream_twiml(
                 stream_url=twilio_client.twilio_stream_url(call_code=call.code), token=token),
-            status_callback_url=cfg.public_base_url + STATUS_PATH,
+            status_callback_url=cfg.public_base_url + reverse("twilio-status-call", kwargs={"code": call.code}),
             timeout=settings.RING_TIMEOUT,
             time_limit=_time_limit(),
             machine_detection=amd_mode,
-            amd_callback_url=cfg.public_base_url + AMD_PATH if amd_mode else None,
+            amd_callback_url=(
+                cfg.public_base_url + reverse("twilio-amd-call", kwargs={"code": call.code}) if amd_mode else None
+            ),
         )
     except TwilioError as exc:
         _call_dial_failed(call=call, error=exc)
@@ -101,6 +105,16 @@ def _call_dialled(*, call: Call, sid: str) -> Call:
         CallEvent.objects.create(call=call, kind=CallEvent.Kind.DIALLED, detail={"sid": sid})
     logger.info("Dialled sid=%s call=%s", sid, call.code)
     return call
+
+
+def call_link_twilio_sid(*, code: uuid.UUID, call_sid: str) -> bool:
+    """Save `call_sid` on the call `code` unless it has a SID already; whether the call now carries `call_sid`.
+
+    Twilio can report on a call (a fast `failed`, `ringing`) before answering the dial request that tells us its
+    SID. Writes call.twilio_sid only; the dial's answer, when it comes, writes the same SID and the DIALLED event.
+    """
+    Call.objects.filter(Q(twilio_sid__isnull=True) | Q(twilio_sid=""), code=code).update(twilio_sid=call_sid)
+    return Call.objects.filter(code=code, twilio_sid=call_sid).exists()
 
 
 def _call_dial_failed(*, call: Call, error: TwilioError) -> None:

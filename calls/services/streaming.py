@@ -95,14 +95,20 @@ def _timeline_add(*, call_id: int, kind: CallEvent.Kind, event: Any) -> None:
 
 
 @transaction.atomic
-def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name: str) -> Call:
+def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name: str) -> Call | None:
     """The stream is over: link the recording and keep the first end reason.
 
     Writes call.recording (a name relative to MEDIA_ROOT), call.end_reason (unless one is set) and a
     `stream_ended` CallEvent. If Twilio already reported the call final, enqueues post-call processing now (the
     status callback found no recording yet) and wakes the call's waiters; otherwise the final callback will.
+    A call deleted while it streamed (staff, or its contact) gets nothing: its recording file is deleted, None.
     """
-    call = Call.objects.select_for_update().get(pk=call_id)
+    call = Call.objects.select_for_update().filter(pk=call_id).first()
+    if call is None:
+        if recording_name:
+            Call._meta.get_field("recording").storage.delete(recording_name)
+        logger.info("Media stream ended for deleted call=%s: recording removed", call_id)
+        return None
     call.recording.name = recording_name
     if end_reason and not call.end_reason:
         call.end_reason = end_reason

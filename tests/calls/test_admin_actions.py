@@ -60,7 +60,7 @@ def test_the_calls_are_queued_as_one_paced_task_not_placed_in_the_request(admin_
     contacts = [ContactFactory(), ContactFactory(), ContactFactory(do_not_call=True)]
     call_contacts(admin_client_logged, contacts, confirm=True)
     assert fake_twilio.requests == []
-    [(_, payload)] = get_broker().dequeue()  # the ORM or the Redis broker, whichever the settings name
+    [(_, payload)] = get_broker().dequeue()
     task = SignedPackage.loads(payload)
     assert task["func"] == "calls.tasks.place_call_batch"
     assert task["args"][:2] == ([contacts[0].pk, contacts[1].pk], 1000)

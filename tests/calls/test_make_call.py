@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 from rest_framework.authtoken.models import Token
 
 from calls.models import Call, CallStatus
@@ -69,11 +69,38 @@ async def test_it_answers_busy_calls_too(staff_client, fake_twilio):
     assert response.json()["call_status"] == "busy"
 
 
+async def test_a_failure_reported_before_the_dials_answer_ends_the_wait(settings, staff_client, fake_twilio):
+    # Twilio's `failed` can arrive before its answer to the dial request: it must not be lost (and end in 408).
+    settings.MAKE_CALL_TIMEOUT = 5
+    fake_twilio.send_before_answering(["failed"], lambda hook: hook.post(Client()).status_code)
+    response = await asyncio.wait_for(_post(staff_client, {"phone_number": NUMBER}), 10)
+    assert fake_twilio.early_results == [200]
+    assert response.status_code == 200
+    assert response.json()["call_status"] == "failed" and response.json()["call_sid"] == fake_twilio.last_call.sid
+
+
 async def test_it_times_out_with_the_prototype_shape(settings, staff_client, fake_twilio):
     settings.MAKE_CALL_TIMEOUT = 1
     response = await asyncio.wait_for(_post(staff_client, {"phone_number": NUMBER}), 5)
     assert response.status_code == 408
     assert response.json() == {"error": "Call result timeout", "call_sid": fake_twilio.last_call.sid}
+
+
+async def test_beyond_max_waiters_it_answers_503_at_once_and_places_no_call(settings, staff_client, fake_twilio):
+    settings.MAKE_CALL_MAX_WAITERS = 1
+    first = asyncio.create_task(_post(staff_client, {"phone_number": NUMBER}))
+    sent = await _dialled(fake_twilio)
+    refused = await asyncio.wait_for(_post(staff_client, {"phone_number": "+34600123457"}), 5)
+    assert refused.status_code == 503 and "MAKE_CALL_MAX_WAITERS" in refused.json()["error"]
+    assert refused.headers["Retry-After"]
+    assert len(fake_twilio.calls) == 1
+    await _deliver(fake_twilio.status_callback(sent.sid, "busy"))
+    assert (await asyncio.wait_for(first, 5)).json()["call_status"] == "busy"
+    # The slot is free again once the first waiter has its answer.
+    again = asyncio.create_task(_post(staff_client, {"phone_number": "+34600123457"}))
+    second = await async_wait_for(lambda: len(fake_twilio.calls) == 2 and fake_twilio.last_call, what="a 2nd call")
+    await _deliver(fake_twilio.status_callback(second.sid, "no-answer"))
+    assert (await asyncio.wait_for(again, 5)).json()["call_status"] == "no-answer"
 
 
 async def test_it_refuses_anonymous_and_non_staff_users(fake_twilio, plain_user):

@@ -43,9 +43,9 @@ def test_the_twiml_streams_to_us_with_a_token_that_opens_this_call(fake_twilio):
 
 def test_it_asks_for_status_callbacks_ring_timeout_and_time_limit(settings, fake_twilio):
     settings.RING_TIMEOUT, settings.CALL_DURATION_LIMIT, settings.CALL_TIME_LIMIT_GRACE = 25, 120, 30
-    place_call(contact=ContactFactory())
+    call = place_call(contact=ContactFactory())
     form = fake_twilio.last_call.form
-    assert form["StatusCallback"] == ["https://voicebot.example/twilio/status"]
+    assert form["StatusCallback"] == [f"https://voicebot.example/twilio/status/{call.code}"]
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     assert form["Timeout"] == ["25"] and form["TimeLimit"] == ["150"]
     assert "MachineDetection" not in form
@@ -59,10 +59,10 @@ def test_it_sets_no_time_limit_when_the_limit_is_off(settings, fake_twilio):
 
 def test_it_asks_for_async_amd_when_enabled(settings, fake_twilio):
     settings.AMD_MODE = "Enable"
-    place_call(contact=ContactFactory())
+    call = place_call(contact=ContactFactory())
     form = fake_twilio.last_call.form
     assert form["MachineDetection"] == ["Enable"] and form["AsyncAmd"] == ["true"]
-    assert form["AsyncAmdStatusCallback"] == ["https://voicebot.example/twilio/amd"]
+    assert form["AsyncAmdStatusCallback"] == [f"https://voicebot.example/twilio/amd/{call.code}"]
 
 
 def test_it_refuses_do_not_call_contacts_without_dialling(fake_twilio):

@@ -3,10 +3,11 @@ import shutil
 
 import pytest
 import yaml
+from django.test import Client
 
 from calls.models import Call, CallStatus, EndReason
 from calls.services import place_call
-from tests.factories import ContactFactory
+from tests.factories import CallFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +219,38 @@ def test_a_forged_amd_callback_is_refused(client, fake_twilio, amd_call):
     hook.params["AnsweredBy"] = "human"
     assert hook.post(client).status_code == 403
     assert _reload(amd_call).answered_by == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_that_beats_the_dials_answer_is_applied(fake_twilio):
+    # Twilio's callbacks race its answer to the dial: the call's own URL finds it before its SID is saved.
+    fake_twilio.send_before_answering(["ringing", "failed"], lambda hook: hook.post(Client()).status_code)
+    call = _reload(place_call(contact=ContactFactory()))
+    assert fake_twilio.early_results == [200, 200]
+    assert call.twilio_sid == fake_twilio.last_call.sid
+    assert (call.status, call.end_reason) == (CallStatus.FAILED, EndReason.DIAL_FAILED)
+    assert list(call.events.values_list("kind", flat=True)).count("dialled") == 1
+
+
+def test_the_shared_status_url_still_serves_calls_placed_before(client, fake_twilio, placed):
+    params = fake_twilio.status_callback(placed.twilio_sid, "ringing").params
+    assert fake_twilio.sign("https://voicebot.example/twilio/status", params).post(client).status_code == 200
+    assert _reload(placed).status == CallStatus.RINGING
+
+
+def test_a_calls_own_url_never_gives_it_another_calls_sid(client, fake_twilio, placed):
+    other = place_call(contact=ContactFactory())
+    params = fake_twilio.status_callback(other.twilio_sid, "busy").params
+    hook = fake_twilio.sign(f"https://voicebot.example/twilio/status/{placed.code}", params)
+    assert hook.post(client).status_code == 200
+    assert (_reload(placed).status, _reload(placed).twilio_sid) == (CallStatus.QUEUED, placed.twilio_sid)
+    assert _reload(other).status == CallStatus.BUSY
+
+
+def test_an_amd_result_that_beats_the_dials_answer_finds_its_call(client, fake_twilio):
+    call = CallFactory(twilio_sid=None)
+    hook = fake_twilio.sign(f"https://voicebot.example/twilio/amd/{call.code}", {
+        "CallSid": "CA" + "7" * 32, "AccountSid": fake_twilio.account_sid, "AnsweredBy": "human"})
+    assert hook.post(client).status_code == 200
+    call.refresh_from_db()
+    assert (call.twilio_sid, call.answered_by) == ("CA" + "7" * 32, "human")

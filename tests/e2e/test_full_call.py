@@ -262,5 +262,7 @@ async def test_two_web_processes_behind_one_address_share_a_call(system):
     assert waiter != streamer and stream_path.startswith("/media-stream/")
     assert system.proxy.routed[("/make_call", waiter)] == 1
     assert system.proxy.routed[(stream_path, streamer)] == 1
-    assert system.proxy.routed[("/twilio/status", streamer)] == 4
+    status_path = urlsplit(system.twilio.last_call.status_callback_url).path  # the call's own callback URL
+    assert status_path.startswith("/twilio/status/")
+    assert system.proxy.routed[(status_path, streamer)] == 4
     await _assert_complete_call(system, response.json()["call_sid"])

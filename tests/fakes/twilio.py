@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -146,6 +147,9 @@ class FakeTwilio:
         self.calls: dict[str, FakeCall] = {}
         self.fail_next: tuple[int, int, str] | None = None
         self.delay_updates_s = 0.0  # a slow Twilio: seconds before answering a live call's update (POST .../CA....json)
+        # Status callbacks the next dial sends before answering, and how they reach us (see send_before_answering).
+        self.early_callbacks: tuple[list[str], Callable[[SignedWebhook], object]] | None = None
+        self.early_results: list[object] = []
         self.lock = threading.Lock()
         self.created = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -207,6 +211,14 @@ class FakeTwilio:
             call = self.calls[sid]
         signature = RequestValidator(self.auth_token).compute_signature(call.stream_url, {})
         return call.stream_url, {"X-Twilio-Signature": signature}, {"token": call.token}
+
+    def send_before_answering(self, statuses: list[str], deliver: Callable[[SignedWebhook], object]) -> None:
+        """Make the next dial deliver these status callbacks (e.g. a fast `failed`) before answering 201.
+
+        Real Twilio can: its callbacks and its answer to the dial request race. `deliver` sends each signed
+        webhook (test client, real HTTP); what it returns is kept in `early_results`.
+        """
+        self.early_callbacks = (list(statuses), deliver)
 
     # --- webhooks Twilio would send ---
     def sign(self, url: str, params: dict[str, str]) -> SignedWebhook:
@@ -274,6 +286,12 @@ class FakeTwilio:
         with self.lock:
             status, body = self._route(method, path, form, auth)
             record.status = status
+            early = None
+            if status == 201:
+                early, self.early_callbacks = self.early_callbacks, None
+        if early:
+            statuses, deliver = early
+            self.early_results += [deliver(self.status_callback(body["sid"], s)) for s in statuses]
         if status == 201:
             self.created.set()
         return status, body
