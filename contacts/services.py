@@ -83,17 +83,11 @@ def contact_update(
 
 
 def contact_delete(*, contact: Contact) -> None:
-    """Delete the contact, its calls (cascade) and, once that is committed, their recording files."""
-    recordings = [call.recording for call in contact.calls.exclude(recording="")]
+    """Delete the contact and its calls (cascade); each call's recording file goes once that is committed.
 
-    def delete_files() -> None:
-        for recording in recordings:
-            recording.delete(save=False)
-
-    with transaction.atomic():
-        contact.delete()
-        # Files go only after the rows are gone for good: a rolled-back delete must not lose audio.
-        transaction.on_commit(delete_files)
+    The files are removed by Call's post_delete handler (calls.models), the one place rows and files go together.
+    """
+    contact.delete()
 
 
 def contacts_set_do_not_call(*, contacts: QuerySet[Contact], do_not_call: bool) -> int:

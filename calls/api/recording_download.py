@@ -1,8 +1,8 @@
-"""`/recordings/<name>`: a call's recording, to staff only, with HTTP Range so the admin's player can seek.
+"""`/recordings/<name>`: a call's recording, to staff who may hear it, with HTTP Range so the admin's player can seek.
 
 Only names stored on a `Call` are served, looked up exactly in the database, so a crafted path cannot reach any
-other file; the storage's own `path()` check is a second guard. Authentication and the staff check are DRF's
-(session or token), the same as every other API route.
+other file; the storage's own `path()` check is a second guard. Authentication and the permission check are DRF's
+(session or token), the same as every other API route: listening in the admin's player, downloading otherwise.
 """
 import mimetypes
 import re
