@@ -314,6 +314,10 @@ STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
 STREAM_START_TIMEOUT = config("STREAM_START_TIMEOUT", default=5.0, cast=float)
 # Calls still not final this many seconds after creation are settled from Twilio's records.
 CALL_STALE_AFTER = config("CALL_STALE_AFTER", default=900, cast=int)
+# A status or AMD callback whose database write fails (locked, unreachable) is retried for up to this many seconds
+# within its request; then it is kept in WEBHOOK_SPOOL_DIR (one private file each) and the worker applies it later.
+WEBHOOK_DB_RETRY_SECONDS = config("WEBHOOK_DB_RETRY_SECONDS", default=5.0, cast=float)
+WEBHOOK_SPOOL_DIR = config("WEBHOOK_SPOOL_DIR", default=str(BASE_DIR / "var" / "webhook_spool"))
 # Pacing of batches of calls (admin action, `manage.py place_call --cps`): Twilio's default limit is 1 per second.
 CALLS_PER_SECOND = config("CALLS_PER_SECOND", default=1.0, cast=float)
 
