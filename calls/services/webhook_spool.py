@@ -132,14 +132,14 @@ def twilio_callbacks_apply_spooled() -> int:
         except SpooledCallbackInvalid as exc:
             _set_aside(file=file, reason=str(exc), sid="")
     applied = 0
-    for file, record in sorted(readable, key=lambda item: _order(item[1])):
+    for position, (file, record) in enumerate(sorted(readable, key=lambda item: _order(item[1]))):
         params = dict(record["params"])
         sid = params.get("CallSid", "")
         try:
             outcome = twilio_callback_apply(kind=record["kind"], code=record["code"], params=params)
         except OperationalError as exc:
             logger.warning("Database still refuses spooled callbacks (%s): %d left for the next run", exc,
-                           len(readable) - applied)
+                           len(readable) - position)
             break
         except Exception as exc:  # noqa: BLE001 - whatever it is, retrying the same payload will not mend it
             logger.exception("Spooled %s callback sid=%s failed", record["kind"], log_value(sid))
@@ -148,7 +148,7 @@ def twilio_callbacks_apply_spooled() -> int:
         if outcome == CallbackOutcome.UNKNOWN_CALL:
             _set_aside(file=file, reason="no call has this CallSid", sid=sid)
             continue
-        file.unlink()
+        file.unlink(missing_ok=True)  # another worker's run may have applied the same file at once: harmless
         applied += outcome == CallbackOutcome.APPLIED
         logger.info("Applied spooled %s callback sid=%s received %s: %s", record["kind"], log_value(sid),
                     record["received_at"], outcome)
@@ -179,5 +179,8 @@ def _order(record: dict) -> tuple:
 def _set_aside(*, file: Path, reason: str, sid: str) -> None:
     failed = file.parent / FAILED_FOLDER
     failed.mkdir(mode=0o700, exist_ok=True)
-    os.replace(file, failed / file.name)
+    try:
+        os.replace(file, failed / file.name)
+    except FileNotFoundError:  # another worker's run took it first
+        return
     logger.warning("Spooled callback sid=%s set aside in %s: %s", log_value(sid), failed, reason)

@@ -120,3 +120,16 @@ def test_a_spooled_callback_that_cannot_be_applied_is_set_aside_not_retried(clie
     assert len(set_aside) == 3 and set_aside[:2] == ["00-garbled.json", "01-strange.json"]
     assert tasks.twilio_callbacks_apply_spooled() == 0
     assert len(list((_spool(settings) / "failed").iterdir())) == 3
+
+
+def test_the_worker_leaves_spooled_callbacks_in_place_while_the_database_still_refuses(
+    client, fake_twilio, placed, settings
+):
+    settings.WEBHOOK_DB_RETRY_SECONDS = 0.1
+    with connection.execute_wrapper(WriteLock()):
+        assert fake_twilio.status_callback(placed.twilio_sid, "ringing").post(client).status_code == 200
+        assert tasks.twilio_callbacks_apply_spooled() == 0
+    assert len(_spooled(settings)) == 1 and not (_spool(settings) / "failed").exists()
+    assert tasks.twilio_callbacks_apply_spooled() == 1
+    placed.refresh_from_db()
+    assert placed.status == CallStatus.RINGING and _spooled(settings) == []
