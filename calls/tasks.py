@@ -3,7 +3,7 @@ from datetime import datetime
 
 from calls import services
 from calls.models import Call
-from calls.services import batches
+from calls.services import batches, webhook_spool
 from contacts.models import Contact
 
 
@@ -19,6 +19,11 @@ def call_hang_up(call_id: int) -> None:
 def call_reconcile_stale() -> int:
     """Scheduled by `setup_schedules`: settle calls whose final callback never came."""
     return services.call_reconcile_stale()
+
+
+def twilio_callbacks_apply_spooled() -> int:
+    """Scheduled every minute by `setup_schedules`: apply the Twilio callbacks kept while the database refused them."""
+    return webhook_spool.twilio_callbacks_apply_spooled()
 
 
 def place_call_batch(contact_ids: list[int], calls_per_second: float, since: datetime) -> int:

@@ -47,6 +47,7 @@ def empty_cache(settings):
 def _test_settings(settings, tmp_path, empty_cache):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.WEBHOOK_SPOOL_DIR = str(tmp_path / "webhook_spool")
     # Views keep the throttle classes they were defined with, so throttling stays on; each test starts with an
     # empty throttle history instead (user ids repeat after every rollback and would share one).
     empty_cache()

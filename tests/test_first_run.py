@@ -64,6 +64,35 @@ def test_a_copy_of_env_example_as_env_gives_every_default(tmp_path):
     assert {name: value for name, value in copied.items() if value != defaults[name]} == {}
 
 
+def test_sqlite_named_by_database_url_gets_the_same_options_as_sqlite_path(tmp_path):
+    # People write DATABASE_URL=sqlite:///...: it must not drop WAL, IMMEDIATE and the busy timeout.
+    by_path = settings_in(tmp_path, environment_without_settings(SQLITE_PATH="/tmp/x.sqlite3"))
+    by_url = settings_in(tmp_path, environment_without_settings(DATABASE_URL="sqlite:////tmp/x.sqlite3"))
+    by_path_db, by_url_db = eval(by_path["DATABASES"])["default"], eval(by_url["DATABASES"])["default"]
+    assert by_url_db["NAME"] == by_path_db["NAME"] == "/tmp/x.sqlite3"
+    assert by_url_db["OPTIONS"] == by_path_db["OPTIONS"]
+    assert by_url_db["OPTIONS"]["transaction_mode"] == "IMMEDIATE" and by_url_db["OPTIONS"]["timeout"] >= 5
+
+
+def test_a_sqlite_database_url_connection_is_in_wal_mode_with_a_busy_timeout(tmp_path):
+    script = (
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    mode = cursor.execute('PRAGMA journal_mode').fetchone()[0]\n"
+        "    print(mode, cursor.execute('PRAGMA busy_timeout').fetchone()[0])\n"
+    )
+    env = environment_without_settings(
+        DATABASE_URL=f"sqlite:///{tmp_path}/url.sqlite3", SECRET_KEY="x" * 50,
+        DJANGO_SETTINGS_MODULE="voicebot_site.settings",
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    journal_mode, busy_timeout_ms = result.stdout.split()
+    assert journal_mode == "wal" and int(busy_timeout_ms) >= 5000
+
+
 def test_without_a_configured_key_each_checkout_makes_its_own_private_random_key_once(tmp_path):
     env = environment_without_settings(DEBUG="True")
     first = settings_in(tmp_path / "one", env)["SECRET_KEY"]

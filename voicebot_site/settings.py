@@ -96,29 +96,31 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite by default (WAL + busy timeout so the web process and the worker can write at once);
-# DATABASE_URL switches to PostgreSQL.
+# Database: SQLite by default; DATABASE_URL switches to PostgreSQL (or names SQLite: `sqlite:////path/db.sqlite3`).
 # Under ASGI Django keeps a connection per thread, and threads come and go with requests: a connection kept past its
 # request (CONN_MAX_AGE > 0) is never reused, only piles up until PostgreSQL refuses everyone. 0 closes each at the
 # end of its request (Django's advice for ASGI); put a pooler such as PgBouncer in front if connecting costs too much.
 DATABASE_URL = config("DATABASE_URL", default="")
 DATABASE_CONN_MAX_AGE = config("DATABASE_CONN_MAX_AGE", default=0, cast=int)
+SQLITE_ENGINE = "django.db.backends.sqlite3"
+# Every SQLite database gets these, however it is named (SQLITE_PATH or a sqlite:// DATABASE_URL): WAL and a busy
+# timeout let the web process and the worker write at once, and IMMEDIATE takes the write lock when a transaction
+# starts, so two writers wait for each other instead of one failing with "database is locked" mid-transaction.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
     }
 else:
     DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": config("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-        }
+        "default": {"ENGINE": SQLITE_ENGINE, "NAME": config("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))}
     }
+if DATABASES["default"]["ENGINE"] == SQLITE_ENGINE:
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Failed logins, counted in the database every process shares (voicebot_site.login_limits): after this many
@@ -312,6 +314,10 @@ STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
 STREAM_START_TIMEOUT = config("STREAM_START_TIMEOUT", default=5.0, cast=float)
 # Calls still not final this many seconds after creation are settled from Twilio's records.
 CALL_STALE_AFTER = config("CALL_STALE_AFTER", default=900, cast=int)
+# A status or AMD callback whose database write fails (locked, unreachable) is retried for up to this many seconds
+# within its request; then it is kept in WEBHOOK_SPOOL_DIR (one private file each) and the worker applies it later.
+WEBHOOK_DB_RETRY_SECONDS = config("WEBHOOK_DB_RETRY_SECONDS", default=5.0, cast=float)
+WEBHOOK_SPOOL_DIR = config("WEBHOOK_SPOOL_DIR", default=str(BASE_DIR / "var" / "webhook_spool"))
 # Pacing of batches of calls (admin action, `manage.py place_call --cps`): Twilio's default limit is 1 per second.
 CALLS_PER_SECOND = config("CALLS_PER_SECOND", default=1.0, cast=float)
 

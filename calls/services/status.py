@@ -1,6 +1,8 @@
 """A call's state as Twilio reports it: status callbacks, AMD results, reconciliation of lost updates."""
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +20,7 @@ from calls.services.recordings import (
 )
 from calls.services.waiting import call_notify_final
 from extraction.services import process_call_enqueue
+from voicebot_site.log_safety import log_value
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,56 @@ def call_update_status(
         if call.is_final:
             _after_final(call=call)
     return call
+
+
+class CallbackOutcome(StrEnum):
+    """What applying one Twilio callback did."""
+
+    APPLIED = "applied"
+    REPLAYED = "replayed"  # this exact callback was applied before: nothing changed
+    UNKNOWN_CALL = "unknown_call"
+    SPOOLED = "spooled"  # the database refused it: kept on disk for the worker (calls.services.webhook_spool)
+
+
+def call_status_callback_apply(*, params: Mapping[str, str]) -> CallbackOutcome:
+    """Apply a signed status callback's POST params (CallSid, CallStatus, SequenceNumber, CallDuration, AnsweredBy).
+
+    Safe to repeat: a callback already applied is REPLAYED and changes nothing. Writes what call_update_status writes.
+    """
+    sid = params.get("CallSid", "")
+    sequence_number = _int_or_none(params.get("SequenceNumber"))
+    if call_status_callback_replayed(call_sid=sid, sequence_number=sequence_number):
+        return CallbackOutcome.REPLAYED
+    call = call_update_status(
+        call_sid=sid,
+        status=params.get("CallStatus", ""),
+        sequence_number=sequence_number,
+        duration=_int_or_none(params.get("CallDuration")),
+        answered_by=params.get("AnsweredBy") or None,
+    )
+    return CallbackOutcome.UNKNOWN_CALL if call is None else CallbackOutcome.APPLIED
+
+
+def call_amd_callback_apply(*, params: Mapping[str, str]) -> CallbackOutcome:
+    """Apply a signed AMD callback's POST params (CallSid, AnsweredBy): what call_apply_amd writes and asks Twilio.
+
+    Safe to repeat (the first AnsweredBy stays). A failed hang-up is logged, not raised: the call ends by its
+    TimeLimit anyway, and Twilio would only retry the callback.
+    """
+    sid = params.get("CallSid", "")
+    try:
+        call = call_apply_amd(call_sid=sid, answered_by=params.get("AnsweredBy", ""))
+    except TwilioError as exc:
+        logger.warning("AMD action failed sid=%s: %s", log_value(sid), exc.message)
+        return CallbackOutcome.APPLIED
+    return CallbackOutcome.UNKNOWN_CALL if call is None else CallbackOutcome.APPLIED
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def call_status_callback_replayed(*, call_sid: str, sequence_number: int | None) -> bool:

@@ -11,6 +11,14 @@ SCHEDULES = [
         "repeats": -1,
     },
     {
+        # Twilio callbacks kept on this host's disk while the database refused them (calls.services.webhook_spool).
+        "name": "calls-apply-spooled-callbacks",
+        "func": "calls.tasks.twilio_callbacks_apply_spooled",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    },
+    {
         # Contact files previewed in the admin import and never confirmed (they hold phone numbers).
         "name": "contacts-purge-import-uploads",
         "func": "contacts.tasks.import_uploads_purge",
@@ -21,7 +29,7 @@ SCHEDULES = [
 
 
 class Command(BaseCommand):
-    help = "Create or update the django-q2 schedules (stale-call reconciliation, expired import previews)."
+    help = "Create or update the django-q2 schedules (stale-call reconciliation, spooled Twilio callbacks, expired import previews)."
 
     def handle(self, *args, **options) -> None:
         for spec in SCHEDULES:
