@@ -19,5 +19,8 @@ def test_twenty_waiters_hold_no_database_connection():
     assert report["loaded"]["db connections"] <= report["idle"]["db connections"], report
     # Nor while they arrive: their database steps share a few threads (WAITER_DB_THREADS), not one connection each.
     assert report["loaded"]["db connections, peak"] <= 8, report
-    # Each waiter costs its client's socket, not a database file or connection besides.
-    assert report["loaded"]["file descriptors"] - report["idle"]["file descriptors"] <= 20 + 10, report
+    # On SQLite a connection is a database file held open: each waiter costs its client's socket, no file besides.
+    # (With Redis the channel layer's client pool may grow with how many arrived at once, not with how many wait;
+    # there the database's own count, pg_stat_activity above, is the measure.)
+    if report["database"] == "sqlite":
+        assert report["loaded"]["file descriptors"] - report["idle"]["file descriptors"] <= 20 + 10, report
