@@ -33,8 +33,8 @@ from calls.live.relay.events import RelayEvent
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
-from calls.services.recordings import recording_file_open
 from voicebot_site.log_safety import log_value
+from voicebot_site.private_files import private_file_open
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
         )
-        recorder = Recorder(Path(settings.MEDIA_ROOT) / call.recording.name, open_file=recording_file_open)
+        recorder = Recorder(Path(settings.MEDIA_ROOT) / call.recording.name, open_file=private_file_open)
         await recorder.open()
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config, recorder=recorder,

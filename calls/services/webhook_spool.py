@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from calls.services.placing import call_link_twilio_sid
-from calls.services.recordings import recording_file_open
 from calls.services.status import CallbackOutcome, call_amd_callback_apply, call_status_callback_apply
 from voicebot_site.log_safety import log_value
+from voicebot_site.private_files import private_file_open
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def twilio_callback_spool(
     folder = Path(settings.WEBHOOK_SPOOL_DIR)
     final = folder / f"{received_ns:020d}-{uuid.uuid4().hex}.json"
     temporary = folder / f".{final.name}.tmp"
-    with recording_file_open(temporary) as file:  # private file, private folders: it holds phone call data
+    with private_file_open(temporary) as file:  # private file, private folders: it holds phone call data
         file.write(json.dumps(record).encode())
         file.flush()
         os.fsync(file.fileno())
