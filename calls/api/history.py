@@ -1,7 +1,7 @@
 """The call-history doors of the prototype's API: list, export, and a user's stored call.
 
-Each view reads through calls.selectors / calls.review.exports; domain errors (a bad date, an invalid number) propagate to
-voicebot_site.api_errors, which answers `{"detail": ...}`.
+Each view reads through calls.selectors / calls.review.exports; domain errors (a bad date, an invalid number)
+propagate to voicebot_site.api_errors, which answers `{"detail": ...}`.
 """
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes

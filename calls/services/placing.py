@@ -40,8 +40,8 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
     CallEvents. On a Twilio refusal the call is recorded failed (end_reason dial_failed, error), the contact is
     marked number_invalid when Twilio calls the number invalid, and the TwilioError is re-raised. Enqueues nothing;
     Twilio reports progress to /twilio/status/<call code> (a URL of the call's own, so a callback that arrives before
-    Twilio's answer to the dial still applies). Raises CallRefused (invalid number, do-not-call) or TwilioNotConfigured before writing anything
-    but the new contact.
+    Twilio's answer to the dial still applies). Raises CallRefused (invalid, costly or foreign number, do-not-call)
+    or TwilioNotConfigured before writing anything but the new contact.
     """
     # The request is checked before the setup: a missing number is the caller's 400, whatever the configuration.
     number = _number_to_call(contact=contact, phone_number=phone_number)
@@ -121,7 +121,9 @@ def _call_dial_failed(*, call: Call, error: TwilioError) -> None:
     logger.warning("Dial failed call=%s code=%s: %s", call.code, error.code, error.message)
     if error.is_invalid_number:
         Contact.objects.filter(pk=call.contact_id).update(number_invalid=True)
-    CallEvent.objects.create(call=call, kind=CallEvent.Kind.DIAL_FAILED, detail={"code": error.code, "message": error.message})
+    CallEvent.objects.create(
+        call=call, kind=CallEvent.Kind.DIAL_FAILED, detail={"code": error.code, "message": error.message}
+    )
     call_mark_failed(call=call, error=error.message, end_reason=EndReason.DIAL_FAILED)
     call.refresh_from_db()
 

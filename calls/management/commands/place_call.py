@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from calls import twilio_client
 from calls.review.run_workbook import campaign_results_write
-from calls.services.call_lists import NOT_PLACED, REFUSED, Campaign, CampaignInputError, CampaignPlan, CallOutcome, campaign_plan
+from calls.services.call_lists import (
+    NOT_PLACED, REFUSED, Campaign, CampaignInputError, CampaignPlan, CallOutcome, campaign_plan,
+)
 from calls.exceptions import TwilioNotConfigured
 from calls.review.exports import format_duration
 from calls.models import CallStatus
