@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4403
 CLOSE_NO_START = 4408
+STOP_AFTER_HANG_UP_TIMEOUT = 5.0  # seconds Twilio gets to send `stop` once the call was hung up
 
 # Twilio REST requests from a live call (the hang-up, the apology) wait on the network for up to TWILIO_HTTP_TIMEOUT.
 # They get threads of their own: on the one thread every database_sync_to_async of the process shares, a slow one
@@ -203,6 +204,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 _twilio_rest, functools.partial(twilio_client.twilio_calls_hangup, sid=self.call.twilio_sid))
         except CallError as exc:
             logger.warning("Hang-up failed sid=%s reason=%s: %s", self.call.twilio_sid, reason, exc)
+        else:
+            # Twilio now ends the stream with `stop`: the audio it sent until then (still on its way, or queued here
+            # behind a busy moment) belongs to the call and its recording. Close it ourselves only if it does not.
+            running = [task for task in self.tasks[:1] if not task.done()]
+            if running and (await asyncio.wait(running, timeout=STOP_AFTER_HANG_UP_TIMEOUT))[0]:
+                return  # the relay ended with Twilio's stop, and closed the socket
         await self.close()
 
     async def _run(self) -> None:

@@ -239,12 +239,29 @@ async def test_it_hangs_up_through_twilio_only_after_the_goodbye_has_played(sett
         for mark in twilio.of_event("mark"):
             await twilio.send(twilio.framer.mark(mark["mark"]["name"]))
         await async_wait_for(lambda: live.calls[call.twilio_sid].hung_up, what="the REST hang-up")
+        # What Twilio sent until it ended the stream is part of the call: the socket stays open for it and `stop`.
+        end_ms = await twilio.stream(callee_audio[FRAME * 40: FRAME * 60], from_ms=800)
+        assert not twilio.closed.is_set()
+        await twilio.stop()
         await asyncio.wait_for(twilio.closed.wait(), 5)
 
     call = await fresh(call)
     assert call.end_reason == "bot_hangup"
     assert (await events_of(call, "hang_up"))[0].detail["tool_reason"] == "informacion_completa"
-    assert call.recording.name
+    with wav_of(call) as wav:
+        assert wav.getnframes() == end_ms * 8
+
+
+async def test_after_its_hang_up_it_closes_a_stream_that_twilio_never_stops(settings, live, callee_audio,
+                                                                            monkeypatch):
+    monkeypatch.setattr("calls.live.consumer.STOP_AFTER_HANG_UP_TIMEOUT", 0.5)
+    scenario = RealtimeScenario(replies=[Reply(end_call="informacion_completa"), Reply("Adiós.", audio_ms=200)])
+    async with answered_call(settings, live, scenario) as (server, call, twilio):
+        await twilio.stream(callee_audio[: FRAME * 10])
+        await async_wait_for(lambda: live.calls[call.twilio_sid].hung_up, what="the REST hang-up")
+        await asyncio.wait_for(twilio.closed.wait(), 5)  # no stop came: closed after the wait
+
+    assert (await fresh(call)).end_reason == "bot_hangup"
 
 
 # ---- who may connect ---------------------------------------------------------------------------------------------

@@ -128,3 +128,36 @@ async def test_the_writer_waits_for_bot_audio_whose_mark_has_not_come_back(tmp_p
     await recorder.close(2000)
     _, right = channels(tmp_path / "r.wav")
     assert loud_spans(right) == [(800, 1000)]
+
+
+async def test_a_chunk_cleared_soon_after_it_started_is_placed_from_when_it_reached_twilio(tmp_path):
+    async with Harness(tmp_path) as call:
+        await call.start()
+        stream = LateStream(call)
+        await stream.until(1000)  # on time so far: our clock and Twilio's agree
+        call.clock.advance(300)  # then the process falls 300 ms behind on inbound frames
+        await stream.until(1200)
+        # Sent now, at Twilio's 1500 (what we send does not wait in our inbound queue): played from 1500.
+        await call.server(response_created("resp_1"), delta(CHUNK))
+        await stream.until(1240)
+        await call.server(speech_started())  # Twilio gets the clear at 1540 and returns the mark then
+        await stream.until(1540)
+        await call.mark(stream.marks()[0])
+        await stream.until(1700)
+        await call.frame(TwilioFrames().stop())
+    _, right = channels(call.recording)
+    assert near(loud_spans(right), [(1500, 1540)]), loud_spans(right)
+
+
+async def test_chunks_cleared_as_soon_as_they_reached_twilio_are_not_heard(late):
+    call = late.call
+    await late.until(500)
+    await call.server(response_created("resp_1"), delta(CHUNK), delta(CHUNK))  # reach Twilio at 500
+    call.clock.advance(5)
+    await call.server(speech_started())  # 5 ms later: Twilio returns both marks at once, at 505
+    for name in late.marks():
+        await call.mark(name)
+    await late.until(800)
+    await call.frame(TwilioFrames().stop())
+    _, right = channels(call.recording)
+    assert sum(end - start for start, end in loud_spans(right)) <= 10, loud_spans(right)

@@ -111,10 +111,14 @@ class SimulatedPhones:
         await media.start()
         hung_up = asyncio.Event()
         loop = asyncio.get_running_loop()
+        def ended() -> None:  # in FakeTwilio's thread, the moment it ends the call
+            media.end_at(call.ended_at)
+            loop.call_soon_threadsafe(hung_up.set)
+
         with self.twilio.lock:
-            call.on_end = lambda: loop.call_soon_threadsafe(hung_up.set)
+            call.on_end = ended
             if call.ended_at is not None:
-                hung_up.set()
+                ended()
         streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))
         closed = asyncio.create_task(media.closed_by_server.wait())
         ended = asyncio.create_task(hung_up.wait())
@@ -122,9 +126,7 @@ class SimulatedPhones:
         for task in (closed, ended):
             task.cancel()
         if call.ended_at is not None:
-            ended_by = "voicebot"
-            # The stream ended when Twilio ended the call, not when this phone got round to noticing.
-            media.ended_ms = media.ended_ms or media.stream_ms() - (time.monotonic() - call.ended_at) * 1000
+            ended_by = "voicebot"  # the stream ended then (media.end_at), not when this phone got round to it
         else:
             ended_by = "stream_closed" if media.closed_by_server.is_set() else "callee"
         hung_up.set()

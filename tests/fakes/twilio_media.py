@@ -4,12 +4,11 @@ It signs the handshake (`X-Twilio-Signature` over the wss URL), sends `connected
 token as a custom parameter), streams 20 ms mu-law frames at real-time pace with Twilio's `timestamp` clock, and
 plays back what we send like Twilio's jitter buffer would: `media` is queued and "played" in real time, a `mark`
 is echoed once the audio before it has played, `clear` drops the unplayed audio and returns pending marks at once.
-Like a phone, it plays and captures on one clock: while it streams, that clock is the audio it has sent (a frame
-stamped t leaves once t + 20 ms have been heard, and a mark due before then goes out before it), so a test process
-too busy to keep real time delays its whole stream, as a network would, without skewing what it played against
-what it sent. `played` and `ended_ms` are on that clock.
-It checks what it receives the way Twilio would: only `media`, `mark` and `clear`, the right `streamSid`, valid
-base64 payloads; anything else is recorded in `protocol_errors` for the test to assert on.
+Like Twilio, it keeps real time whatever the server does, and plays and captures on that one clock: frames leave
+once their 20 ms have been heard, and a mark whose audio has played by then goes out before the frame, so a late
+moment of this process (it sends in bursts to catch up) changes no order. Everything goes into one ordered outbox,
+so a server slow to read delays delivery (`max_behind_ms` says how much) but never the clock. `played` and
+`ended_ms` are on that clock.
 """
 import asyncio
 import base64
@@ -51,7 +50,7 @@ class TwilioMediaClient:
     marks_returned: list[str] = field(default_factory=list)
     marks_returned_at: list[float] = field(default_factory=list)  # stream ms at which each mark went back
     clears: int = 0
-    max_late_ms: float = 0.0  # the latest a media frame left after its due time: this process was starved
+    max_behind_ms: float = 0.0  # the longest a message waited in the outbox: the server read that late
     closed_by_server: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -59,16 +58,15 @@ class TwilioMediaClient:
         self.framer = TwilioFrames(call_sid=self.call_sid, stream_sid=self.stream_sid, account_sid=self.account_sid)
         self._chunk = 0
         self._started_at = 0.0
-        self.ended_ms: float | None = None  # stream time when the socket closed (either side)
+        self.ended_ms: float | None = None  # stream time when the stream ended (either side)
         self._queue: deque[tuple[str, float, bytes | str]] = deque()  # (kind, stream ms it arrived, payload or name)
         self._queued = asyncio.Event()
-        self._playing = asyncio.Lock()  # the stream and the wall-clock player never play at once
         self._playing_until = 0.0  # stream ms
+        self._streaming = False
+        self._outbox: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
-        self._streaming = False
-        self._sent_ms = 0.0  # stream ms heard and sent so far, while streaming
-        self._sent_at = 0.0  # monotonic time of that
+        self._end_due: float | None = None  # time.monotonic() when Twilio ended the call
 
     async def open(self, *, headers: dict[str, str] | None = None) -> None:
         headers = dict(headers or {})
@@ -76,23 +74,41 @@ class TwilioMediaClient:
             validator = RequestValidator(self.auth_token)
             headers["X-Twilio-Signature"] = validator.compute_signature(self.signed_url or self.url, {})
         self._ws = await connect(self.url, additional_headers=headers, max_size=2**20)
-        self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._play())]
+        self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._play()),
+                       asyncio.create_task(self._write())]
+
+    def end_at(self, when: float) -> None:
+        """Twilio ended the call at `when` (time.monotonic(), maybe from another thread): the stream ends there,
+        and nothing heard after it is sent."""
+        if self._end_due is None and self._started_at:
+            self._end_due = when
+            self.ended_ms = self.ended_ms or max(0.0, (when - self._started_at) * 1000)
 
     def _mark_ended(self) -> None:
         if self.ended_ms is None and self._started_at:
             self.ended_ms = self.stream_ms()
 
     def stream_ms(self) -> float:
-        """The stream's clock: milliseconds since `start` was sent (0 before it). While streaming, the audio sent so
-        far, plus the time since the last frame up to one frame: a late process slows this clock with its frames."""
-        if not self._started_at:
-            return 0.0
-        if self._streaming:
-            return self._sent_ms + min(20.0, (time.monotonic() - self._sent_at) * 1000)
-        return (time.monotonic() - self._started_at) * 1000
+        """Milliseconds since `start` was sent; 0 before it."""
+        return (time.monotonic() - self._started_at) * 1000 if self._started_at else 0.0
 
     async def send(self, message: dict | str) -> None:
-        await self._ws.send(message if isinstance(message, str) else json.dumps(message))
+        """Queue a message behind everything sent before it (the outbox keeps Twilio's order)."""
+        if self._stopped:
+            return
+        self._outbox.put_nowait((time.monotonic(), message if isinstance(message, str) else json.dumps(message)))
+
+    def _stop_text(self) -> str:
+        return json.dumps(self.framer.stop())
+
+    async def _write(self) -> None:
+        while (item := await self._outbox.get()) is not None:
+            queued_at, text = item
+            self.max_behind_ms = max(self.max_behind_ms, (time.monotonic() - queued_at) * 1000)
+            try:
+                await self._ws.send(text)
+            except ConnectionClosed:
+                return
 
     async def start(self, *, custom_parameters: dict | None = None) -> None:
         await self.send(self.framer.connected())
@@ -105,49 +121,45 @@ class TwilioMediaClient:
         return self._chunk * 20
 
     async def stream(self, audio: bytes, *, then_silence_s: float = 0.0, until: asyncio.Event | None = None) -> None:
-        """Send `audio` then silence in 20 ms frames at real-time pace, stopping early when `until` is set."""
+        """Send `audio` then silence in 20 ms frames at real-time pace, stopping early when `until` is set (or,
+        once Twilio has ended the call with `end_at`, with the last frame heard before the end)."""
         frames = [audio[i:i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
         frames += [SILENCE] * int(then_silence_s * 50)
-        self._sent_ms, self._sent_at, self._streaming = float(self.next_timestamp_ms), time.monotonic(), True
+        self._streaming = True
         try:
             for frame in frames:
-                if self._stopped or self.closed_by_server.is_set() or (until and until.is_set()):
+                if self._stopped or self.closed_by_server.is_set() or (
+                        until and until.is_set() and self._end_due is None):
                     return
-                if not await self._send_frame(frame):
+                timestamp_ms = self.next_timestamp_ms
+                # Twilio sends a frame once its 20 ms have been heard: the frame stamped t leaves at t + 20 ms.
+                due = self._started_at + (timestamp_ms + 20) / 1000
+                if self._end_due is not None and due > self._end_due:
                     return
+                self._chunk += 1
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self._play_until(timestamp_ms + 20)
+                await self.send(self.framer.media(timestamp_ms, frame))
         finally:
-            self._sent_ms, self._streaming = self.stream_ms(), False
-            self._started_at = time.monotonic() - self._sent_ms / 1000  # the wall clock takes over from here
+            self._streaming = False
             self._queued.set()
-
-    async def _send_frame(self, frame: bytes) -> bool:
-        """One frame once its 20 ms have been heard: marks due by then go first, as Twilio's would."""
-        timestamp_ms = self.next_timestamp_ms
-        self._chunk += 1
-        # Twilio sends a frame once its 20 ms have been heard: the frame stamped t leaves at t + 20 ms.
-        delay = self._started_at + (timestamp_ms + 20) / 1000 - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.max_late_ms = max(self.max_late_ms, (time.monotonic() - self._started_at) * 1000 - timestamp_ms - 20)
-        await self._play_until(timestamp_ms + 20)
-        self._sent_ms, self._sent_at = timestamp_ms + 20, time.monotonic()
-        try:
-            await self.send(self.framer.media(timestamp_ms, frame))
-        except ConnectionClosed:
-            return False  # the server closed the stream (after its hang-up, say) while this frame was due
-        return True
 
     async def dtmf(self, digit: str) -> None:
         await self.send(self.framer.dtmf(digit))
 
     async def stop(self) -> None:
-        """What Twilio does when the call ends on its side: a `stop` frame, then the socket closes."""
+        """What Twilio does when the call ends on its side: a `stop` frame after what it had queued, then the socket
+        closes."""
         if self._stopped:
             return
-        self._stopped = True
         self._mark_ended()
+        self._stopped = True
+        self._outbox.put_nowait((time.monotonic(), self._stop_text()))
+        self._outbox.put_nowait(None)
+        await asyncio.wait({self._tasks[2]}, timeout=10)
         try:
-            await self.send(self.framer.stop())
             await self._ws.close()
         except Exception:
             pass
@@ -203,12 +215,12 @@ class TwilioMediaClient:
             self._queue.append(("mark", self.stream_ms(), name))
         elif event == "clear":
             self.clears += 1
-            await self._clear()
+            self._clear()
         else:
             self.protocol_errors.append(f"unknown event {event!r}")
         self._queued.set()
 
-    async def _clear(self) -> None:
+    def _clear(self) -> None:
         """Twilio drops unplayed audio and answers every pending mark at once (before its next frame)."""
         now_ms = self.stream_ms()
         while self.played and self.played[-1].stream_ms >= now_ms:
@@ -218,28 +230,26 @@ class TwilioMediaClient:
             heard = int((now_ms - last.stream_ms) * 8)
             self.played[-1] = PlayedAudio(last.stream_ms, last.payload[:heard])
         self._playing_until = now_ms
-        marks = [value for kind, _, value in self._queue if kind == "mark"]
-        self._queue.clear()
-        for name in marks:
-            await self._send_mark(name)
+        # Every pending mark is due now: they go out before any frame heard after this moment.
+        self._queue = deque(("mark", now_ms, value) for kind, _, value in self._queue if kind == "mark")
+        self._queued.set()
 
     async def _play_until(self, now_ms: float) -> None:
-        """Play what has arrived up to stream time `now_ms`, returning each mark whose audio has played by then."""
-        async with self._playing:
-            self._play_queue(now_ms)
-            while self._queue and self._queue[0][0] == "mark" and self._playing_until <= now_ms:
-                await self._send_mark(self._queue.popleft()[2])
-                self._play_queue(now_ms)
-
-    def _play_queue(self, now_ms: float) -> None:
-        while self._queue and self._queue[0][0] == "media":
-            _, arrived_ms, value = self._queue.popleft()
-            start = max(arrived_ms, self._playing_until)
-            self.played.append(PlayedAudio(start, value))
-            self._playing_until = start + len(value) / 8
+        """Play what has arrived, back to back; return each mark whose audio has played by stream time `now_ms`."""
+        while self._queue:
+            kind, arrived_ms, value = self._queue[0]
+            if kind == "media":
+                start = max(arrived_ms, self._playing_until)
+                self.played.append(PlayedAudio(start, value))
+                self._playing_until = start + len(value) / 8
+            elif self._playing_until <= now_ms:
+                await self._send_mark(value)
+            else:
+                return
+            self._queue.popleft()
 
     async def _play(self) -> None:
-        """Playback when no audio is being streamed: on the wall clock, the stream's clock then."""
+        """Playback while no audio is streamed (the stream's frames carry it otherwise), on the wall clock."""
         while True:
             await self._queued.wait()
             self._queued.clear()
@@ -253,7 +263,4 @@ class TwilioMediaClient:
             return
         self.marks_returned.append(name)
         self.marks_returned_at.append(self.stream_ms())
-        try:
-            await self.send(self.framer.mark(name))
-        except Exception:
-            pass
+        await self.send(self.framer.mark(name))

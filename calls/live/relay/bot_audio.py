@@ -12,6 +12,7 @@ that never come back (the call ended first) are settled at the end from where th
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ from .playback import BYTES_PER_MS, Interruption, Playback
 from .recorder import Recorder
 
 SendToTwilio = Callable[[dict[str, Any]], Awaitable[None]]
-# A chunk whose mark puts its start this close after the previous chunk's end played right behind it: Twilio's
-# clock is read at 20 ms frames, so closer than one frame is the same instant.
-BACK_TO_BACK_MS = 20
+# A chunk whose mark puts its start less than this after the previous chunk's end played right behind it: marks are
+# read against 20 ms frames, so two marks of back-to-back chunks can seem a frame further apart than they are.
+BACK_TO_BACK_MS = 30
 
 
 @dataclass
@@ -34,8 +35,16 @@ class _Unheard:
 
     mark: str
     audio: bytes
-    sent_ms: float  # stream clock when it was sent: Twilio cannot have played it earlier
+    sent_ms: float  # stream clock at Twilio when it was sent, as far as we know: it cannot have played earlier
+    sent_now_ms: float  # call clock when it was sent
     cleared_at_ms: float | None = None  # set by a clear: about where the stream was when it was cleared
+    cleared_now_ms: float = 0.0  # call clock when the clear was sent
+
+    def reached_twilio(self, cleared_ms: float) -> float:
+        """Where on the stream's clock it reached Twilio, if the clear reached Twilio at `cleared_ms`: what we send
+        travels alike and does not queue behind our inbound backlog, so it arrived as long before the clear as it
+        was sent before it (in the call's clock)."""
+        return cleared_ms - (self.cleared_now_ms - self.sent_now_ms)
 
     @property
     def duration_ms(self) -> float:
@@ -68,7 +77,7 @@ class BotAudio:
             return False
         segment = self.playback.schedule(now_ms=now_ms, item_id=item_id, response_id=response_id,
                                          audio_bytes=len(audio))
-        self._unheard.append(_Unheard(segment.mark, audio, stream_ms))
+        self._unheard.append(_Unheard(segment.mark, audio, stream_ms, now_ms))
         self._recorder.bot_hold_ms = self._heard_until_ms
         await self._send(media.media_frame(self.stream_sid, audio))
         await self._send(media.mark_frame(self.stream_sid, segment.mark))
@@ -82,7 +91,7 @@ class BotAudio:
         await self._send(media.clear_frame(self.stream_sid))
         for chunk in self._unheard:
             if chunk.cleared_at_ms is None:
-                chunk.cleared_at_ms = stream_ms  # refined by the marks Twilio returns for them
+                chunk.cleared_at_ms, chunk.cleared_now_ms = stream_ms, now_ms  # refined by the marks returned
         self._interrupted_items.add(interruption.item_id)
         return interruption
 
@@ -90,9 +99,11 @@ class BotAudio:
         """The call is ending: place what is still waiting for a mark, from where it was sent, up to where it was
         cleared (the recording is cut at the end of the stream anyway)."""
         for chunk in self._unheard:
-            start = max(chunk.sent_ms, self._heard_until_ms)
-            until = chunk.cleared_at_ms if chunk.cleared_at_ms is not None else start + chunk.duration_ms
-            self._place(chunk, start, until)
+            if chunk.cleared_at_ms is None:
+                self._place(chunk, max(chunk.sent_ms, self._heard_until_ms), math.inf)
+            else:
+                start = max(chunk.reached_twilio(chunk.cleared_at_ms), self._heard_until_ms)
+                self._place(chunk, start, chunk.cleared_at_ms)
         self._unheard.clear()
         self._recorder.bot_hold_ms = None
 
@@ -100,20 +111,25 @@ class BotAudio:
         """Twilio returned `mark` at `stream_ms`: the chunks up to it have played, or were cleared, by then.
 
         They played back to back, right after the previous chunk, unless that would end them well before the mark
-        came back: then Twilio started them on their own after a pause, and they end at the mark. Nothing is heard
-        past the mark: after a `clear`, Twilio returns every pending mark at once, so the chunk that was playing is
-        kept up to there and the ones behind it not at all.
+        came back: then Twilio started them on their own after a pause, and they end at the mark. A cleared chunk
+        either played whole before the clear reached Twilio (its mark came back on its own, at its end) or was cut
+        by the clear (Twilio returns every pending mark when the clear arrives): it started no earlier than its mark
+        less its length, nor before it reached Twilio, and nothing of it is heard past its mark. So the chunk that was
+        playing is kept up to the clear and the ones behind it not at all.
         """
         if all(chunk.mark != mark for chunk in self._unheard):
             return  # not ours, or already placed
         batch: list[_Unheard] = []
         while not batch or batch[-1].mark != mark:
             batch.append(self._unheard.popleft())
-        total = sum(chunk.duration_ms for chunk in batch)
+        played = [chunk for chunk in batch if chunk.cleared_at_ms is None]
+        total = sum(chunk.duration_ms for chunk in played)
         start = self._heard_until_ms
-        if stream_ms - total >= start + BACK_TO_BACK_MS:
+        if played and stream_ms - total >= start + BACK_TO_BACK_MS:
             start = stream_ms - total
         for chunk in batch:
+            if chunk.cleared_at_ms is not None:
+                start = max(start, self._heard_until_ms, stream_ms - chunk.duration_ms, chunk.reached_twilio(stream_ms))
             start = self._place(chunk, start, stream_ms)
         self._recorder.bot_hold_ms = self._heard_until_ms if self._unheard else None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,7 @@ class Recorder:
         self.late_ms = 0  # callee audio that arrived after its place was written (dropped)
         self.callee_end_ms = 0  # where the latest callee audio received ends
         self._heard_callee = False
+        self._least_delay_ms = math.inf  # call clock minus stream clock, at its least so far
         self.bot_hold_ms: float | None = None  # set while bot audio waits for its mark: it may go from here on
         self._flush_task: asyncio.Task[None] | None = None
         self._last_flush_ms = 0.0
@@ -87,14 +89,23 @@ class Recorder:
         """
         return float(self.callee_end_ms) if self._heard_callee else now_ms
 
+    def sending_ms(self, now_ms: float) -> float:
+        """Where the stream's clock is at Twilio right now, for audio we send it now: the call clock less the least
+        delay seen so far between Twilio's clock and ours. Unlike `stream_ms`, it does not lag when our process
+        falls behind on inbound frames (those wait in our queue; what we send does not)."""
+        return now_ms - self._least_delay_ms if self._heard_callee else now_ms
+
     def between_frames_ms(self, now_ms: float) -> float:
         """Where on the stream's clock something Twilio sent after its latest callee frame (a returned mark)
         happened: within the next frame's 20 ms, so half a frame on, on average."""
         return self.stream_ms(now_ms) + (HALF_FRAME_MS if self._heard_callee else 0.0)
 
-    def add_callee(self, at_ms: int, audio: bytes) -> None:
+    def add_callee(self, at_ms: int, audio: bytes, *, now_ms: float | None = None) -> None:
+        """Callee audio stamped `at_ms` by Twilio, received at call-clock time `now_ms`."""
         self.callee_end_ms = max(self.callee_end_ms, at_ms + len(audio) // SAMPLES_PER_MS)  # a mu-law byte per sample
         self._heard_callee = self._heard_callee or bool(audio)
+        if now_ms is not None:
+            self._least_delay_ms = min(self._least_delay_ms, now_ms - self.callee_end_ms)
         self._place(0, at_ms, audio)
 
     def add_bot(self, at_ms: float, audio: bytes) -> None:

@@ -131,7 +131,7 @@ class Relay:
             self.log.warning("ignored media stamped %d ms, far ahead of the call clock", frame.media.timestamp)
             return
         audio = frame.media.audio
-        self.recorder.add_callee(frame.media.timestamp, audio)
+        self.recorder.add_callee(frame.media.timestamp, audio, now_ms=self.now_ms)
         if self._gain is not None:
             audio = audio.translate(self._gain)
         await self._send_ai(session.audio_append(audio))
@@ -222,7 +222,7 @@ class Relay:
             return
         now = self.now_ms
         if not self._hung_up and await self.bot_audio.play(
-                now_ms=now, stream_ms=self.recorder.stream_ms(now), item_id=event.item_id,
+                now_ms=now, stream_ms=self.recorder.sending_ms(now), item_id=event.item_id,
                 response_id=event.response_id, audio=audio):
             self.metrics.bot_audio_sent(now)
 
@@ -278,7 +278,7 @@ class Relay:
     # ---- actions --------------------------------------------------------------------------------------------------
     async def _barge_in(self, now: float) -> None:
         """The callee spoke over queued bot audio: drop it at Twilio, tell the model what was heard."""
-        interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.stream_ms(now))
+        interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.sending_ms(now))
         if interruption is None:
             return
         await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
