@@ -15,7 +15,9 @@ this machine, the phones and fakes in this process). Per N the table prints:
 - align err p50/max: the worst shift, per call, of any run of the bot's or the callee's speech in the recording from
   where the phone played or sent it, ms (tests/recording_timing.py);
 - make_call p50/max: seconds each /make_call took (the call lasts about 6 s);
-- extracted: calls whose history shows the extracted fields before the deadline.
+- extracted: calls whose history shows the extracted fields before the deadline;
+- gen lag max: how late, at worst, this process's own loop woke during a call (phones and fakes run in it): what
+  the phones know of when they played or received is only that exact, so read the alignment against it.
 Read each row against the first (1 call alone).
 """
 from __future__ import annotations
@@ -48,6 +50,7 @@ def _row(run: Run) -> str:
             f"{run.spooled:>7} {_p50_max([t.length_error_ms for t in timings])} "
             f"{_p50_max([t.alignment_error_ms for t in timings])} "
             f"{statistics.median(seconds):>8.2f}/{max(seconds):<8.2f} {sum(r.extracted for r in run.calls):>9}"
+            f" {max((r.generator_lag_ms for r in run.calls), default=0):>11.0f}"
             + (f"  failures={failures}" if failures else ""))
 
 
@@ -67,7 +70,7 @@ def main() -> None:
     database = args.database_url.split(":", 1)[0] if args.database_url else "sqlite (SQLITE_PATH)"
     print(f"database={database} layer={'redis' if args.redis_url else 'in-memory'} reference=first row")
     print(f"{'calls':>5} {'completed':>10} {'cb lost':>10} {'spooled':>7} {'len err p50/max ms':>19} "
-          f"{'align err p50/max ms':>19} {'make_call p50/max s':>17} {'extracted':>9}")
+          f"{'align err p50/max ms':>19} {'make_call p50/max s':>17} {'extracted':>9} {'gen lag max':>11}")
     for n in counts:
         run = asyncio.run(run_calls_at_once(n, database_url=args.database_url, redis_url=args.redis_url,
                                             call_timeout=args.call_timeout, keep_logs=args.keep))

@@ -24,10 +24,9 @@ from tests.fakes.openai_rest import OpenAIRestFake
 from tests.fakes.phone import SPEECH, PhoneOutcome, SimulatedPhones
 from tests.fakes.twilio import FakeTwilio
 from tests.processes import Stack
-from tests.recording_timing import Timing, played_spans, recording_timing
+from tests.recording_timing import Timing, recording_timing
 
 FIRST_NUMBER = 611_000_000
-GOODBYE_MS = 800  # the scenario's goodbye
 
 
 @dataclass
@@ -39,6 +38,9 @@ class CallResult:
     record: dict | None = None  # its call history once processed
     phone: PhoneOutcome | None = None
     timing: Timing | None = None
+    # How late the phones' own loop woke (at worst) during this call: what the phone knows of when it played or
+    # received anything is only that exact, on a machine too busy to give it the CPU on time.
+    generator_lag_ms: float = 0.0
 
     @property
     def completed(self) -> bool:
@@ -55,12 +57,16 @@ class CallResult:
 
     @property
     def goodbye_played(self) -> bool:
-        """The phone played the whole goodbye before the call ended, and the call ended because voicebot hung up."""
-        if not self.phone or not self.phone.media or self.phone.media.ended_ms is None:
+        """voicebot hung up only after the phone had played the bot's last words: the last mark voicebot sent came
+        back, and the last audio played ended, before the stream did."""
+        media = self.phone.media if self.phone else None
+        if not media or media.ended_ms is None or not media.played or self.phone.ended_by != "voicebot":
             return False
-        spans = played_spans(self.phone.media.played)
-        return (self.phone.ended_by == "voicebot" and bool(spans) and spans[-1][1] <= self.phone.media.ended_ms
-                and spans[-1][1] - spans[-1][0] >= GOODBYE_MS - 40)
+        sent_marks = [frame["mark"]["name"] for frame in media.received if frame.get("event") == "mark"]
+        last = media.played[-1]
+        return (bool(sent_marks) and media.marks_returned[-1:] == sent_marks[-1:]
+                and media.marks_returned_at[-1] <= media.ended_ms + 1
+                and last.stream_ms + len(last.payload) / 8 <= media.ended_ms + 1)
 
 
 @dataclass
@@ -70,6 +76,21 @@ class Run:
     spooled: int = 0  # callback files seen in WEBHOOK_SPOOL_DIR
     calls: list[CallResult] = field(default_factory=list)
     logs: str = ""
+    loop_lag: list[tuple[float, float]] = field(default_factory=list)  # (monotonic, ms this process's loop woke late)
+
+
+async def _lag_sampler(lags: list[tuple[float, float]]) -> None:
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(0.01)
+        now = time.monotonic()
+        lags.append((now, max(0.0, (now - before - 0.01) * 1000)))
+
+
+def _lag_during(lags: list[tuple[float, float]], media) -> float:
+    start = media._started_at
+    end = start + (media.ended_ms or 0) / 1000
+    return max((lag for at, lag in lags if start <= at <= end + 0.5), default=0.0)
 
 
 async def _spool_sampler(folder: Path, seen: set[str]) -> None:
@@ -152,6 +173,7 @@ async def _calls(run: Run, stack: Stack, twilio: FakeTwilio, url: str, spool: Pa
     auth = {"Authorization": f"Token {stack.token}"}
     seen: set[str] = set()
     sampler = asyncio.create_task(_spool_sampler(spool, seen))
+    lag = asyncio.create_task(_lag_sampler(run.loop_lag))
     try:
         async with SimulatedPhones(twilio, url, hang_up_after_s=25) as phones, aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -164,8 +186,11 @@ async def _calls(run: Run, stack: Stack, twilio: FakeTwilio, url: str, spool: Pa
             for result in placed:
                 result.phone = phones.outcomes.get(result.body["call_sid"])
                 await _measure_recording(session, url, auth, result)
+                if result.phone and result.phone.media:
+                    result.generator_lag_ms = _lag_during(run.loop_lag, result.phone.media)
             await asyncio.sleep(1)  # the last callbacks land (and spool) after the calls end
     finally:
         sampler.cancel()
-        await asyncio.gather(sampler, return_exceptions=True)
+        lag.cancel()
+        await asyncio.gather(sampler, lag, return_exceptions=True)
     run.spooled = len(seen)

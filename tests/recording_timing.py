@@ -2,8 +2,9 @@
 
 The phone (tests/fakes/twilio_media.py) knows the stream's length (`ended_ms`), the callee speech it sent from
 stream time 0, and where it played each chunk of the bot's audio (`played`, cut where a `clear` stopped it). The
-recording is stereo: left the callee, right the bot. Sound is found in 5 ms windows; each run of sound the phone
-knows is matched with the nearest run in the recording, and the error is how far its start or end moved.
+recording is stereo: left the callee, right the bot. Each side is compared in 5 ms windows, sound or silence, with
+the same side rendered from what the phone knows; the error is the longest run of windows where they disagree: a
+run of speech placed d ms off disagrees for about d ms at each of its edges, a chunk missing for its whole length.
 """
 from __future__ import annotations
 
@@ -17,14 +18,13 @@ from calls.live.relay import mulaw
 
 WINDOW_MS = 5
 LOUD_RMS = 300
-GAP_MS = 40  # runs of sound closer than this are one (a tone crossing zero, a word's short stop)
 
 
 @dataclass(frozen=True)
 class Timing:
     length_error_ms: float  # |recording length - stream length|
-    bot_error_ms: float  # worst start/end shift of the bot's speech
-    callee_error_ms: float  # worst start/end shift of the callee's speech
+    bot_error_ms: float  # the longest the bot's side disagrees with what the phone played
+    callee_error_ms: float  # the longest the callee's side disagrees with what the phone sent
 
     @property
     def alignment_error_ms(self) -> float:
@@ -38,61 +38,56 @@ def wav_channels(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return frames[:, 0].astype(float), frames[:, 1].astype(float)
 
 
-def loud_spans(pcm: np.ndarray, *, offset_ms: float = 0.0) -> list[tuple[float, float]]:
-    """[start, end) in ms of each run of sound in 8 kHz PCM."""
+def _pcm(audio: bytes) -> np.ndarray:
+    return np.frombuffer(mulaw.decode(audio), dtype="<i2").astype(float)
+
+
+def loud_windows(pcm: np.ndarray) -> np.ndarray:
+    """Per 5 ms window of 8 kHz PCM: is there sound?"""
     size = 8 * WINDOW_MS
     windows = pcm[: len(pcm) // size * size].reshape(-1, size)
-    loud = np.sqrt((windows ** 2).mean(axis=1)) > LOUD_RMS
-    spans: list[list[float]] = []
-    for index in np.flatnonzero(loud):
-        start = offset_ms + index * WINDOW_MS
-        if spans and start - spans[-1][1] < GAP_MS:
-            spans[-1][1] = start + WINDOW_MS
-        else:
-            spans.append([start, start + WINDOW_MS])
-    return [(start, end) for start, end in spans]
+    return np.sqrt((windows ** 2).mean(axis=1)) > LOUD_RMS
 
 
-def _clip(spans: list[tuple[float, float]], until_ms: float) -> list[tuple[float, float]]:
-    return [(start, min(end, until_ms)) for start, end in spans if start < until_ms - GAP_MS]
-
-
-def _worst_shift(truth: list[tuple[float, float]], recorded: list[tuple[float, float]], until_ms: float) -> float:
-    truth = _clip(truth, until_ms)
-    if not truth:
-        return 0.0
-    if not recorded:
-        return float("inf")
-    worst = 0.0
-    for start, end in truth:
-        near = min(recorded, key=lambda span: abs(span[0] - start))
-        # An end cut by the hang-up is the recording's end, not a shift.
-        end_shift = 0.0 if end >= until_ms - GAP_MS else abs(near[1] - end)
-        worst = max(worst, abs(near[0] - start), end_shift)
-    return worst
-
-
-def played_spans(played) -> list[tuple[float, float]]:
-    """Runs of the bot's sound where the phone played it (`PlayedAudio` chunks in order)."""
-    spans: list[tuple[float, float]] = []
+def render_played(played, length_ms: float) -> np.ndarray:
+    """The bot's side as the phone heard it: each `PlayedAudio` chunk at its stream time."""
+    track = np.zeros(int(length_ms * 8))
     for chunk in played:
-        for start, end in loud_spans(np.frombuffer(mulaw.decode(chunk.payload), dtype="<i2").astype(float),
-                                     offset_ms=chunk.stream_ms):
-            if spans and start - spans[-1][1] < GAP_MS:
-                spans[-1] = (spans[-1][0], end)
-            else:
-                spans.append((start, end))
-    return spans
+        start = int(round(chunk.stream_ms * 8))
+        pcm = _pcm(chunk.payload)[: max(0, len(track) - start)]
+        track[start:start + len(pcm)] = pcm
+    return track
+
+
+def longest_disagreement_ms(expected: np.ndarray, actual: np.ndarray) -> float:
+    """The longest run of 5 ms windows where one has sound and the other not (over the shorter of the two)."""
+    count = min(len(expected), len(actual))
+    differ = np.concatenate(([False], loud_windows(expected[:count]) != loud_windows(actual[:count]), [False]))
+    edges = np.flatnonzero(np.diff(differ.astype(int)))
+    runs = edges[1::2] - edges[0::2]
+    return float(runs.max() * WINDOW_MS) if len(runs) else 0.0
 
 
 def recording_timing(wav: bytes, *, ended_ms: float, callee_speech: bytes, played) -> Timing:
     """Compare a call's recording with the stream the phone saw (`callee_speech`: mu-law it sent from 0 ms)."""
     left, right = wav_channels(wav)
     length_ms = len(left) / 8
-    callee_truth = loud_spans(np.frombuffer(mulaw.decode(callee_speech), dtype="<i2").astype(float))
-    until = min(length_ms, ended_ms)
+    until = int(min(length_ms, ended_ms) * 8)
     return Timing(
         length_error_ms=abs(length_ms - ended_ms),
-        bot_error_ms=_worst_shift(played_spans(played), loud_spans(right), until),
-        callee_error_ms=_worst_shift(callee_truth, loud_spans(left), until),
+        bot_error_ms=longest_disagreement_ms(render_played(played, until / 8), right[:until]),
+        callee_error_ms=longest_disagreement_ms(_pcm(callee_speech)[:until], left[:until]),
     )
+
+
+def played_spans(played) -> list[tuple[float, float]]:
+    """[start, end) in ms of each run of the bot's sound where the phone played it."""
+    spans: list[tuple[float, float]] = []
+    for chunk in played:
+        for index in np.flatnonzero(loud_windows(_pcm(chunk.payload))):
+            start = chunk.stream_ms + index * WINDOW_MS
+            if spans and start - spans[-1][1] < 2 * WINDOW_MS:
+                spans[-1] = (spans[-1][0], start + WINDOW_MS)
+            else:
+                spans.append((start, start + WINDOW_MS))
+    return spans
