@@ -40,6 +40,72 @@ def wait_for_port(port: int, *, process: subprocess.Popen | None = None, timeout
     wait_for(listening, timeout=timeout, interval=0.1, what=f"a server listening on 127.0.0.1:{port}")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc), zombies included."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue  # it ended while we looked
+    return sorted(found)
+
+
+def tcp_connections(port: int, pids: list[int]) -> dict[int, list[int]]:
+    """For each of `pids`, the remote ports of the established IPv4 connections it holds to 127.0.0.1:`port`:
+    which process accepted which client, from /proc/net/tcp and each process's descriptors."""
+    remote_by_inode = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+        if state == "01" and int(local.split(":")[1], 16) == port:  # 01: ESTABLISHED
+            remote_by_inode[inode] = int(remote.split(":")[1], 16)
+    held = {}
+    for pid in pids:
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+        held[pid] = sorted(remote_by_inode[inode] for inode in inodes & remote_by_inode.keys())
+    return held
+
+
+def serving_pids(port: int, launcher: subprocess.Popen, count: int, *, timeout: float = 60) -> list[int]:
+    """Wait until `launcher` (`manage.py serve`) has `count` Daphne children that each accepted a connection on
+    127.0.0.1:`port`, and return their pids. Opens plain connections one by one (all closed on return) until every
+    child holds one: proof that each serves the shared port, and that each is up."""
+    opened: list[socket.socket] = []
+
+    def every_child_accepts() -> list[int] | None:
+        if launcher.poll() is not None:
+            raise RuntimeError(f"serve exited with {launcher.returncode}")
+        pids = [pid for pid in child_pids(launcher.pid) if b"daphne" in _cmdline(pid)]
+        if len(pids) == count and all(tcp_connections(port, pids).values()):
+            return pids
+        if len(opened) < 1000:
+            opened.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        return None
+
+    try:
+        return wait_for(every_child_accepts, timeout=timeout, interval=0.05,
+                        what=f"{count} Daphne processes accepting on port {port}")
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
@@ -154,6 +220,17 @@ class Stack:
         self.processes.append(process)
         wait_for_port(port, process=process)
         return port
+
+    def start_serve(self, *args: str, port: int | None = None) -> tuple[int, subprocess.Popen]:
+        """`manage.py serve --port <port> <args>` (the product's own launcher); returns once the port listens, which
+        the launcher binds before its Daphne processes are up (see `serving_pids`)."""
+        port = port or free_port()
+        log = open(self.tmp / f"serve-{port}.log", "w")
+        process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), *args], cwd=ROOT,
+                                   env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        wait_for_port(port, process=process)
+        return port, process
 
     def start_worker(self) -> subprocess.Popen:
         log = open(self.tmp / f"qcluster-{secrets.token_hex(3)}.log", "w")
