@@ -7,7 +7,7 @@ processes sharing one port), the reference being K=1 in the same invocation. The
 round by round: N calls placed through the API, N Twilio media streams at real-time pace both ways (20 ms frames
 each way, bot audio without pause), every frame stamped at birth. For each K the number of calls grows by
 `--growth` until a round's p99 (the worse of Twilio->OpenAI and OpenAI->Twilio) reaches `--p99-ms`, loses a frame
-or fails a stream, then is bisected to within `--resolution` calls. Printed: each round, how the calls spread over
+or fails a stream, then is bisected to within `--resolution` of itself. Printed: each round, how the calls spread over
 the K processes (who holds which websocket, from /proc), each configuration's capacity, and the ratio.
 
 The fake OpenAI and the media clients run on the same machine: their CPU is printed per round, so a saturated
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import multiprocessing
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -73,18 +74,19 @@ class Capacity:
         await asyncio.sleep(1.0)
         return row["good"]
 
-    async def search(self, start: int, growth: float, resolution: int, most: int, seconds: float) -> int:
-        """The largest number of calls whose round was good (0 if even `start` was not)."""
+    async def search(self, start: int, growth: float, resolution: float, most: int, seconds: float) -> int:
+        """The largest number of calls whose round was good (0 if even `start` was not), to within `resolution`
+        of itself (at least one call)."""
         good, bad = 0, None
         calls = start
         while calls <= most:
             if await self.good(calls, seconds):
                 good = calls
-                calls = max(calls + resolution, int(calls * growth))
+                calls = max(calls + 1, int(calls * growth))
             else:
                 bad = calls
                 break
-        while bad is not None and bad - good > resolution:
+        while bad is not None and bad - good > max(1, int(good * resolution)):
             middle = (good + bad) // 2
             if await self.good(middle, seconds):
                 good = middle
@@ -93,13 +95,13 @@ class Capacity:
         return good
 
 
-async def bench(processes: int, seconds: float, limit_ms: float, start: int, growth: float, resolution: int,
-                most: int) -> dict[int, int]:
+async def bench(processes: int, seconds: float, limit_ms: float, start: int, growth: float, resolution: float,
+                most: int, repeat: int) -> dict[int, list[int]]:
     realtime_port = free_port()
     fake = multiprocessing.get_context("spawn").Process(target=serve_realtime, args=(realtime_port, 20), daemon=True)
     fake.start()
     tmp = Path(tempfile.mkdtemp(prefix="relay-cores-"))
-    found: dict[int, int] = {}
+    found: dict[int, list[int]] = {1: [], processes: []}
     with FakeTwilio(public_base_url=PUBLIC_BASE_URL) as twilio:
         stack = Stack(tmp, extra_env={
             **twilio.voicebot_env(), "OPENAI_BASE_URL": f"http://127.0.0.1:{realtime_port}/v1",
@@ -109,12 +111,12 @@ async def bench(processes: int, seconds: float, limit_ms: float, start: int, gro
         })
         try:
             await asyncio.to_thread(stack.prepare)
-            for count in (1, processes):
+            for count in [1, processes] * repeat:  # interleaved: a neighbour's load drifts over both alike
                 print(f"{count} web process(es):", flush=True)
                 capacity = Capacity(stack, twilio, realtime_port, count, limit_ms)
                 await capacity.start()
                 try:
-                    found[count] = await capacity.search(start, growth, resolution, most, seconds)
+                    found[count].append(await capacity.search(start, growth, resolution, most, seconds))
                 finally:
                     await asyncio.to_thread(capacity.stop)
         finally:
@@ -134,14 +136,17 @@ def main() -> None:
     parser.add_argument("--p99-ms", type=float, default=20.0, help="the frame-latency bound a round must stay under")
     parser.add_argument("--start", type=int, default=10, help="calls in the first round")
     parser.add_argument("--growth", type=float, default=1.5, help="factor between rounds until one is over")
-    parser.add_argument("--resolution", type=int, default=5, help="bisect until within this many calls")
+    parser.add_argument("--resolution", type=float, default=0.1,
+                        help="bisect until within this fraction of the calls found (and one call)")
     parser.add_argument("--most", type=int, default=1000, help="never more calls than this")
+    parser.add_argument("--repeat", type=int, default=1, help="search each configuration this many times, in turn")
     args = parser.parse_args()
     found = asyncio.run(bench(args.processes, args.seconds, args.p99_ms, args.start, args.growth, args.resolution,
-                              args.most))
-    one, many = found[1], found[args.processes]
-    print(f"\ncalls carried with p99 under {args.p99_ms:g} ms (to within {args.resolution}): 1 process {one}, "
-          f"{args.processes} processes {many}, ratio {many / one if one else float('nan'):.2f}")
+                              args.most, args.repeat))
+    one, many = statistics.median(found[1]), statistics.median(found[args.processes])
+    print(f"\ncalls carried with p99 under {args.p99_ms:g} ms (to within {args.resolution:.0%}; median of "
+          f"{args.repeat}): 1 process {one:g} {found[1]}, {args.processes} processes {many:g} "
+          f"{found[args.processes]}, ratio {many / one if one else float('nan'):.2f}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ from calls.services.public_address import ngrok_open, public_base_url_resolve, t
 from voicebot_site.web_processes import daphne_command, is_ipv6, listening_socket, web_processes_count
 
 SCHEDULE_COMMANDS = ("setup_schedules", "setup_extraction_schedules")
+# After Ctrl-C or SIGTERM, how long the processes together get to finish what they hold (Daphne gives a request
+# 10 s, its application_close_timeout) before they are killed. Under a process manager's own stop timeout (systemd:
+# 90 s), and under the 15 s tests/processes.Stack gives a process, so no child outlives serve.
+STOP_SECONDS = 12.0
 
 
 class Command(BaseCommand):
@@ -82,11 +86,13 @@ class Command(BaseCommand):
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_SECONDS  # one for all: N processes must not take N times as long
         for process in processes:
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         if not stopping:
             died = ", ".join(f"{_name(p)} (pid {p.pid}, exit status {p.returncode})" for p in exited)
             raise SystemExit(f"A voicebot process exited unexpectedly: {died}; stopped the others.")
