@@ -140,6 +140,18 @@ def test_one_dead_web_process_stops_everything_with_an_error(world):
 
 
 @pytest.mark.slow
+def test_a_killed_serve_takes_its_processes_with_it(world):
+    stack, _ = world
+    port, serve = stack.start_serve("--web-processes", "2")
+    serving_pids(port, serve, 2)
+    everyone = child_pids(serve.pid)
+    serve.kill()  # SIGKILL: no handler runs in serve; the kernel tells the children (PR_SET_PDEATHSIG)
+    serve.wait()
+    wait_for(lambda: all(_gone(pid) for pid in everyone), timeout=30, what="the orphaned processes to end")
+    assert _refused(port), "nothing holds the port: a restarted serve can bind it"
+
+
+@pytest.mark.slow
 def test_make_call_waiting_in_one_process_is_woken_by_callbacks_landing_on_the_other(world):
     # Without Redis the wake-up is the waiter's own re-read of the database (every 2 s); with Redis (make
     # test-scale) the waiter has also subscribed to the call's group there.

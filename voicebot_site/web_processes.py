@@ -6,10 +6,13 @@ stream) stays in the child that accepted it. No port per process, no proxy in be
 
 Plain Python, no Django: settings.py reads WEB_PROCESSES through `web_processes_count`.
 """
+import ctypes
 import ipaddress
 import os
+import signal
 import socket
 import sys
+from collections.abc import Callable
 
 # `auto`: one per usable core, at most this many. Each process holds its own memory (about 100 MB) and, on SQLite,
 # is one more writer of one database file; past a few cores, PostgreSQL + Redis (see the README) is the way to grow.
@@ -18,6 +21,7 @@ WEB_PROCESSES_MAX = 64
 # Connections the kernel keeps waiting for an accept(), shared by the children (capped by net.core.somaxconn).
 LISTEN_BACKLOG = 1024
 ASGI_APPLICATION = "voicebot_site.asgi:application"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def web_processes_count(value: str) -> int:
@@ -54,3 +58,19 @@ def daphne_command(*, fd: int | None = None, host: str = "", port: int = 0) -> l
     """Daphne serving the ASGI app on the inherited socket `fd`, or binding `host`:`port` itself."""
     where = ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
     return [sys.executable, "-m", "daphne", *where, ASGI_APPLICATION]
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel send the child SIGTERM when this process ends, even killed (SIGKILL, OOM):
+    no Daphne outlives `serve` holding the port. Linux only (None elsewhere). It runs in the forked child before
+    exec and calls only prctl and getppid."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the parent ended before prctl took effect
+            os._exit(1)
+
+    return preexec

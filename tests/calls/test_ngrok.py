@@ -33,7 +33,7 @@ class FakeProcess:
 
     started: list["FakeProcess"] = []
 
-    def __init__(self, command: list[str], env: dict | None = None, pass_fds=()) -> None:
+    def __init__(self, command: list[str], env: dict | None = None, pass_fds=(), preexec_fn=None) -> None:
         self.command = self.args = command
         self.env, self.pid, self.returncode = env, 0, 0
         FakeProcess.started.append(self)

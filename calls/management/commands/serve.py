@@ -22,7 +22,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.services.public_address import ngrok_open, public_base_url_resolve, tunnelled_environment
-from voicebot_site.web_processes import daphne_command, is_ipv6, listening_socket, web_processes_count
+from voicebot_site.web_processes import (
+    daphne_command, die_with_parent, is_ipv6, listening_socket, web_processes_count,
+)
 
 SCHEDULE_COMMANDS = ("setup_schedules", "setup_extraction_schedules")
 # After Ctrl-C or SIGTERM, how long the processes together get to finish what they hold (Daphne gives a request
@@ -60,42 +62,19 @@ class Command(BaseCommand):
             url, tunnelled = public_base_url_resolve(host=host, port=port, opener=self.open_tunnel)
             # The children's settings then accept the tunnel's host too (see PUBLIC_BASE_URL in settings).
             env = {**os.environ, **tunnelled_environment(url=url)} if tunnelled else None
+            child = {"env": env, "preexec_fn": die_with_parent()}  # they end with this process, even a killed one
             if shared is None:
-                processes = [subprocess.Popen(daphne_command(host=host, port=port), env=env)]
+                processes = [subprocess.Popen(daphne_command(host=host, port=port), **child)]
             else:
-                processes = [subprocess.Popen(daphne_command(fd=shared.fileno()), env=env,
-                                              pass_fds=[shared.fileno()]) for _ in range(web_processes)]
+                processes = [subprocess.Popen(daphne_command(fd=shared.fileno()), pass_fds=[shared.fileno()], **child)
+                             for _ in range(web_processes)]
         if not no_worker:
-            processes.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env))
+            processes.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], **child))
         plural = "es" if web_processes > 1 else ""
         what = f"{web_processes} web process{plural}" + ("" if no_worker else " + a worker")
         self.stdout.write(self.style.SUCCESS(f"voicebot on http://{host}:{port}/admin/ ({what}; Ctrl-C stops)"))
         self._say_where_twilio_calls(url, tunnelled)
-        stopping = False
-
-        def stop(*_args) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exited: list[subprocess.Popen] = []
-        while not stopping and not exited:
-            time.sleep(0.2)
-            exited = [p for p in processes if p.poll() is not None]
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_SECONDS  # one for all: N processes must not take N times as long
-        for process in processes:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if not stopping:
-            died = ", ".join(f"{_name(p)} (pid {p.pid}, exit status {p.returncode})" for p in exited)
-            raise SystemExit(f"A voicebot process exited unexpectedly: {died}; stopped the others.")
+        _supervise(processes)
 
     def _say_where_twilio_calls(self, url: str, tunnelled: bool) -> None:
         if tunnelled:
@@ -114,6 +93,35 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(
                 "PUBLIC_BASE_URL and NGROK_TOKEN are both empty: Twilio cannot reach this server, calls will fail."
             ))
+
+
+def _supervise(processes: list[subprocess.Popen]) -> None:
+    """Wait for Ctrl-C, SIGTERM or any process to end; then stop them all. Raises SystemExit when one died."""
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exited: list[subprocess.Popen] = []
+    while not stopping and not exited:
+        time.sleep(0.2)
+        exited = [p for p in processes if p.poll() is not None]
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_SECONDS  # one for all: N processes must not take N times as long
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if not stopping:
+        died = ", ".join(f"{_name(p)} (pid {p.pid}, exit status {p.returncode})" for p in exited)
+        raise SystemExit(f"A voicebot process exited unexpectedly: {died}; stopped the others.")
 
 
 def _count(value: str) -> int:
