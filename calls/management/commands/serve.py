@@ -28,8 +28,8 @@ from voicebot_site.web_processes import (
 
 SCHEDULE_COMMANDS = ("setup_schedules", "setup_extraction_schedules")
 # After Ctrl-C or SIGTERM, how long the processes together get to finish what they hold (Daphne gives a request
-# 10 s, its application_close_timeout) before they are killed. Under a process manager's own stop timeout (systemd:
-# 90 s), and under the 15 s tests/processes.Stack gives a process, so no child outlives serve.
+# 10 s, its application_close_timeout) before they are killed: well under a process manager's own stop timeout
+# (systemd's is 90 s), which would kill serve first.
 STOP_SECONDS = 12.0
 
 
