@@ -6,12 +6,14 @@ created on that server and dropped at `stop_all()`. With REDIS_URL the processes
 of their own (REDIS_PREFIX), so neither the test run's layer and queue nor another Stack's can reach them.
 """
 import atexit
+import http.client
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -97,6 +99,22 @@ def serving_pids(port: int, launcher: subprocess.Popen, count: int, *, timeout: 
     finally:
         for sock in opened:
             sock.close()
+
+
+def connection_accepted_by(port: int, pids: list[int], *, wanted: Callable[[int], bool]
+                           ) -> tuple[http.client.HTTPConnection, int]:
+    """A keep-alive HTTP connection to 127.0.0.1:`port` and the pid that accepted it, opened again until one of
+    `pids` that `wanted(pid)` accepts it: a request on it lands on that process."""
+    for _ in range(200):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=70)
+        connection.connect()
+        client = connection.sock.getsockname()[1]
+        owner = wait_for(lambda: next((pid for pid, held in tcp_connections(port, pids).items() if client in held),
+                                      None), timeout=10, what=f"a web process to accept client port {client}")
+        if wanted(owner):
+            return connection, owner
+        connection.close()
+    raise AssertionError("200 connections and none was accepted by the wanted process")
 
 
 def _cmdline(pid: int) -> bytes:

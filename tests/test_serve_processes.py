@@ -4,7 +4,6 @@ Real processes through real sockets. Which process accepted which connection is 
 connections on the port, matched to each process's descriptors): no header or test hook in the product says it.
 """
 import asyncio
-import http.client
 import json
 import os
 import signal
@@ -23,7 +22,7 @@ from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, Realtime
 from tests.fakes.phone import SimulatedPhones
 from tests.fakes.twilio import FakeTwilio
 from tests.polling import wait_for
-from tests.processes import ROOT, Stack, child_pids, serving_pids, tcp_connections
+from tests.processes import ROOT, Stack, child_pids, connection_accepted_by, serving_pids, tcp_connections
 from tests.test_scale_out import _redis_waiters
 from voicebot_site.web_processes import WEB_PROCESSES_AUTO_MAX, web_processes_count
 
@@ -95,20 +94,6 @@ def _refused(port: int) -> bool:
         return True
 
 
-def _connection_accepted_by(port: int, pids: list[int], *, wanted) -> tuple[http.client.HTTPConnection, int]:
-    """A keep-alive connection to the port, opened again until it is accepted by a process `wanted(pid)` accepts."""
-    for _ in range(200):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=70)
-        connection.connect()
-        client = connection.sock.getsockname()[1]
-        owner = wait_for(lambda: next((pid for pid, held in tcp_connections(port, pids).items() if client in held),
-                                      None), timeout=10, what=f"a web process to accept client port {client}")
-        if wanted(owner):
-            return connection, owner
-        connection.close()
-    raise AssertionError("200 connections and none was accepted by the wanted process")
-
-
 @pytest.mark.slow
 def test_n_daphne_processes_serve_one_port_and_sigterm_stops_them_all(world):
     stack, _ = world
@@ -158,7 +143,7 @@ def test_make_call_waiting_in_one_process_is_woken_by_callbacks_landing_on_the_o
     stack, twilio = world
     port, serve = stack.start_serve("--web-processes", "2", "--no-worker")
     pids = serving_pids(port, serve, 2)
-    waiter, waiter_pid = _connection_accepted_by(port, pids, wanted=lambda pid: True)
+    waiter, waiter_pid = connection_accepted_by(port, pids, wanted=lambda pid: True)
     answer: dict = {}
 
     def make_call() -> None:
@@ -174,7 +159,7 @@ def test_make_call_waiting_in_one_process_is_woken_by_callbacks_landing_on_the_o
         code = urlsplit(sent.status_callback_url).path.rstrip("/").rpartition("/")[2]  # /twilio/status/<code>
         wait_for(lambda: _redis_waiters(stack, code), timeout=10, what="/make_call to subscribe in Redis")
 
-    other, other_pid = _connection_accepted_by(port, pids, wanted=lambda pid: pid != waiter_pid)
+    other, other_pid = connection_accepted_by(port, pids, wanted=lambda pid: pid != waiter_pid)
     for hook in twilio.status_callbacks(sent.sid, ["initiated", "ringing", "in-progress", "completed"], duration=9):
         other.request("POST", hook.path, body=hook.body, headers={
             **hook.headers, "Content-Type": "application/x-www-form-urlencoded"})
