@@ -2,7 +2,9 @@
 
 The parent binds HOST:PORT once and hands the socket to every Daphne child (`daphne --fd`): the kernel gives each
 new connection to whichever child accepts it first, usually the least busy one, and a connection (a call's media
-stream) stays in the child that accepted it. No port per process, no proxy in between.
+stream) stays in the child that accepted it. No port per process, no proxy in between. IPv4 only: Daphne's `--fd`
+(Twisted's `fd:` endpoint) adopts the socket as AF_INET, and an IPv6 one would give every request a garbled
+client address.
 
 Plain Python, no Django: settings.py reads WEB_PROCESSES through `web_processes_count`.
 """
