@@ -13,7 +13,6 @@ from its own re-read of the database (every RECHECK_SECONDS); Redis wakes it at 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import sys
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
-from tests.processes import Stack, connection_accepted_by, serving_pids  # noqa: E402
+from tests.processes import Stack, connection_accepted_by, json_request, serving_pids  # noqa: E402
 
 PUBLIC_BASE_URL = "https://voicebot.example"
 
@@ -38,10 +37,9 @@ def one_call(stack: Stack, twilio: FakeTwilio, port: int, pids: list[int], numbe
     answered: dict = {}
 
     def make_call() -> None:
-        waiter.request("POST", "/make_call", body=json.dumps({"phone_number": number}), headers={
-            "Authorization": f"Token {stack.token}", "Content-Type": "application/json"})
-        response = waiter.getresponse()
-        answered.update(body=json.loads(response.read()), at=time.monotonic())
+        _, answered["body"] = json_request(waiter, "POST", "/make_call", token=stack.token,
+                                           body={"phone_number": number})
+        answered["at"] = time.monotonic()
 
     waiting = threading.Thread(target=make_call)
     waiting.start()
@@ -52,11 +50,7 @@ def one_call(stack: Stack, twilio: FakeTwilio, port: int, pids: list[int], numbe
     time.sleep(random.uniform(0.3, 2.3))
     callbacks, _ = connection_accepted_by(port, pids, wanted=lambda pid: (pid == waiter_pid) is same)
     for hook in twilio.status_callbacks(sent.sid, ["initiated", "ringing", "in-progress", "completed"], duration=5):
-        callbacks.request("POST", hook.path, body=hook.body,
-                          headers={**hook.headers, "Content-Type": "application/x-www-form-urlencoded"})
-        response = callbacks.getresponse()
-        response.read()
-        assert response.status == 200, response.status
+        assert hook.post_on(callbacks) == 200
     ended = time.monotonic()
     waiting.join(timeout=60)
     waiter.close()

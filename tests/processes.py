@@ -7,6 +7,7 @@ of their own (REDIS_PREFIX), so neither the test run's layer and queue nor anoth
 """
 import atexit
 import http.client
+import json
 import os
 import secrets
 import signal
@@ -115,6 +116,15 @@ def connection_accepted_by(port: int, pids: list[int], *, wanted: Callable[[int]
             return connection, owner
         connection.close()
     raise AssertionError("200 connections and none was accepted by the wanted process")
+
+
+def json_request(connection: http.client.HTTPConnection, method: str, path: str, *, token: str,
+                 body: dict) -> tuple[int, dict]:
+    """`body` as JSON on an open connection, as the staff user of `token`; the status and the decoded answer."""
+    connection.request(method, path, body=json.dumps(body),
+                       headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
 
 
 def _cmdline(pid: int) -> bytes:

@@ -4,7 +4,6 @@ Real processes through real sockets. Which process accepted which connection is 
 connections on the port, matched to each process's descriptors): no header or test hook in the product says it.
 """
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -22,7 +21,9 @@ from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, Realtime
 from tests.fakes.phone import SimulatedPhones
 from tests.fakes.twilio import FakeTwilio
 from tests.polling import wait_for
-from tests.processes import ROOT, Stack, child_pids, connection_accepted_by, serving_pids, tcp_connections
+from tests.processes import (
+    ROOT, Stack, child_pids, connection_accepted_by, json_request, serving_pids, tcp_connections,
+)
 from tests.test_scale_out import _redis_waiters
 from voicebot_site.web_processes import WEB_PROCESSES_AUTO_MAX, web_processes_count
 
@@ -147,10 +148,8 @@ def test_make_call_waiting_in_one_process_is_woken_by_callbacks_landing_on_the_o
     answer: dict = {}
 
     def make_call() -> None:
-        waiter.request("POST", "/make_call", body=json.dumps({"phone_number": NUMBER}), headers={
-            "Authorization": f"Token {stack.token}", "Content-Type": "application/json"})
-        response = waiter.getresponse()
-        answer.update(status=response.status, body=json.loads(response.read()))
+        answer["status"], answer["body"] = json_request(waiter, "POST", "/make_call", token=stack.token,
+                                                        body={"phone_number": NUMBER})
 
     waiting = threading.Thread(target=make_call)
     waiting.start()
@@ -161,11 +160,7 @@ def test_make_call_waiting_in_one_process_is_woken_by_callbacks_landing_on_the_o
 
     other, other_pid = connection_accepted_by(port, pids, wanted=lambda pid: pid != waiter_pid)
     for hook in twilio.status_callbacks(sent.sid, ["initiated", "ringing", "in-progress", "completed"], duration=9):
-        other.request("POST", hook.path, body=hook.body, headers={
-            **hook.headers, "Content-Type": "application/x-www-form-urlencoded"})
-        response = other.getresponse()
-        response.read()  # the connection is kept alive for the next one
-        assert response.status == 200
+        assert hook.post_on(other) == 200
     waiting.join(timeout=30)
 
     assert other_pid != waiter_pid and tcp_connections(port, [waiter_pid])[waiter_pid], "still on the first process"
