@@ -6,12 +6,15 @@ created on that server and dropped at `stop_all()`. With REDIS_URL the processes
 of their own (REDIS_PREFIX), so neither the test run's layer and queue nor another Stack's can reach them.
 """
 import atexit
+import http.client
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +41,97 @@ def wait_for_port(port: int, *, process: subprocess.Popen | None = None, timeout
             return False
 
     wait_for(listening, timeout=timeout, interval=0.1, what=f"a server listening on 127.0.0.1:{port}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc), zombies included."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue  # it ended while we looked
+    return sorted(found)
+
+
+def tcp_connections(port: int, pids: list[int]) -> dict[int, list[int]]:
+    """For each of `pids`, the remote ports of the established IPv4 connections it holds to 127.0.0.1:`port`:
+    which process accepted which client, from /proc/net/tcp and each process's descriptors."""
+    remote_by_inode = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+        if state == "01" and int(local.split(":")[1], 16) == port:  # 01: ESTABLISHED
+            remote_by_inode[inode] = int(remote.split(":")[1], 16)
+    held = {}
+    for pid in pids:
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+        held[pid] = sorted(remote_by_inode[inode] for inode in inodes & remote_by_inode.keys())
+    return held
+
+
+def serving_pids(port: int, launcher: subprocess.Popen, count: int, *, timeout: float = 60) -> list[int]:
+    """Wait until `launcher` (`manage.py serve`) has `count` Daphne children that each accepted a connection on
+    127.0.0.1:`port`, and return their pids. Opens plain connections one by one (all closed on return) until every
+    child holds one: proof that each serves the shared port, and that each is up."""
+    opened: list[socket.socket] = []
+
+    def every_child_accepts() -> list[int] | None:
+        if launcher.poll() is not None:
+            raise RuntimeError(f"serve exited with {launcher.returncode}")
+        pids = [pid for pid in child_pids(launcher.pid) if b"daphne" in _cmdline(pid)]
+        if len(pids) == count and all(tcp_connections(port, pids).values()):
+            return pids
+        if len(opened) < 1000:
+            opened.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        return None
+
+    try:
+        return wait_for(every_child_accepts, timeout=timeout, interval=0.05,
+                        what=f"{count} Daphne processes accepting on port {port}")
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def connection_accepted_by(port: int, pids: list[int], *, wanted: Callable[[int], bool]
+                           ) -> tuple[http.client.HTTPConnection, int]:
+    """A keep-alive HTTP connection to 127.0.0.1:`port` and the pid that accepted it, opened again until one of
+    `pids` that `wanted(pid)` accepts it: a request on it lands on that process."""
+    for _ in range(200):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=70)
+        connection.connect()
+        client = connection.sock.getsockname()[1]
+        owner = wait_for(lambda: next((pid for pid, held in tcp_connections(port, pids).items() if client in held),
+                                      None), timeout=10, what=f"a web process to accept client port {client}")
+        if wanted(owner):
+            return connection, owner
+        connection.close()
+    raise AssertionError("200 connections and none was accepted by the wanted process")
+
+
+def json_request(connection: http.client.HTTPConnection, method: str, path: str, *, token: str,
+                 body: dict) -> tuple[int, dict]:
+    """`body` as JSON on an open connection, as the staff user of `token`; the status and the decoded answer."""
+    connection.request(method, path, body=json.dumps(body),
+                       headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _with_database(url: str, name: str) -> str:
@@ -154,6 +248,17 @@ class Stack:
         self.processes.append(process)
         wait_for_port(port, process=process)
         return port
+
+    def start_serve(self, *args: str, port: int | None = None) -> tuple[int, subprocess.Popen]:
+        """`manage.py serve --port <port> <args>` (the product's own launcher); returns once the port listens, which
+        the launcher binds before its Daphne processes are up (see `serving_pids`)."""
+        port = port or free_port()
+        log = open(self.tmp / f"serve-{port}.log", "w")
+        process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), *args], cwd=ROOT,
+                                   env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        wait_for_port(port, process=process)
+        return port, process
 
     def start_worker(self) -> subprocess.Popen:
         log = open(self.tmp / f"qcluster-{secrets.token_hex(3)}.log", "w")

@@ -14,6 +14,7 @@ from decouple import AutoConfig, Csv
 from django.core.exceptions import ImproperlyConfigured
 
 from voicebot_site.secret_key import secret_key_read_or_create
+from voicebot_site.web_processes import web_processes_count
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 _environment = AutoConfig(search_path=str(BASE_DIR))  # the process environment, then BASE_DIR/.env
@@ -371,6 +372,11 @@ MAX_REQUEST_BODY_BYTES = config(
 # Server
 PORT = config("PORT", default=6060, cast=int)
 HOST = config("HOST", default="127.0.0.1")
+# Daphne processes `manage.py serve` (`make run`) starts on that one port: `auto` is one per usable core, at most 8.
+try:
+    WEB_PROCESSES = web_processes_count(config("WEB_PROCESSES", default="auto"))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 
 LOG_LEVEL = config("LOG_LEVEL", default="INFO")
 # Every line goes through one handler whose filter removes secrets (configured credentials, Authorization headers,

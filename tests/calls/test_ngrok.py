@@ -33,8 +33,9 @@ class FakeProcess:
 
     started: list["FakeProcess"] = []
 
-    def __init__(self, command: list[str], env: dict | None = None) -> None:
-        self.command, self.env = command, env
+    def __init__(self, command: list[str], env: dict | None = None, pass_fds=(), preexec_fn=None) -> None:
+        self.command = self.args = command
+        self.env, self.pid, self.returncode = env, 0, 0
         FakeProcess.started.append(self)
 
     def poll(self) -> int:
@@ -86,25 +87,26 @@ def test_a_token_opens_a_tunnel_to_the_local_server(settings):
 def test_serve_hands_the_tunnel_url_to_daphne_and_the_worker(settings, fake_processes):
     settings.PUBLIC_BASE_URL, settings.NGROK_TOKEN = "", "tok"
     opener = Opener()
-    out = run_serve(opener, "--port", "6062")
+    out = run_serve(opener, "--port", "6062", "--web-processes", "2")
     assert opener.calls == [("127.0.0.1:6062", "tok")]
-    daphne, worker = fake_processes
-    assert "daphne" in daphne.command and worker.command[-1] == "qcluster"
-    assert daphne.env["PUBLIC_BASE_URL"] == worker.env["PUBLIC_BASE_URL"] == TUNNEL
+    *daphnes, worker = fake_processes
+    assert len(daphnes) == 2 and all("daphne" in daphne.command for daphne in daphnes)
+    assert worker.command[-1] == "qcluster"
+    assert {daphne.env["PUBLIC_BASE_URL"] for daphne in daphnes} == {worker.env["PUBLIC_BASE_URL"]} == {TUNNEL}
     assert f"Twilio reaches this server at {TUNNEL}" in out and f"export PUBLIC_BASE_URL={TUNNEL}" in out
 
 
 def test_serve_without_a_token_opens_nothing_and_warns(settings, fake_processes):
     settings.PUBLIC_BASE_URL, settings.NGROK_TOKEN = "", ""
     opener = Opener()
-    out = run_serve(opener)
+    out = run_serve(opener, "--port", "0")
     assert opener.calls == [] and all(process.env is None for process in fake_processes)
     assert "Twilio cannot reach this server" in out
 
 
 def test_a_tunnelled_server_never_shows_debug_pages_and_says_so(settings, fake_processes, monkeypatch):
     settings.PUBLIC_BASE_URL, settings.NGROK_TOKEN, settings.DEBUG = "", "tok", True
-    out = run_serve(Opener())
+    out = run_serve(Opener(), "--port", "0", "--web-processes", "1")
     monkeypatch.undo()  # real subprocesses again
     daphne, worker = fake_processes
     assert daphne.env["DEBUG"] == worker.env["DEBUG"] == "False"
@@ -120,8 +122,8 @@ def test_a_tunnelled_server_never_shows_debug_pages_and_says_so(settings, fake_p
 
 def test_serve_creates_the_periodic_schedules(settings, fake_processes):
     settings.PUBLIC_BASE_URL, settings.NGROK_TOKEN = "https://calls.example.com", ""
-    run_serve(Opener())
-    run_serve(Opener())  # every start: the same schedules, not two of each
+    run_serve(Opener(), "--port", "0")
+    run_serve(Opener(), "--port", "0")  # every start: the same schedules, not two of each
     names = sorted(Schedule.objects.values_list("name", flat=True))
     assert names == sorted([*(spec["name"] for spec in SCHEDULES), PURGE_SCHEDULE])
     assert "calls-reconcile-stale" in names

@@ -16,6 +16,7 @@ server).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import secrets
@@ -124,6 +125,14 @@ class SignedWebhook:
         """Deliver through Django's AsyncClient."""
         return await async_client.post(self.path, self.body, content_type="application/x-www-form-urlencoded",
                                        headers=self.headers)
+
+    def post_on(self, connection: http.client.HTTPConnection) -> int:
+        """Deliver over an open keep-alive connection (one a chosen server process accepted); its status code."""
+        connection.request("POST", self.path, body=self.body,
+                           headers={**self.headers, "Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        response.read()  # the connection stays usable for the next one
+        return response.status
 
     def post_http(self, server_url: str) -> requests.Response:
         """Deliver over real HTTP to a live server at `server_url` (the signature still covers `url`)."""
