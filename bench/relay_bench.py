@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/relay_bench.py --calls 10,50,100 --seconds 20            # both bot-audio patterns
     .venv/bin/python bench/relay_bench.py --calls 10 --seconds 20 --patterns 200    # the common one alone
+    .venv/bin/python bench/relay_bench.py --baseline ../main-checkout               # and the code there, too
 
 Two servers take the same load in the same invocation, one after the other for each N:
 - voicebot: a real Daphne serving the real ASGI app (calls placed through `POST /api/calls/`, FakeTwilio dials,
@@ -9,7 +10,8 @@ Two servers take the same load in the same invocation, one after the other for e
 - reference: `reference_relay` below, the simplest relay there is: a plain `websockets` server that forwards
   Twilio `media` to OpenAI as `input_audio_buffer.append` and each `response.output_audio.delta` back as a Twilio
   `media` plus a `mark`, passing the base64 through, with no checks, no recording and no database.
-Both talk to the same lean fake OpenAI Realtime. Callee audio: a 20 ms mu-law frame every 20 ms per call. Bot audio:
+With `--baseline DIR`, voicebot as checked out in DIR takes the same load too (before/after a change, same run).
+All talk to the same lean fake OpenAI Realtime. Callee audio: a 20 ms mu-law frame every 20 ms per call. Bot audio:
 on the opening `response.create` the fake speaks 1 s out of every 2 s, at real-time pace, in deltas of the pattern's
 size: 20 ms (the worst realistic case: 50 deltas a second) and 200 ms (the common case). Twilio's marks are echoed at
 once.
@@ -19,7 +21,7 @@ is one process per 50 calls), so none shares a GIL with another. The bench's mai
 reads the clocks. With `--pin` the server is pinned to CPU 0 and everything else to the other CPUs; by default the
 OS places them (on a 2-core machine shared with other work, pinning the server to one core exposes it to whatever
 else runs there). The load side's CPU is printed (`load%`, `fake%`): when it nears 100% of a core per process, the
-figures measure the bench, not the relay. Machine noise hits both servers alike, so read the ratios.
+figures measure the bench, not the relay. Machine noise hits every server alike, so read the ratios.
 
 Every frame carries its own birth certificate in its first 16 payload bytes (call index, sequence, CLOCK_MONOTONIC
 at sending, which is shared by the processes of one machine); both relays pass pcmu through untouched, so:
@@ -54,7 +56,8 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.twilio_frames import TwilioFrames  # noqa: E402
 from tests.processes import free_port, wait_for_port  # noqa: E402
 
-STAMP = struct.Struct("<IId")  # call index, sequence, time.monotonic() when sent
+STAMP = struct.Struct("<IId")  # call index (round * ROUND_CALLS + call), sequence, time.monotonic() when sent
+ROUND_CALLS = 100_000  # a server still flushing the last round's backlog must not count in this one
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 FRAME_S = 0.02
 FILLER = b"\xfe" * FRAME_BYTES  # quiet mu-law
@@ -107,6 +110,7 @@ class BenchRealtime:
 
     def __init__(self) -> None:
         self.delta_ms = 20
+        self.round = 0
         self.uplink: list[float] = []
         self.received: dict[int, set[int]] = {}
         self.emitted = 0
@@ -124,7 +128,8 @@ class BenchRealtime:
         elif path == "/quiet":
             self.emitting = False
         elif path == "/loud":
-            self.delta_ms = int(parse_qs(query).get("delta_ms", ["20"])[0])
+            params = parse_qs(query)
+            self.delta_ms, self.round = int(params["delta_ms"][0]), int(params["round"][0])
             self.emitting, self.emitted, self.received, self.sessions = True, 0, {}, 0
         body = {"uplink": percentiles(self.uplink), "emitted": self.emitted, "sessions": self.sessions,
                 "received": sum(len(seqs) for seqs in self.received.values()), "cpu_s": time.process_time()}
@@ -132,6 +137,7 @@ class BenchRealtime:
 
     async def handle(self, ws) -> None:
         self.sessions += 1
+        this_round = self.round
         speaker: asyncio.Task | None = None
         await ws.send(json.dumps({"type": "session.created", "event_id": "evt_0",
                                   "session": {"type": "realtime", "id": "sess_bench", "object": "realtime.session"}}))
@@ -142,20 +148,21 @@ class BenchRealtime:
                 kind = event.get("type")
                 if kind == "input_audio_buffer.append":
                     index, sequence, sent = read_stamp(event["audio"])
-                    self.uplink.append(now - sent)
-                    self.received.setdefault(index, set()).add(sequence)
+                    if index // ROUND_CALLS == self.round:
+                        self.uplink.append(now - sent)
+                        self.received.setdefault(index, set()).add(sequence)
                 elif kind == "session.update":
                     await ws.send(json.dumps({"type": "session.updated", "event_id": "evt_1",
                                               "session": event["session"]}))
                 elif kind == "response.create" and speaker is None:
-                    speaker = asyncio.create_task(self.speak(ws, self.delta_ms))
+                    speaker = asyncio.create_task(self.speak(ws, self.delta_ms, this_round))
         except Exception:
             pass
         finally:
             if speaker is not None:
                 speaker.cancel()
 
-    async def speak(self, ws, delta_ms: int) -> None:
+    async def speak(self, ws, delta_ms: int, this_round: int) -> None:
         """1 s of speech every 2 s, from now on, one `delta_ms` delta every `delta_ms`."""
         response = {"id": "resp_bench", "object": "realtime.response", "status": "in_progress", "output": []}
         await ws.send(json.dumps({"type": "response.created", "event_id": "evt_2", "response": response}))
@@ -164,7 +171,7 @@ class BenchRealtime:
         while True:
             period, within = divmod(sequence, per_period)
             await sleep_until(start + period * SPEECH_PERIOD_S + within * delta_ms / 1000)
-            if self.emitting:
+            if self.emitting and this_round == self.round:
                 await ws.send(json.dumps({
                     "type": "response.output_audio.delta", "event_id": "evt_d", "response_id": "resp_bench",
                     "item_id": "item_bench", "output_index": 0, "content_index": 0,
@@ -269,6 +276,7 @@ class BenchCall:
     signed_headers: dict[str, str]
     token: str
     call_sid: str
+    position: int = 0  # in the order the calls start
     stream_sid: str = field(default_factory=lambda: "MZ" + os.urandom(16).hex())
     sent: int = 0
     downlink: list[float] = field(default_factory=list)
@@ -325,7 +333,7 @@ def load_process(connection, calls: list[dict], cpus: set[int] | None) -> None:
 
     async def main() -> dict:
         bench_calls = [BenchCall(**call) for call in calls]
-        tasks = [asyncio.create_task(call.run(timeline["start"] + call.index * timeline["stagger"],
+        tasks = [asyncio.create_task(call.run(timeline["start"] + call.position * timeline["stagger"],
                                               timeline["end"] + DRAIN_S))
                  for call in bench_calls]
         await sleep_until(timeline["measure"])
@@ -358,14 +366,15 @@ class Server:
 
 
 async def round_of(server: Server, n: int, seconds: float, delta_ms: int, realtime_port: int,
-                   load_cpus: set[int] | None) -> dict:
+                   load_cpus: set[int] | None, round_id: int) -> dict:
     streams = await asyncio.to_thread(server.streams, n)
-    await realtime_control(realtime_port, f"loud?delta_ms={delta_ms}")
+    await realtime_control(realtime_port, f"loud?delta_ms={delta_ms}&round={round_id}")
     context = multiprocessing.get_context("spawn")
     workers = []
     for first in range(0, n, CALLS_PER_LOAD_PROCESS):
         ours, theirs = context.Pipe()
-        share = [{**stream, "index": first + i} for i, stream in enumerate(streams[first:first + CALLS_PER_LOAD_PROCESS])]
+        share = [{**stream, "index": round_id * ROUND_CALLS + first + i, "position": first + i}
+                 for i, stream in enumerate(streams[first:first + CALLS_PER_LOAD_PROCESS])]
         process = context.Process(target=load_process, args=(theirs, share, load_cpus), daemon=True)
         process.start()
         workers.append((process, ours))
@@ -419,7 +428,7 @@ def ratio_line(ours: dict, reference: dict) -> str:
         a, b = (ours[key][sub], reference[key][sub]) if sub else (ours[key], reference[key])
         return f"{a / b:.2f}x" if b and not math.isnan(a) and not math.isnan(b) else "-"
 
-    return (f"{ours['calls']:>5} {'ratio':>9} voicebot/reference: up p99 {ratio('up', 'p99')}, "
+    return (f"{ours['calls']:>5} {'ratio':>9} {ours['server']}/reference: up p99 {ratio('up', 'p99')}, "
             f"dn p99 {ratio('down', 'p99')}, cpu/call-min {ratio('cpu_per_call_min')}, "
             f"first words p99 {ratio('first', 'p99')}; frames lost up {ours['up_lost']} vs {reference['up_lost']}, "
             f"dn {ours['down_lost']} vs {reference['down_lost']}")
@@ -434,9 +443,10 @@ def print_pattern(delta_ms: int, rows: list[dict]) -> None:
     by_calls: dict[int, dict[str, dict]] = {}
     for r in rows:
         by_calls.setdefault(r["calls"], {})[r["server"]] = r
-    for pair in by_calls.values():
-        if {"voicebot", "reference"} <= pair.keys():
-            print(ratio_line(pair["voicebot"], pair["reference"]))
+    for servers in by_calls.values():
+        for name in ("baseline", "voicebot"):
+            if {name, "reference"} <= servers.keys():
+                print(ratio_line(servers[name], servers["reference"]))
     sys.stdout.flush()
 
 
@@ -444,7 +454,9 @@ def print_pattern(delta_ms: int, rows: list[dict]) -> None:
 
 
 class VoicebotServer:
-    def __init__(self, realtime_port: int, tmp: Path) -> None:
+    """voicebot's Daphne with its own FakeTwilio and database; `root`: the checkout it runs (a baseline's, say)."""
+
+    def __init__(self, realtime_port: int, tmp: Path, root: Path = ROOT) -> None:
         from tests.fakes.twilio import FakeTwilio
         from tests.processes import Stack
 
@@ -456,9 +468,22 @@ class VoicebotServer:
             "API_THROTTLE_USER": "100000/minute",
         })
         self.stack.prepare()
-        self.stack.base_url = f"http://127.0.0.1:{self.stack.start_daphne()}"
+        self.stack.base_url = f"http://127.0.0.1:{self._start_daphne(root)}"
         self.pid = self.stack.processes[0].pid
         self.numbers = 600_000_000
+
+    def _start_daphne(self, root: Path) -> int:
+        if root == ROOT:
+            return self.stack.start_daphne()
+        import subprocess
+
+        port = free_port()
+        log = open(self.stack.tmp / f"daphne-{port}.log", "w")  # noqa: SIM115 (the process's until it stops)
+        self.stack.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "voicebot_site.asgi:application"],
+            cwd=root, env=self.stack.env, stdout=log, stderr=subprocess.STDOUT))
+        wait_for_port(port, process=self.stack.processes[-1])
+        return port
 
     def streams(self, count: int) -> list[dict]:
         ws_base = self.stack.base_url.replace("http://", "ws://")
@@ -486,38 +511,41 @@ def start_process(target, *args) -> multiprocessing.Process:
     return process
 
 
-async def bench(counts: list[int], seconds: float, patterns: list[int], keep: bool, pinned: bool) -> None:
+async def bench(counts: list[int], seconds: float, patterns: list[int], keep: bool, pinned: bool,
+                baseline: Path | None) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     server_cpus, load_cpus = ({cpus[0]}, set(cpus[1:])) if pinned and len(cpus) > 1 else (None, None)
     realtime_port, reference_port = free_port(), free_port()
     processes = [start_process(serve_realtime, realtime_port, load_cpus)]
     processes.append(start_process(reference_relay, reference_port, realtime_port))
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
-    voicebot = None
+    voicebots: list[VoicebotServer] = []
     try:
         wait_for_port(realtime_port)
         wait_for_port(reference_port)
-        voicebot = VoicebotServer(realtime_port, tmp)
         reference_url = f"ws://127.0.0.1:{reference_port}/"
-        servers = [
-            Server("reference", processes[1].pid, lambda count: [
-                {"url": reference_url, "signed_headers": {}, "token": "-", "call_sid": "CA" + os.urandom(16).hex()}
-                for _ in range(count)]),
-            Server("voicebot", voicebot.pid, voicebot.streams),
-        ]
+        servers = [Server("reference", processes[1].pid, lambda count: [
+            {"url": reference_url, "signed_headers": {}, "token": "-", "call_sid": "CA" + os.urandom(16).hex()}
+            for _ in range(count)])]
+        for name, root in [("baseline", baseline), ("voicebot", ROOT)] if baseline else [("voicebot", ROOT)]:
+            (tmp / name).mkdir()
+            voicebots.append(VoicebotServer(realtime_port, tmp / name, root))
+            servers.append(Server(name, voicebots[-1].pid, voicebots[-1].streams))
         if server_cpus:
             for server in servers:
                 pin(server.pid, server_cpus)
+        round_id = 0
         for delta_ms in patterns:
             rows = []
             for n in counts:
                 for server in servers:
-                    rows.append(await round_of(server, n, seconds, delta_ms, realtime_port, load_cpus))
+                    round_id += 1
+                    rows.append(await round_of(server, n, seconds, delta_ms, realtime_port, load_cpus, round_id))
                     print(row_line(rows[-1]), flush=True)
                     await asyncio.sleep(1.0)
             print_pattern(delta_ms, rows)
     finally:
-        if voicebot is not None:
+        for voicebot in voicebots:
             voicebot.stop()
         for process in processes:
             process.terminate()
@@ -537,10 +565,11 @@ def main() -> None:
     parser.add_argument("--patterns", default="20,200",
                         help="comma-separated bot-audio delta sizes in ms (20 = worst realistic, 200 = common)")
     parser.add_argument("--pin", action="store_true", help="pin the server to CPU 0 and the load to the others")
+    parser.add_argument("--baseline", type=Path, help="also run voicebot from this checkout (e.g. a worktree of main)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary deployment (logs, recordings)")
     args = parser.parse_args()
     asyncio.run(bench([int(n) for n in args.calls.split(",")], args.seconds,
-                      [int(ms) for ms in args.patterns.split(",")], args.keep, args.pin))
+                      [int(ms) for ms in args.patterns.split(",")], args.keep, args.pin, args.baseline))
 
 
 if __name__ == "__main__":
