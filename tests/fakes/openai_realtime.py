@@ -295,6 +295,7 @@ class _Session:
         self.item_audio_ms: dict[str, int] = {}  # assistant audio items: how long each is
         self.call_ids: set[str] = set()
         self.last_item: str | None = None
+        self.responses_started = 0
 
     @property
     def input_bytes_per_ms(self) -> int:
@@ -325,7 +326,6 @@ class FakeRealtimeServer:
         self.refused = 0
         self.sessions: list[_Session] = []
         self.responses_done = 0
-        self._responses_started = 0
         self._server: Server | None = None
         self._changed = asyncio.Condition()
 
@@ -557,8 +557,8 @@ class FakeRealtimeServer:
     def _start_response(self, session: _Session) -> None:
         response_id = new_id("resp")
         session.active_response = response_id
-        reply = self.scenario.reply(self._responses_started)
-        self._responses_started += 1
+        reply = self.scenario.reply(session.responses_started)  # each call follows the script on its own
+        session.responses_started += 1
         session.response_task = asyncio.create_task(self._respond(session, response_id, reply))
 
     async def _cancel_response(self, session: _Session) -> None:

@@ -110,14 +110,21 @@ class SimulatedPhones:
             return "connect_failed"  # Twilio hangs up a call whose stream cannot connect
         await media.start()
         hung_up = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with self.twilio.lock:
+            call.on_end = lambda: loop.call_soon_threadsafe(hung_up.set)
+            if call.ended_at is not None:
+                hung_up.set()
         streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))
-        deadline = time.monotonic() + self.hang_up_after_s
-        ended_by = "callee"
-        while time.monotonic() < deadline and not media.closed_by_server.is_set():
-            if call.hung_up or any("<Hangup" in twiml for twiml in call.twiml_updates):
-                ended_by = "voicebot"
-                break
-            await asyncio.sleep(0.05)
+        closed = asyncio.create_task(media.closed_by_server.wait())
+        ended = asyncio.create_task(hung_up.wait())
+        await asyncio.wait({closed, ended}, timeout=self.hang_up_after_s, return_when=asyncio.FIRST_COMPLETED)
+        for task in (closed, ended):
+            task.cancel()
+        if call.ended_at is not None:
+            ended_by = "voicebot"
+            # The stream ended when Twilio ended the call, not when this phone got round to noticing.
+            media.ended_ms = media.ended_ms or media.stream_ms() - (time.monotonic() - call.ended_at) * 1000
         else:
             ended_by = "stream_closed" if media.closed_by_server.is_set() else "callee"
         hung_up.set()

@@ -73,6 +73,8 @@ class FakeCall:
     sequence: int = -1
     twiml_updates: list[str] = field(default_factory=list)
     hung_up: bool = False
+    ended_at: float | None = None  # time.monotonic() when voicebot ended it (REST hang-up or <Hangup/>)
+    on_end: Callable[[], None] | None = None  # called (under the fake's lock, from its thread) when it ends
 
     @property
     def status_callback_url(self) -> str:
@@ -343,6 +345,13 @@ class FakeTwilio:
         self.calls[sid] = call
         return 201, call.resource(self.account_sid)
 
+    @staticmethod
+    def _ended(call: FakeCall) -> None:
+        if call.ended_at is None:
+            call.ended_at = time.monotonic()
+            if call.on_end is not None:
+                call.on_end()
+
     def _update(self, call: FakeCall, form):
         status = (form.get("Status") or [None])[0]
         twiml = (form.get("Twiml") or [None])[0]
@@ -351,12 +360,15 @@ class FakeTwilio:
         if status in ("completed", "canceled"):
             call.hung_up = True
             call.status = status
+            self._ended(call)
         elif twiml:
             try:
                 ET.fromstring(twiml)
             except ET.ParseError as exc:
                 return _error(400, 12100, f"Document parse failure: {exc}")
             call.twiml_updates.append(twiml)
+            if "<Hangup" in twiml:
+                self._ended(call)
         else:
             return _error(400, 20001, "Status or Twiml is required")
         return 200, call.resource(self.account_sid)

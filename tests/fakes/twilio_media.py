@@ -4,6 +4,10 @@ It signs the handshake (`X-Twilio-Signature` over the wss URL), sends `connected
 token as a custom parameter), streams 20 ms mu-law frames at real-time pace with Twilio's `timestamp` clock, and
 plays back what we send like Twilio's jitter buffer would: `media` is queued and "played" in real time, a `mark`
 is echoed once the audio before it has played, `clear` drops the unplayed audio and returns pending marks at once.
+Like a phone, it plays and captures on one clock: while it streams, that clock is the audio it has sent (a frame
+stamped t leaves once t + 20 ms have been heard, and a mark due before then goes out before it), so a test process
+too busy to keep real time delays its whole stream, as a network would, without skewing what it played against
+what it sent. `played` and `ended_ms` are on that clock.
 It checks what it receives the way Twilio would: only `media`, `mark` and `clear`, the right `streamSid`, valid
 base64 payloads; anything else is recorded in `protocol_errors` for the test to assert on.
 """
@@ -13,6 +17,7 @@ import binascii
 import json
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from twilio.request_validator import RequestValidator
@@ -46,6 +51,7 @@ class TwilioMediaClient:
     marks_returned: list[str] = field(default_factory=list)
     marks_returned_at: list[float] = field(default_factory=list)  # stream ms at which each mark went back
     clears: int = 0
+    max_late_ms: float = 0.0  # the latest a media frame left after its due time: this process was starved
     closed_by_server: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -54,11 +60,15 @@ class TwilioMediaClient:
         self._chunk = 0
         self._started_at = 0.0
         self.ended_ms: float | None = None  # stream time when the socket closed (either side)
-        self._playback: asyncio.Queue = asyncio.Queue()
-        self._playing_until = 0.0
+        self._queue: deque[tuple[str, float, bytes | str]] = deque()  # (kind, stream ms it arrived, payload or name)
+        self._queued = asyncio.Event()
+        self._playing = asyncio.Lock()  # the stream and the wall-clock player never play at once
+        self._playing_until = 0.0  # stream ms
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
-        self._inflight_mark: str | None = None
+        self._streaming = False
+        self._sent_ms = 0.0  # stream ms heard and sent so far, while streaming
+        self._sent_at = 0.0  # monotonic time of that
 
     async def open(self, *, headers: dict[str, str] | None = None) -> None:
         headers = dict(headers or {})
@@ -73,8 +83,13 @@ class TwilioMediaClient:
             self.ended_ms = self.stream_ms()
 
     def stream_ms(self) -> float:
-        """Milliseconds since `start` was sent; 0 before it."""
-        return (time.monotonic() - self._started_at) * 1000 if self._started_at else 0.0
+        """The stream's clock: milliseconds since `start` was sent (0 before it). While streaming, the audio sent so
+        far, plus the time since the last frame up to one frame: a late process slows this clock with its frames."""
+        if not self._started_at:
+            return 0.0
+        if self._streaming:
+            return self._sent_ms + min(20.0, (time.monotonic() - self._sent_at) * 1000)
+        return (time.monotonic() - self._started_at) * 1000
 
     async def send(self, message: dict | str) -> None:
         await self._ws.send(message if isinstance(message, str) else json.dumps(message))
@@ -93,18 +108,34 @@ class TwilioMediaClient:
         """Send `audio` then silence in 20 ms frames at real-time pace, stopping early when `until` is set."""
         frames = [audio[i:i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
         frames += [SILENCE] * int(then_silence_s * 50)
-        for frame in frames:
-            if self._stopped or self.closed_by_server.is_set() or (until and until.is_set()):
-                return
-            timestamp_ms = self.next_timestamp_ms
-            self._chunk += 1
-            delay = self._started_at + timestamp_ms / 1000 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                await self.send(self.framer.media(timestamp_ms, frame))
-            except ConnectionClosed:
-                return  # the server closed the stream (after its hang-up, say) while this frame was due
+        self._sent_ms, self._sent_at, self._streaming = float(self.next_timestamp_ms), time.monotonic(), True
+        try:
+            for frame in frames:
+                if self._stopped or self.closed_by_server.is_set() or (until and until.is_set()):
+                    return
+                if not await self._send_frame(frame):
+                    return
+        finally:
+            self._sent_ms, self._streaming = self.stream_ms(), False
+            self._started_at = time.monotonic() - self._sent_ms / 1000  # the wall clock takes over from here
+            self._queued.set()
+
+    async def _send_frame(self, frame: bytes) -> bool:
+        """One frame once its 20 ms have been heard: marks due by then go first, as Twilio's would."""
+        timestamp_ms = self.next_timestamp_ms
+        self._chunk += 1
+        # Twilio sends a frame once its 20 ms have been heard: the frame stamped t leaves at t + 20 ms.
+        delay = self._started_at + (timestamp_ms + 20) / 1000 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self.max_late_ms = max(self.max_late_ms, (time.monotonic() - self._started_at) * 1000 - timestamp_ms - 20)
+        await self._play_until(timestamp_ms + 20)
+        self._sent_ms, self._sent_at = timestamp_ms + 20, time.monotonic()
+        try:
+            await self.send(self.framer.media(timestamp_ms, frame))
+        except ConnectionClosed:
+            return False  # the server closed the stream (after its hang-up, say) while this frame was due
+        return True
 
     async def dtmf(self, digit: str) -> None:
         await self.send(self.framer.dtmf(digit))
@@ -137,14 +168,14 @@ class TwilioMediaClient:
     async def _receive(self) -> None:
         try:
             async for raw in self._ws:
-                self._check_and_queue(raw)
+                await self._check_and_queue(raw)
         except Exception:
             pass
         finally:
             self._mark_ended()
             self.closed_by_server.set()
 
-    def _check_and_queue(self, raw: str | bytes) -> None:
+    async def _check_and_queue(self, raw: str | bytes) -> None:
         if isinstance(raw, bytes):
             self.protocol_errors.append("binary frame")
             return
@@ -163,24 +194,22 @@ class TwilioMediaClient:
             except (KeyError, TypeError, binascii.Error):
                 self.protocol_errors.append("media without a valid base64 payload")
                 return
-            self._playback.put_nowait(("media", payload))
+            self._queue.append(("media", self.stream_ms(), payload))
         elif event == "mark":
             name = (message.get("mark") or {}).get("name")
             if not isinstance(name, str) or not name:
                 self.protocol_errors.append("mark without a name")
                 return
-            self._playback.put_nowait(("mark", name))
+            self._queue.append(("mark", self.stream_ms(), name))
         elif event == "clear":
             self.clears += 1
-            self._clear()
+            await self._clear()
         else:
             self.protocol_errors.append(f"unknown event {event!r}")
+        self._queued.set()
 
-    def _clear(self) -> None:
-        """Twilio drops unplayed audio and answers every pending mark at once."""
-        pending = []
-        while not self._playback.empty():
-            pending.append(self._playback.get_nowait())
+    async def _clear(self) -> None:
+        """Twilio drops unplayed audio and answers every pending mark at once (before its next frame)."""
         now_ms = self.stream_ms()
         while self.played and self.played[-1].stream_ms >= now_ms:
             self.played.pop()
@@ -188,29 +217,36 @@ class TwilioMediaClient:
             last = self.played[-1]
             heard = int((now_ms - last.stream_ms) * 8)
             self.played[-1] = PlayedAudio(last.stream_ms, last.payload[:heard])
-        self._playing_until = time.monotonic()
-        marks = [value for kind, value in pending if kind == "mark"]
-        if self._inflight_mark is not None:
-            marks.insert(0, self._inflight_mark)
-            self._inflight_mark = None
+        self._playing_until = now_ms
+        marks = [value for kind, _, value in self._queue if kind == "mark"]
+        self._queue.clear()
         for name in marks:
-            asyncio.ensure_future(self._send_mark(name))
+            await self._send_mark(name)
+
+    async def _play_until(self, now_ms: float) -> None:
+        """Play what has arrived up to stream time `now_ms`, returning each mark whose audio has played by then."""
+        async with self._playing:
+            self._play_queue(now_ms)
+            while self._queue and self._queue[0][0] == "mark" and self._playing_until <= now_ms:
+                await self._send_mark(self._queue.popleft()[2])
+                self._play_queue(now_ms)
+
+    def _play_queue(self, now_ms: float) -> None:
+        while self._queue and self._queue[0][0] == "media":
+            _, arrived_ms, value = self._queue.popleft()
+            start = max(arrived_ms, self._playing_until)
+            self.played.append(PlayedAudio(start, value))
+            self._playing_until = start + len(value) / 8
 
     async def _play(self) -> None:
+        """Playback when no audio is being streamed: on the wall clock, the stream's clock then."""
         while True:
-            kind, value = await self._playback.get()
-            if kind == "media":
-                start = max(time.monotonic(), self._playing_until)
-                self.played.append(PlayedAudio((start - self._started_at) * 1000, value))
-                self._playing_until = start + len(value) / 8000
-                continue
-            self._inflight_mark = value
-            delay = self._playing_until - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self._inflight_mark == value:  # not already answered by a clear
-                self._inflight_mark = None
-                await self._send_mark(value)
+            await self._queued.wait()
+            self._queued.clear()
+            while self._queue and not self._streaming:
+                await self._play_until(self.stream_ms())
+                if self._queue and self._queue[0][0] == "mark":
+                    await asyncio.sleep(max(0.0, self._playing_until - self.stream_ms()) / 1000)
 
     async def _send_mark(self, name: str) -> None:
         if self._stopped:

@@ -1,21 +1,45 @@
 """The bot's audio on its way to the callee: Twilio `media` frames, each followed by a `mark`, and `clear`.
 
-Each chunk is recorded where `Playback` says it will play. A barge-in clears Twilio's queue, cuts the recording
-where the callee spoke, and drops whatever the Realtime API still sends of the interrupted item. A Twilio socket
-that fails to send is only logged: it is going away, and the consumer's disconnect closes the relay.
+A barge-in clears Twilio's queue and drops whatever the Realtime API still sends of the interrupted item. A Twilio
+socket that fails to send is only logged: it is going away, and the consumer's disconnect closes the relay.
+
+The recording gets each chunk where Twilio played it, on the stream's clock: a chunk waits in memory until its mark
+comes back, and then ends where the mark arrived (`Recorder.between_frames_ms`, Twilio's clock within half a frame,
+however far behind our process runs); chunks Twilio played back to back are placed back to back. After a `clear`
+the chunk that was playing is kept up to where its returned mark says it stopped; the rest was never heard. Marks
+that never come back (the call ended first) are settled at the end from where they were sent.
 """
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from calls.live import media
 
-from .playback import Interruption, Playback
+from .playback import BYTES_PER_MS, Interruption, Playback
 from .recorder import Recorder
 
 SendToTwilio = Callable[[dict[str, Any]], Awaitable[None]]
+# A chunk whose mark puts its start this close after the previous chunk's end played right behind it: Twilio's
+# clock is read at 20 ms frames, so closer than one frame is the same instant.
+BACK_TO_BACK_MS = 20
+
+
+@dataclass
+class _Unheard:
+    """A chunk sent to Twilio whose mark has not come back yet."""
+
+    mark: str
+    audio: bytes
+    sent_ms: float  # stream clock when it was sent: Twilio cannot have played it earlier
+    cleared_at_ms: float | None = None  # set by a clear: about where the stream was when it was cleared
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.audio) / BYTES_PER_MS
 
 
 class BotAudio:
@@ -24,36 +48,82 @@ class BotAudio:
         self.stream_sid: str | None = None  # set by Twilio's `start`; nothing is sent before it
         self.playback = Playback()
         self._interrupted_items: set[str] = set()
+        self._unheard: deque[_Unheard] = deque()
+        self._heard_until_ms = 0.0  # stream clock: where the bot audio placed in the recording ends
 
     @property
     def busy(self) -> bool:
         """Audio sent and not yet confirmed as played."""
         return self.playback.busy
 
-    def confirm(self, mark: str) -> bool:
-        """Twilio returned `mark`: returns whether that was our last audio queued (the bot has stopped talking)."""
+    def confirm(self, mark: str, *, stream_ms: float) -> bool:
+        """Twilio returned `mark` at `stream_ms` (its clock): record what it played; returns whether that was our
+        last audio queued (the bot has stopped talking)."""
+        self._heard(mark, stream_ms)
         return self.playback.confirm(mark) is not None and not self.playback.busy
 
-    async def play(self, *, now_ms: float, item_id: str, response_id: str, audio: bytes) -> bool:
+    async def play(self, *, now_ms: float, stream_ms: float, item_id: str, response_id: str, audio: bytes) -> bool:
         """Send one chunk and its mark (unless its item was interrupted); returns whether it was sent."""
         if self.stream_sid is None or item_id in self._interrupted_items:
             return False
         segment = self.playback.schedule(now_ms=now_ms, item_id=item_id, response_id=response_id,
                                          audio_bytes=len(audio))
-        self._recorder.add_bot(int(segment.start_ms), audio)
+        self._unheard.append(_Unheard(segment.mark, audio, stream_ms))
+        self._recorder.bot_hold_ms = self._heard_until_ms
         await self._send(media.media_frame(self.stream_sid, audio))
         await self._send(media.mark_frame(self.stream_sid, segment.mark))
         return True
 
-    async def interrupt(self, now_ms: float) -> Interruption | None:
+    async def interrupt(self, now_ms: float, *, stream_ms: float) -> Interruption | None:
         """The callee spoke at `now_ms`: clear Twilio's queue; returns what was heard, if anything was queued."""
         interruption = self.playback.interrupt(now_ms)
         if interruption is None or self.stream_sid is None:
             return None
         await self._send(media.clear_frame(self.stream_sid))
-        self._recorder.cut_bot(int(now_ms))
+        for chunk in self._unheard:
+            if chunk.cleared_at_ms is None:
+                chunk.cleared_at_ms = stream_ms  # refined by the marks Twilio returns for them
         self._interrupted_items.add(interruption.item_id)
         return interruption
+
+    def settle(self) -> None:
+        """The call is ending: place what is still waiting for a mark, from where it was sent, up to where it was
+        cleared (the recording is cut at the end of the stream anyway)."""
+        for chunk in self._unheard:
+            start = max(chunk.sent_ms, self._heard_until_ms)
+            until = chunk.cleared_at_ms if chunk.cleared_at_ms is not None else start + chunk.duration_ms
+            self._place(chunk, start, until)
+        self._unheard.clear()
+        self._recorder.bot_hold_ms = None
+
+    def _heard(self, mark: str, stream_ms: float) -> None:
+        """Twilio returned `mark` at `stream_ms`: the chunks up to it have played, or were cleared, by then.
+
+        They played back to back, right after the previous chunk, unless that would end them well before the mark
+        came back: then Twilio started them on their own after a pause, and they end at the mark. Nothing is heard
+        past the mark: after a `clear`, Twilio returns every pending mark at once, so the chunk that was playing is
+        kept up to there and the ones behind it not at all.
+        """
+        if all(chunk.mark != mark for chunk in self._unheard):
+            return  # not ours, or already placed
+        batch: list[_Unheard] = []
+        while not batch or batch[-1].mark != mark:
+            batch.append(self._unheard.popleft())
+        total = sum(chunk.duration_ms for chunk in batch)
+        start = self._heard_until_ms
+        if stream_ms - total >= start + BACK_TO_BACK_MS:
+            start = stream_ms - total
+        for chunk in batch:
+            start = self._place(chunk, start, stream_ms)
+        self._recorder.bot_hold_ms = self._heard_until_ms if self._unheard else None
+
+    def _place(self, chunk: _Unheard, start: float, until: float) -> float:
+        """Record `chunk` from `start`, cut at `until`; returns where it ends."""
+        heard_bytes = int(max(0.0, min(until - start, chunk.duration_ms)) * BYTES_PER_MS)
+        if heard_bytes:
+            self._recorder.add_bot(start, chunk.audio[:heard_bytes])
+            self._heard_until_ms = start + heard_bytes / BYTES_PER_MS
+        return start + heard_bytes / BYTES_PER_MS
 
     async def _send(self, frame: dict[str, Any]) -> None:
         try:

@@ -1,11 +1,13 @@
 """Stereo call recording on the call's own clock: left = callee, right = bot, 16-bit PCM at 8 kHz (WAV).
 
-Audio arrives as mu-law and is placed by time, not appended: the callee's by Twilio's media `timestamp`
-(milliseconds since the stream started; gaps become silence), the bot's where Twilio actually plays it. Bot audio is
-queued ahead of real time, so it sits in memory until it can no longer be cut by a barge-in; `cut_bot` drops what
-was never played. `flush` writes everything older than `now - lag` in a worker thread, rewriting the header sizes
-each time so the file is a valid WAV mid-call; `keep_up`, called on every tick, starts one in the background every
-`FLUSH_EVERY_MS`, so a crash loses about a second. `close` pads both channels to the stream's duration.
+Audio arrives as mu-law and is placed by time, not appended, on the stream's own clock (Twilio's), never on our
+process's: the callee's by Twilio's media `timestamp` (milliseconds since the stream started; gaps become silence),
+the bot's where Twilio's returned marks say it played (`calls.live.relay.bot_audio` places it). Frames arrive in
+order, so `stream_ms` (where the latest callee audio ends) is Twilio's clock at the frame being handled, however far
+behind a loaded process runs. `flush` writes everything older than `now - lag` in a worker thread, rewriting the
+header sizes each time so the file is a valid WAV mid-call, never past `bot_hold_ms` (where bot audio not yet
+placed may still go); `keep_up`, called on every tick, starts one in the background every `FLUSH_EVERY_MS`, so a
+crash loses about a second. `close` pads both channels to the stream's duration.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ SAMPLE_RATE = 8000
 SAMPLES_PER_MS = SAMPLE_RATE // 1000
 _FRAME_BYTES = 4  # one 16-bit sample per channel
 _HEADER_BYTES = 44
+HALF_FRAME_MS = 10.0  # Twilio sends callee audio in 20 ms frames
 FLUSH_EVERY_MS = 500  # with the default 500 ms lag: at most one second of a call is lost in a crash
+# Bot audio waiting for its mark holds back the writer, but not by more than this: a peer that never returns marks
+# must not make the recording grow in memory for the whole call.
+MAX_BOT_HOLD_MS = 5000
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,8 @@ class Recorder:
         self._closed = False
         self.late_ms = 0  # callee audio that arrived after its place was written (dropped)
         self.callee_end_ms = 0  # where the latest callee audio received ends
+        self._heard_callee = False
+        self.bot_hold_ms: float | None = None  # set while bot audio waits for its mark: it may go from here on
         self._flush_task: asyncio.Task[None] | None = None
         self._last_flush_ms = 0.0
 
@@ -70,12 +78,27 @@ class Recorder:
         longest = max(len(self._channels[0]), len(self._channels[1])) // 2
         return (self._base + longest) // SAMPLES_PER_MS
 
+    def stream_ms(self, now_ms: float) -> float:
+        """The stream's clock at the frame being handled: where the latest callee audio ends.
+
+        Twilio sends callee audio every 20 ms, in order with its marks and `stop`, so this is its clock when it sent
+        whatever we are handling now, within a frame, even when our process runs seconds behind. Before any callee
+        audio (or with none, as in some tests) the call clock `now_ms` stands in.
+        """
+        return float(self.callee_end_ms) if self._heard_callee else now_ms
+
+    def between_frames_ms(self, now_ms: float) -> float:
+        """Where on the stream's clock something Twilio sent after its latest callee frame (a returned mark)
+        happened: within the next frame's 20 ms, so half a frame on, on average."""
+        return self.stream_ms(now_ms) + (HALF_FRAME_MS if self._heard_callee else 0.0)
+
     def add_callee(self, at_ms: int, audio: bytes) -> None:
         self.callee_end_ms = max(self.callee_end_ms, at_ms + len(audio) // SAMPLES_PER_MS)  # a mu-law byte per sample
+        self._heard_callee = self._heard_callee or bool(audio)
         self._place(0, at_ms, audio)
 
-    def add_bot(self, at_ms: int, audio: bytes) -> None:
-        self._place(1, at_ms, audio)
+    def add_bot(self, at_ms: float, audio: bytes) -> None:
+        self._place(1, round(at_ms), audio)
 
     def cut_bot(self, from_ms: int) -> None:
         """Forget bot audio from `from_ms` on: it was cleared at Twilio and never heard."""
@@ -120,8 +143,12 @@ class Recorder:
         if writing or now_ms - self._last_flush_ms < FLUSH_EVERY_MS:
             return
         self._last_flush_ms = now_ms
-        # Late callee frames are placed by their own timestamps: never write past the callee audio received so far.
-        self._flush_task = asyncio.create_task(self.flush(int(min(now_ms, self.callee_end_ms))))
+        # Late callee frames are placed by their own timestamps: never write past the callee audio received so far,
+        # nor where bot audio still waiting for its mark may go.
+        upto = min(now_ms, self.callee_end_ms)
+        if self.bot_hold_ms is not None:
+            upto = min(upto, max(self.bot_hold_ms, upto - MAX_BOT_HOLD_MS))
+        self._flush_task = asyncio.create_task(self.flush(int(upto)))
 
     async def flush(self, now_ms: int) -> None:
         """Write what can no longer change (older than `now_ms - lag_ms`), off the event loop."""

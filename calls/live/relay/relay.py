@@ -148,7 +148,7 @@ class Relay:
         await self._send_ai(session.audio_append(audio))
 
     async def _on_twilio_mark(self, frame: media.MarkFrame) -> None:
-        if self.bot_audio.confirm(frame.mark.name):
+        if self.bot_audio.confirm(frame.mark.name, stream_ms=self.recorder.between_frames_ms(self.now_ms)):
             self.timers.activity(self.now_ms)
         await self._finish_goodbye_if_played()
 
@@ -231,8 +231,9 @@ class Relay:
             self.log.warning("ignored an output audio delta that is not base64")
             return
         now = self.now_ms
-        if not self._hung_up and await self.bot_audio.play(now_ms=now, item_id=event.item_id,
-                                                           response_id=event.response_id, audio=audio):
+        if not self._hung_up and await self.bot_audio.play(
+                now_ms=now, stream_ms=self.recorder.stream_ms(now), item_id=event.item_id,
+                response_id=event.response_id, audio=audio):
             self.metrics.bot_audio_sent(now)
 
     async def _on_bot_transcript(self, event: Any) -> None:
@@ -299,7 +300,7 @@ class Relay:
     # ---- actions --------------------------------------------------------------------------------------------------
     async def _barge_in(self, now: float) -> None:
         """The callee spoke over queued bot audio: drop it at Twilio, tell the model what was heard."""
-        interruption = await self.bot_audio.interrupt(now)
+        interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.stream_ms(now))
         if interruption is None:
             return
         await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
@@ -353,7 +354,9 @@ class Relay:
         # server may not wait for (Daphne cancels a consumer some seconds after its socket has gone).
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._realtime.close(), REALTIME_CLOSE_TIMEOUT_S)
-        duration = max(self.now_ms, self.recorder.callee_end_ms)
+        # The stream's length on Twilio's clock, not ours: a loaded process handles `stop` late.
+        duration = self.recorder.stream_ms(self.now_ms)
+        self.bot_audio.settle()
         path = await self.recorder.close(int(duration))
         await self._emit(self.metrics.report(duration))
         await self._emit(self.metrics.usage_report())
