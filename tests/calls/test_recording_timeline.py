@@ -128,3 +128,19 @@ async def test_the_writer_waits_for_bot_audio_whose_mark_has_not_come_back(tmp_p
     await recorder.close(2000)
     _, right = channels(tmp_path / "r.wav")
     assert loud_spans(right) == [(800, 1000)]
+
+
+async def test_20_ms_deltas_with_a_mark_per_100_ms_land_where_they_played(late):
+    call = late.call
+    small = mulaw.tone(20, 300)
+    await late.until(500)
+    await call.server(response_created("resp_1"), *[delta(small) for _ in range(10)])  # 500-700, two marks
+    assert len(late.marks()) == 2
+    await late.until(600)
+    await call.mark(late.marks()[0])
+    await late.until(700)
+    await call.mark(late.marks()[1])
+    await late.until(900)
+    await call.frame(TwilioFrames().stop())
+    _, right = channels(call.recording)
+    assert near(loud_spans(right), [(500, 700)]), loud_spans(right)

@@ -418,3 +418,44 @@ async def test_media_frames_malformed_in_any_field_are_refused_as_parse_frame_re
 async def test_media_of_another_stream_sid_is_relayed_as_before(call):
     await call.frame({**FRAMES.media(0, FRAME), "streamSid": "MZ" + "9" * 32})
     assert call.ai.of_type("input_audio_buffer.append") == [{"type": "input_audio_buffer.append", "audio": b64(FRAME)}]
+
+
+# ---- one mark per ~100 ms of bot audio ---------------------------------------------------------------------------
+
+SMALL = mulaw.tone(20, 300)  # a 20 ms delta, as the Realtime API may send them
+
+
+async def test_20_ms_deltas_get_a_mark_every_100_ms_and_the_last_one_at_the_end_of_the_audio(call):
+    await call.server(response_created("resp_1"), *[delta(SMALL) for _ in range(12)])
+    events = [frame["event"] for frame in call.to_twilio]
+    assert events == ["media"] * 5 + ["mark"] + ["media"] * 5 + ["mark"] + ["media"] * 2
+    await call.server({"type": "response.output_audio.done", "event_id": "ev", "response_id": "resp_1",
+                       "item_id": "item_bot1", "output_index": 0, "content_index": 0})
+    assert call.to_twilio[-1]["event"] == "mark"
+    for frame in call.twilio_of("mark"):
+        assert call.relay.bot_audio.busy
+        await call.mark(frame["mark"]["name"])
+    assert not call.relay.bot_audio.busy
+
+
+async def test_response_done_sends_the_last_mark_when_no_audio_done_came(call):
+    await call.server(response_created("resp_1"), delta(SMALL), response_done("resp_1"))
+    assert [frame["event"] for frame in call.to_twilio] == ["media", "mark"]
+
+
+async def test_a_barge_in_marks_the_unmarked_tail_before_the_clear_and_truncates_as_before(call):
+    await call.server(response_created("resp_1"), *[delta(SMALL) for _ in range(7)])
+    call.clock.advance(90)
+    await call.server(speech_started())
+    assert [frame["event"] for frame in call.to_twilio][-3:] == ["media", "mark", "clear"]
+    assert call.ai.of_type("conversation.item.truncate")[0]["audio_end_ms"] == 90
+    for frame in call.twilio_of("mark"):  # the clear returns them all at once
+        await call.mark(frame["mark"]["name"])
+    assert not call.relay.bot_audio.busy
+
+
+async def test_a_chunk_after_twilio_ran_dry_marks_the_run_before_it(call):
+    await call.server(response_created("resp_1"), delta(SMALL), delta(SMALL))
+    call.clock.advance(500)  # those 40 ms have played long ago
+    await call.server(delta(SMALL))
+    assert [frame["event"] for frame in call.to_twilio] == ["media", "media", "mark", "media"]

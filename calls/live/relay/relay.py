@@ -5,8 +5,8 @@ Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot spea
 the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
 frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,
 `conversation.item.truncate` at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
-mark returns (or at a cap). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created` and
-`response.done` (usage); any other OpenAI event is ignored.
+mark returns (or at a cap). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+`response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
 """
@@ -86,6 +86,7 @@ class Relay:
             "conversation.item.input_audio_transcription.completed": self._on_callee_transcript,
             "response.created": self._on_response_created,
             "response.output_audio.delta": self._on_audio_delta,
+            "response.output_audio.done": self._on_audio_done,
             "response.output_audio_transcript.done": self._on_bot_transcript,
             "response.function_call_arguments.done": self._on_function_call,
             "response.done": self._on_response_done,
@@ -236,6 +237,9 @@ class Relay:
                 response_id=event.response_id, audio=audio):
             self.metrics.bot_audio_sent(now)
 
+    async def _on_audio_done(self, event: Any) -> None:
+        await self.bot_audio.mark_sent()
+
     async def _on_bot_transcript(self, event: Any) -> None:
         now = self.now_ms
         start, end = self.bot_audio.playback.item_span(event.item_id) or (now, now)
@@ -255,6 +259,7 @@ class Relay:
     async def _on_response_done(self, event: Any) -> None:
         response = getattr(event, "response", None)
         self.metrics.add_usage(as_dict(getattr(response, "usage", None)))
+        await self.bot_audio.mark_sent()  # also when no `output_audio.done` came before
         await self._send_response(self.responses.done(getattr(response, "id", None)))
         await self._finish_goodbye_if_played()
 
