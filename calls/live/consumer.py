@@ -136,8 +136,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.call = call
         connection = None
         try:
-            await database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid)
-            connection = await realtime_connect()
+            # Both at once (the callee is waiting to hear the bot); a failure of either is handled as before.
+            saved, opened = await asyncio.gather(
+                database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid),
+                realtime_connect(), return_exceptions=True)
+            connection = None if isinstance(opened, BaseException) else opened
+            for outcome in (saved, opened):
+                if isinstance(outcome, BaseException):
+                    raise outcome
             self.relay = await self._build_relay(connection, call, started_at=received_at)
         except Exception as exc:
             # The token is spent and the callee is listening: whatever failed (OpenAI, a broken AI/*.yaml after a
