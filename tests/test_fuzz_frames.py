@@ -1,6 +1,7 @@
 """Fuzzing the media stream's inbound side: random, truncated and mangled Twilio frames.
 
-`calls.live.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), and
+`calls.live.media.parse_frame` raises MalformedFrame and nothing else (and never echoes the audio), its fast path
+`read_media` reads nothing that `parse_frame` would not read the same, and
 `Relay.handle_twilio_frame` survives any sequence of them, before and after `start`: it never raises, keeps
 its recording bounded and still closes cleanly. The relay runs on the in-memory relay doubles (`Harness`).
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calls.live.media import MAX_TIMESTAMP_MS, MalformedFrame, parse_frame
+from calls.live.media import MAX_TIMESTAMP_MS, MalformedFrame, MediaFrame, parse_frame, read_media
 from calls.live.relay.relay import MAX_MEDIA_AHEAD_MS
 from tests.fakes.relay_doubles import Harness
 from tests.fakes.twilio_frames import TOKEN, TwilioFrames
@@ -84,6 +85,17 @@ def test_parse_frame_raises_only_malformed_frame(raw):
     assert frame.event in {"connected", "start", "media", "mark", "dtmf", "stop"}
     if frame.event == "media":
         assert 0 <= frame.media.timestamp <= MAX_TIMESTAMP_MS
+
+
+@given(raw=raw_frames | mangled_frames().filter(lambda frame: frame.get("event") == "media").map(json.dumps))
+@FUZZ
+def test_read_media_reads_only_what_parse_frame_reads_and_the_same(raw):
+    chunk = read_media(raw)
+    if chunk is None:
+        return  # parse_frame judges it (the test above)
+    frame = parse_frame(raw)  # never refuses what the fast path took
+    assert isinstance(frame, MediaFrame)
+    assert (chunk.timestamp, chunk.audio) == (frame.media.timestamp, frame.media.audio)
 
 
 @given(before=st.lists(raw_frames, max_size=3), after=st.lists(raw_frames, min_size=1, max_size=12))

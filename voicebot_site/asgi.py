@@ -9,11 +9,17 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from calls.live.realtime_client import realtime_client_warm  # noqa: E402
 from calls.live.routing import websocket_urlpatterns  # noqa: E402
+from voicebot_site.autobahn_debug_args import install_plain_debug_args  # noqa: E402
 from voicebot_site.body_limit import BodySizeLimit, install_daphne_body_limit  # noqa: E402
 
 # Daphne reads a whole request body before it calls the application: its own request class must count it.
 install_daphne_body_limit()
+# autobahn formats its debug-log arguments on every websocket frame, debug logging or not.
+install_plain_debug_args()
+# The OpenAI client costs the event loop ~0.3 s to build: here, not in the first call's silence.
+realtime_client_warm()
 
 application = ProtocolTypeRouter(
     {

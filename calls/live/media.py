@@ -5,16 +5,21 @@ Twilio speaks JSON text frames over the `<Connect><Stream>` websocket (PROTOCOLS
 milliseconds since the stream started: the call's clock), `mark` (audio we sent before it has played), `dtmf` and
 `stop`. Outbound: `media`, `mark` and `clear` (drop what is queued and not yet played).
 
-`parse_frame` is the one place where an inbound frame is checked: anything malformed (not JSON, unknown event,
+`parse_frame` is the one place where an inbound frame is judged: anything malformed (not JSON, unknown event,
 bad base64, missing fields, oversized) raises `MalformedFrame`, whose message never contains the audio payload.
+`read_media` is its fast path for the one frame that comes 50 times a second: it reads a plainly well-formed `media`
+frame without building models, and answers None for anything else, which then goes to `parse_frame`. It refuses
+nothing itself, so a frame is refused by `parse_frame` alone, always in the same words.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -139,6 +144,61 @@ def parse_frame(raw: str | bytes) -> TwilioFrame:
         return _frame_adapter.validate_python(data)
     except ValidationError as exc:
         raise MalformedFrame(f"invalid {str(data.get('event'))[:40]!r} frame: {_describe(exc)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaChunk:
+    """What the relay uses of a callee `media` frame read by `read_media`."""
+
+    timestamp: int  # ms on the stream's clock
+    audio: bytes  # mu-law
+
+
+# Twilio's numbers come as strings of digits ("timestamp": "1240", "chunk": "63"); ints are read too. Longer strings
+# (or signs, spaces, underscores, floats, bools: all of which pydantic reads) are left to `parse_frame`.
+_MAX_DIGITS = 15
+
+
+def _plain_int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if type(value) is str and 0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def read_media(raw: str | bytes) -> MediaChunk | None:
+    """A plainly well-formed `media` frame's timestamp and audio, or None: then `parse_frame` must judge the frame.
+
+    Accepts exactly a subset of what `parse_frame` accepts as a `MediaFrame`, with the same values (the tests hold
+    the two side by side): a JSON object with `event` "media", a string `streamSid`, and a `media` object whose
+    `timestamp` is a plain non-negative integer within MAX_TIMESTAMP_MS, whose `payload` is strict base64 and whose
+    optional `track` and `chunk` are a string and a plain integer.
+    """
+    if len(raw) > MAX_FRAME_BYTES:
+        return None
+    try:
+        data = orjson.loads(raw)  # several times faster than json; anything it refuses goes to parse_frame
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if type(data) is not dict or data.get("event") != "media" or type(data.get("streamSid")) is not str:
+        return None
+    info = data.get("media")
+    if type(info) is not dict:
+        return None
+    timestamp = _plain_int(info.get("timestamp"))
+    if timestamp is None or not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        return None
+    if type(info.get("track", "")) is not str or ("chunk" in info and _plain_int(info["chunk"]) is None):
+        return None
+    payload = info.get("payload")
+    if type(payload) is not str:
+        return None
+    try:
+        audio = binascii.a2b_base64(payload, strict_mode=True)  # stricter than parse_frame's: never looser
+    except (binascii.Error, ValueError):
+        return None
+    return MediaChunk(timestamp, audio)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
+from django.db import OperationalError
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
@@ -573,6 +574,18 @@ async def test_a_recording_that_cannot_be_created_ends_the_call_with_an_apology(
     [unavailable] = await events_of(call, "ai_unavailable")
     assert "Error" in unavailable.detail["detail"]  # NotADirectoryError / FileExistsError, with its path
     assert not call.recording and len(await events_of(call, "stream_ended")) == 1
+
+
+async def test_a_database_failure_at_start_closes_the_openai_session_opened_meanwhile(settings, live, monkeypatch):
+    def locked(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("calls.live.consumer.call_stream_started", locked)  # OpenAI is connected at the same time
+    server, call, twilio, said = await _failed_start(settings, live)  # ...and closed
+    assert "Disculpe" in said and call.end_reason == "ai_unavailable"
+    assert server.of_type("session.update") == []
+    [unavailable] = await events_of(call, "ai_unavailable")
+    assert "OperationalError" in unavailable.detail["detail"]
 
 
 async def test_openai_refusing_is_recorded_with_its_reason(settings, live):

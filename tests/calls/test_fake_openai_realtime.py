@@ -113,3 +113,13 @@ async def test_it_drops_the_connection_on_cue():
             with pytest.raises(ConnectionClosedError):
                 async for _ in conn:
                     pass
+
+
+async def test_it_refuses_a_binary_frame():
+    async with FakeRealtimeServer() as server:
+        async with client(server).realtime.connect(model=MODEL) as conn:
+            assert (await conn.recv()).type == "session.created"
+            await conn.send_raw(b'{"type": "response.create"}')
+            error = await next_of(conn, "error")
+    assert error.error.code == "invalid_json" and "text frame" in error.error.message
+    assert server.received == []

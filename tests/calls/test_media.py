@@ -7,8 +7,8 @@ import json
 import pytest
 
 from calls.live.media import (
-    MAX_FRAME_BYTES, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame, clear_frame,
-    mark_frame, media_frame, parse_frame,
+    MAX_FRAME_BYTES, MAX_TIMESTAMP_MS, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame,
+    clear_frame, mark_frame, media_frame, parse_frame, read_media,
 )
 from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TOKEN, TwilioFrames
 
@@ -71,3 +71,67 @@ def test_it_builds_outbound_frames():
                                                "media": {"payload": base64.b64encode(AUDIO).decode()}}
     assert mark_frame(STREAM_SID, "bot-3") == {"event": "mark", "streamSid": STREAM_SID, "mark": {"name": "bot-3"}}
     assert clear_frame(STREAM_SID) == {"event": "clear", "streamSid": STREAM_SID}
+
+
+# ---- read_media: the fast path for the callee's audio ------------------------------------------------------------
+
+
+def media_with(**fields) -> str:
+    frame = FRAMES.media(1240, AUDIO)
+    return json.dumps({**frame, "media": {**frame["media"], **fields}})
+
+
+@pytest.mark.parametrize("raw", [
+    json.dumps(FRAMES.media(1240, AUDIO)),
+    json.dumps(FRAMES.media(1240, AUDIO)).encode(),
+    json.dumps(FRAMES.media(0, b"")),
+    media_with(timestamp=1240, chunk=63),  # numbers as numbers rather than Twilio's strings
+    media_with(timestamp=str(MAX_TIMESTAMP_MS)),
+    json.dumps({**FRAMES.media(1240, AUDIO), "streamSid": "MZ-another-stream", "brandNewField": [1]}),
+])
+def test_read_media_reads_the_same_timestamp_and_audio_as_parse_frame(raw):
+    chunk, frame = read_media(raw), parse_frame(raw)
+    assert chunk is not None
+    assert (chunk.timestamp, chunk.audio) == (frame.media.timestamp, frame.media.audio)
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (media_with(payload="%%%"), "base64"),
+    (media_with(payload="AAA"), "base64"),  # bad padding
+    (media_with(payload="AA==AA"), "base64"),  # data after the padding
+    (media_with(payload=None), "payload"),
+    (media_with(payload=["AAAA"]), "payload"),
+    (media_with(timestamp=None), "media.timestamp"),
+    (media_with(timestamp=[0]), "media.timestamp"),
+    (media_with(timestamp="twelve"), "media.timestamp"),
+    (media_with(timestamp=MAX_TIMESTAMP_MS + 1), "media.timestamp"),
+    (media_with(timestamp="9" * 40), "media.timestamp"),
+    (media_with(timestamp=-1), "media.timestamp"),
+    (media_with(track=7), "media.track"),
+    (media_with(chunk="one"), "media.chunk"),
+    (json.dumps({**FRAMES.media(0, AUDIO), "streamSid": 7}), "streamSid"),
+    (json.dumps({**FRAMES.media(0, AUDIO), "media": "AAAA"}), "media"),
+    (json.dumps(FRAMES.media(0, b"\xff" * MAX_FRAME_BYTES)), "exceeds"),
+    (json.dumps(FRAMES.media(0, AUDIO))[:-1], "not JSON"),
+    (b'{"event": "media", "streamSid": "MZ\xff"}', "not JSON"),
+    ('["media"]', "not a JSON object"),
+])
+def test_read_media_leaves_every_frame_it_does_not_plainly_accept_to_parse_frame(raw, reason):
+    assert read_media(raw) is None
+    with pytest.raises(MalformedFrame, match=reason):
+        parse_frame(raw)
+
+
+@pytest.mark.parametrize("timestamp", ["+5", " 12 ", "1_000", 12.0, True, "٣"])
+def test_read_media_leaves_numbers_pydantic_reads_loosely_to_parse_frame(timestamp):
+    assert read_media(media_with(timestamp=timestamp)) is None
+    try:
+        parse_frame(media_with(timestamp=timestamp))
+    except MalformedFrame:
+        pass  # refused there, or read there: either way, not by the fast path
+
+
+@pytest.mark.parametrize("raw", [json.dumps(FRAMES.mark("bot-1")), json.dumps(FRAMES.stop()),
+                                 json.dumps(FRAMES.start({"token": TOKEN})), json.dumps(FRAMES.dtmf("7"))])
+def test_read_media_leaves_every_other_event_to_parse_frame(raw):
+    assert read_media(raw) is None

@@ -161,3 +161,19 @@ async def test_chunks_cleared_as_soon_as_they_reached_twilio_are_not_heard(late)
     await call.frame(TwilioFrames().stop())
     _, right = channels(call.recording)
     assert sum(end - start for start, end in loud_spans(right)) <= 10, loud_spans(right)
+
+
+async def test_20_ms_deltas_with_a_mark_per_100_ms_land_where_they_played(late):
+    call = late.call
+    small = mulaw.tone(20, 300)
+    await late.until(500)
+    await call.server(response_created("resp_1"), *[delta(small) for _ in range(10)])  # 500-700, two marks
+    assert len(late.marks()) == 2
+    await late.until(600)
+    await call.mark(late.marks()[0])
+    await late.until(700)
+    await call.mark(late.marks()[1])
+    await late.until(900)
+    await call.frame(TwilioFrames().stop())
+    _, right = channels(call.recording)
+    assert near(loud_spans(right), [(500, 700)]), loud_spans(right)

@@ -2,18 +2,25 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import math
+import time
 import wave
 
 import pytest
 
+from calls.live import media
+from calls.live.media import MAX_TIMESTAMP_MS
 from calls.live.relay import mulaw
 from calls.live.relay.events import AiError, AiUnavailable, BargeIn, CallMetrics, Dtmf, HangUp, StreamEnded, TokenUsage
 from calls.live.relay.events import TranscriptTurn
 from tests.fakes.relay_doubles import (
     Harness, b64, delta, end_call, response_created, response_done, speech_started, speech_stopped,
 )
+from calls.live.relay.timers import CallTimers, Due, Ending
 from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TwilioFrames
+from tests.polling import async_wait_for
 
 FRAME = mulaw.tone(20)  # 160 bytes: one Twilio frame
 CHUNK = mulaw.tone(200, 300)  # 1600 bytes: 200 ms of bot audio
@@ -331,3 +338,124 @@ async def test_it_writes_the_recording_during_the_call(call):
     with wave.open(str(call.recording)) as wav:
         assert wav.getnchannels() == 2 and wav.getnframes() == (2000 - 500) * 8
 
+
+
+# ---- timers on their own deadlines (the real clock; the Harness's tick is an hour away) --------------------------
+
+
+async def test_the_silence_prompt_comes_at_its_deadline_with_no_frame_and_no_tick(tmp_path):
+    async with Harness(tmp_path, clock=time.monotonic, silence_timeout_s=0.3) as call:
+        await call.start()
+        await call.server(response_created("resp_1"), response_done("resp_1"))
+        await async_wait_for(lambda: len(call.ai.of_type("response.create")) == 2, what="the silence prompt")
+        assert call.ai.sent[-1]["response"]["instructions"].endswith("¿Sigue ahí?")
+
+
+async def test_the_goodbye_cap_hangs_up_at_its_deadline_with_no_frame_and_no_tick(tmp_path):
+    async with Harness(tmp_path, clock=time.monotonic, goodbye_mark_cap_s=0.3) as call:
+        await call.start()
+        await call.server(response_created("resp_1"), end_call("resp_1"), response_done("resp_1"),
+                          response_created("resp_2"), delta(CHUNK, response_id="resp_2"), response_done("resp_2"))
+        assert call.hang_ups == []  # the goodbye's mark never comes back
+        await async_wait_for(lambda: call.hang_ups, what="the hang-up at the goodbye cap")
+        assert call.hang_ups == ["bot_hangup"]
+
+
+def test_the_next_deadline_is_the_nearest_timer_that_can_fire():
+    timers = CallTimers(duration_limit_s=60, grace_s=10, silence_timeout_s=8)
+    assert timers.next_deadline_ms() == 8_000  # silence, counted from the start
+    timers.activity(5_000)
+    assert timers.next_deadline_ms() == 13_000
+    timers.ending = Ending(reason="bot_hangup", deadline_ms=20_000)
+    assert timers.next_deadline_ms() == 20_000  # no silence prompt during a goodbye
+    timers.ending = None
+    timers.activity(59_000)
+    assert timers.next_deadline_ms() == 60_000  # the limit
+    assert timers.due(60_000, conversation_idle=False) is Due.WRAP_UP
+    assert timers.next_deadline_ms() == 67_000  # then the quiet callee...
+    timers.activity(65_000)
+    assert timers.next_deadline_ms() == 70_000  # ...or the hard stop, whichever is first
+    assert CallTimers(duration_limit_s=0, grace_s=10, silence_timeout_s=0).next_deadline_ms() == math.inf
+
+
+# ---- the callee's audio on the fast path -------------------------------------------------------------------------
+
+
+async def test_plain_media_frames_skip_parse_frame_and_unusual_ones_still_go_through_it(call, monkeypatch):
+    judged = []
+    parse_frame = media.parse_frame
+    monkeypatch.setattr(media, "parse_frame", lambda raw: judged.append(raw) or parse_frame(raw))
+    await call.media(0, FRAME)
+    unusual = json.dumps({**FRAMES.media(20, FRAME), "media": {**FRAMES.media(20, FRAME)["media"], "timestamp": 20.0}})
+    await call.frame(unusual)
+    assert judged == [unusual]
+    appended = call.ai.of_type("input_audio_buffer.append")
+    assert [a["audio"] for a in appended] == [b64(FRAME), b64(FRAME)]
+    assert call.relay.recorder.callee_end_ms == 40  # both placed by their timestamps
+
+
+@pytest.mark.parametrize("media_fields", [
+    {"timestamp": "20", "payload": "@@not base64@@"},
+    {"timestamp": "20", "payload": "AAA"},  # bad padding
+    {"timestamp": "20", "payload": 12345},
+    {"timestamp": ["20"], "payload": "AAAA"},
+    {"timestamp": str(MAX_TIMESTAMP_MS + 1), "payload": "AAAA"},
+    {"timestamp": "9" * 40, "payload": "AAAA"},
+    {"timestamp": -20, "payload": "AAAA"},
+    {"timestamp": "20", "payload": "AAAA", "track": 7},
+    {"timestamp": "20", "payload": "AAAA", "chunk": "one"},
+])
+async def test_media_frames_malformed_in_any_field_are_refused_as_parse_frame_refuses_them(call, media_fields, caplog):
+    raw = json.dumps({**FRAMES.media(20, FRAME), "media": media_fields})
+    with pytest.raises(media.MalformedFrame) as refusal:
+        media.parse_frame(raw)
+    with caplog.at_level(logging.WARNING, logger="calls.live.relay"):
+        await call.frame(raw)
+    assert f"ignored Twilio frame: {refusal.value}" in caplog.text
+    assert call.ai.of_type("input_audio_buffer.append") == [] and call.relay.recorder.callee_end_ms == 0
+
+
+async def test_media_of_another_stream_sid_is_relayed_as_before(call):
+    await call.frame({**FRAMES.media(0, FRAME), "streamSid": "MZ" + "9" * 32})
+    assert call.ai.of_type("input_audio_buffer.append") == [{"type": "input_audio_buffer.append", "audio": b64(FRAME)}]
+
+
+# ---- one mark per ~100 ms of bot audio ---------------------------------------------------------------------------
+
+SMALL = mulaw.tone(20, 300)  # a 20 ms delta, as the Realtime API may send them
+
+
+async def test_20_ms_deltas_get_a_mark_every_100_ms_and_the_last_one_at_the_end_of_the_audio(call):
+    await call.server(response_created("resp_1"), *[delta(SMALL) for _ in range(12)])
+    events = [frame["event"] for frame in call.to_twilio]
+    assert events == ["media"] * 5 + ["mark"] + ["media"] * 5 + ["mark"] + ["media"] * 2
+    await call.server({"type": "response.output_audio.done", "event_id": "ev", "response_id": "resp_1",
+                       "item_id": "item_bot1", "output_index": 0, "content_index": 0})
+    assert call.to_twilio[-1]["event"] == "mark"
+    for frame in call.twilio_of("mark"):
+        assert call.relay.bot_audio.busy
+        await call.mark(frame["mark"]["name"])
+    assert not call.relay.bot_audio.busy
+
+
+async def test_response_done_sends_the_last_mark_when_no_audio_done_came(call):
+    await call.server(response_created("resp_1"), delta(SMALL), response_done("resp_1"))
+    assert [frame["event"] for frame in call.to_twilio] == ["media", "mark"]
+
+
+async def test_a_barge_in_marks_the_unmarked_tail_before_the_clear_and_truncates_as_before(call):
+    await call.server(response_created("resp_1"), *[delta(SMALL) for _ in range(7)])
+    call.clock.advance(90)
+    await call.server(speech_started())
+    assert [frame["event"] for frame in call.to_twilio][-3:] == ["media", "mark", "clear"]
+    assert call.ai.of_type("conversation.item.truncate")[0]["audio_end_ms"] == 90
+    for frame in call.twilio_of("mark"):  # the clear returns them all at once
+        await call.mark(frame["mark"]["name"])
+    assert not call.relay.bot_audio.busy
+
+
+async def test_a_chunk_after_twilio_ran_dry_marks_the_run_before_it(call):
+    await call.server(response_created("resp_1"), delta(SMALL), delta(SMALL))
+    call.clock.advance(500)  # those 40 ms have played long ago
+    await call.server(delta(SMALL))
+    assert [frame["event"] for frame in call.to_twilio] == ["media", "media", "mark", "media"]

@@ -1,4 +1,5 @@
-"""The relay bench still runs: one call for two seconds through a real Daphne, every frame accounted for."""
+"""The relay bench still runs: one call for two seconds through a real Daphne and through the reference relay,
+every frame accounted for on both."""
 import subprocess
 import sys
 
@@ -9,13 +10,16 @@ from tests.processes import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_the_relay_bench_runs_one_call_without_losing_frames():
-    result = subprocess.run([sys.executable, "bench/relay_bench.py", "--calls", "1", "--seconds", "2"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+def test_the_relay_bench_runs_one_call_on_both_servers_without_losing_frames():
+    result = subprocess.run([sys.executable, "bench/relay_bench.py", "--calls", "1", "--seconds", "2",
+                             "--patterns", "200"], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     header = max(i for i, line in enumerate(lines) if line.split()[:1] == ["calls"])
-    calls, up_p50, _, _, down_p50, _, _, lost_up, lost_down = lines[header + 1].split()[:9]
-    assert calls == "1"
-    assert (lost_up, lost_down) == ("0", "0")
-    assert float(up_p50) > 0 and float(down_p50) > 0  # frames went both ways and were timed
+    rows = {line.split()[1]: line.split() for line in lines[header + 1:header + 3]}
+    assert rows.keys() == {"reference", "voicebot"}
+    for calls, _, up_p50, _, down_p50, _, lost_up, lost_down, _, first_p50, *_ in rows.values():
+        assert calls == "1"
+        assert (lost_up, lost_down) == ("0", "0")
+        assert float(up_p50) > 0 and float(down_p50) > 0 and float(first_p50) > 0  # frames went both ways, timed
+    assert "voicebot/reference: up p99" in lines[header + 3]

@@ -441,6 +441,9 @@ class FakeRealtimeServer:
             "event_id": event_id}})
 
     async def _on_message(self, session: _Session, raw: str | bytes) -> None:
+        if isinstance(raw, bytes):  # client events are JSON text frames
+            await self._error(session, "invalid_json", "The message must be a text frame.")
+            return
         try:
             data = json.loads(raw)
         except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar, get_args
@@ -89,8 +90,9 @@ def settings(**overrides: Any) -> RelaySettings:
 class Harness:
     """A Relay wired to doubles, with its `run()` pump going; every helper lets the loop settle."""
 
-    def __init__(self, tmp_path: Path, **setting_overrides: Any) -> None:
-        self.clock = FakeClock()
+    def __init__(self, tmp_path: Path, *, clock: Callable[[], float] | None = None, **setting_overrides: Any) -> None:
+        """`clock`: the relay's (a `FakeClock` by default; `time.monotonic` to let its timers fire on their own)."""
+        self.clock = clock or FakeClock()
         self.framer = TwilioFrames()
         self.ai = FakeRealtime()
         self.to_twilio: list[dict[str, Any]] = []

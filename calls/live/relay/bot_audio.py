@@ -1,4 +1,10 @@
-"""The bot's audio on its way to the callee: Twilio `media` frames, each followed by a `mark`, and `clear`.
+"""The bot's audio on its way to the callee: Twilio `media` frames, a `mark` after every ~100 ms of them, and `clear`.
+
+One mark per chunk would double the frames to Twilio (and the marks back) when the Realtime API sends 20 ms deltas;
+a mark confirms everything sent before it, so one goes after MARK_EVERY_MS of audio, after the last chunk of a run
+Twilio plays back to back (before a chunk that starts after a pause), at the end of the bot's audio (`mark_sent`,
+on `response.output_audio.done` and `response.done`) and before a `clear`: every chunk is covered by a mark that
+comes back, and each mark covers audio Twilio played back to back.
 
 A barge-in clears Twilio's queue and drops whatever the Realtime API still sends of the interrupted item. A Twilio
 socket that fails to send is only logged: it is going away, and the consumer's disconnect closes the relay.
@@ -27,6 +33,7 @@ SendToTwilio = Callable[[dict[str, Any]], Awaitable[None]]
 # A chunk whose mark puts its start less than this after the previous chunk's end played right behind it: marks are
 # read against 20 ms frames, so two marks of back-to-back chunks can seem a frame further apart than they are.
 BACK_TO_BACK_MS = 30
+MARK_EVERY_MS = 100
 
 
 @dataclass
@@ -59,6 +66,8 @@ class BotAudio:
         self._interrupted_items: set[str] = set()
         self._unheard: deque[_Unheard] = deque()
         self._heard_until_ms = 0.0  # stream clock: where the bot audio placed in the recording ends
+        self._unmarked: str | None = None  # the mark of the last chunk sent, while it has not been sent
+        self._unmarked_ms = 0.0  # audio sent since the last mark
 
     @property
     def busy(self) -> bool:
@@ -75,19 +84,32 @@ class BotAudio:
         """Send one chunk and its mark (unless its item was interrupted); returns whether it was sent."""
         if self.stream_sid is None or item_id in self._interrupted_items:
             return False
+        queued_until_ms = self.playback.queued_until_ms
         segment = self.playback.schedule(now_ms=now_ms, item_id=item_id, response_id=response_id,
                                          audio_bytes=len(audio))
+        if segment.start_ms >= queued_until_ms + BACK_TO_BACK_MS:
+            await self.mark_sent()  # Twilio's queue runs dry before this chunk: the run before it ends there
         self._unheard.append(_Unheard(segment.mark, audio, stream_ms, now_ms))
         self._recorder.bot_hold_ms = self._heard_until_ms
         await self._send(media.media_frame(self.stream_sid, audio))
-        await self._send(media.mark_frame(self.stream_sid, segment.mark))
+        self._unmarked, self._unmarked_ms = segment.mark, self._unmarked_ms + segment.duration_ms
+        if self._unmarked_ms >= MARK_EVERY_MS:
+            await self.mark_sent()
         return True
+
+    async def mark_sent(self) -> None:
+        """Send the mark of the last chunk sent, unless it has gone already."""
+        if self._unmarked is None or self.stream_sid is None:
+            return
+        mark, self._unmarked, self._unmarked_ms = self._unmarked, None, 0.0
+        await self._send(media.mark_frame(self.stream_sid, mark))
 
     async def interrupt(self, now_ms: float, *, stream_ms: float) -> Interruption | None:
         """The callee spoke at `now_ms`: clear Twilio's queue; returns what was heard, if anything was queued."""
         interruption = self.playback.interrupt(now_ms)
         if interruption is None or self.stream_sid is None:
             return None
+        await self.mark_sent()  # returned at once by the clear, like every mark still pending
         await self._send(media.clear_frame(self.stream_sid))
         for chunk in self._unheard:
             if chunk.cleared_at_ms is None:

@@ -50,6 +50,11 @@ class Playback:
         """Audio sent and not yet confirmed as played."""
         return bool(self._pending)
 
+    @property
+    def queued_until_ms(self) -> float:
+        """Call clock: where the audio queued so far ends (Twilio's queue runs dry then, unless more comes)."""
+        return self._cursor_ms
+
     def item_span(self, item_id: str) -> tuple[float, float] | None:
         """Call-clock start and (planned) end of an item's audio."""
         if item_id not in self._item_first_ms:

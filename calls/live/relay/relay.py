@@ -5,8 +5,8 @@ Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot spea
 the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
 frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,
 `conversation.item.truncate` at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
-mark returns (or at a cap). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created` and
-`response.done` (usage); any other OpenAI event is ignored.
+mark returns (or at a cap). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+`response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
 """
@@ -53,7 +53,7 @@ class Relay:
     def __init__(
         self, *, send_to_twilio: SendToTwilio, realtime: RealtimeConnection, settings: session.RelaySettings,
         recorder: Recorder, on_event: OnEvent, hang_up: RequestHangUp, clock: Callable[[], float] = time.monotonic,
-        call_sid: str = "-", tick_s: float = 0.1, started_at: float | None = None,
+        call_sid: str = "-", tick_s: float = 0.25, started_at: float | None = None,
     ) -> None:
         self._realtime, self.settings = realtime, settings
         self.recorder, self._on_event, self._hang_up, self._clock = recorder, on_event, hang_up, clock
@@ -74,6 +74,7 @@ class Relay:
         self._callee_speaking = False
         self._hung_up = self._closed = self._ai_failed = False
         self._done = asyncio.Event()
+        self._timers_moved = asyncio.Event()  # a deadline came closer: the ticker recomputes its sleep
         self._twilio_handlers: dict[str, Handler] = {
             "start": self._on_twilio_start, "media": self._on_twilio_media, "mark": self._on_twilio_mark,
             "dtmf": self._on_twilio_dtmf, "stop": self._on_twilio_stop,
@@ -85,6 +86,7 @@ class Relay:
             "conversation.item.input_audio_transcription.completed": self._on_callee_transcript,
             "response.created": self._on_response_created,
             "response.output_audio.delta": self._on_audio_delta,
+            "response.output_audio.done": self._on_audio_done,
             "response.output_audio_transcript.done": self._on_bot_transcript,
             "response.function_call_arguments.done": self._on_function_call,
             "response.done": self._on_response_done,
@@ -101,7 +103,15 @@ class Relay:
 
     # ---- Twilio -> relay ------------------------------------------------------------------------------------------
     async def handle_twilio_frame(self, raw: str | bytes | BaseModel) -> None:
-        """One inbound Twilio frame (raw text, or already parsed by `calls.live.media.parse_frame`)."""
+        """One inbound Twilio frame (raw text, or already parsed by `calls.live.media.parse_frame`).
+
+        The callee's audio, 50 frames a second, takes `media.read_media`'s fast path; anything else, or anything
+        unusual about a media frame, goes through `parse_frame`, which refuses what is malformed."""
+        if self.stream_sid is not None and not isinstance(raw, BaseModel):
+            chunk = media.read_media(raw)
+            if chunk is not None:
+                await self._callee_audio(chunk.timestamp, chunk.audio)
+                return
         try:
             frame = raw if isinstance(raw, BaseModel) else media.parse_frame(raw)
         except media.MalformedFrame as exc:
@@ -113,7 +123,6 @@ class Relay:
         handler = self._twilio_handlers.get(str(getattr(frame, "event", "")))
         if handler is not None:
             await handler(frame)
-        await self.tick()
 
     async def _on_twilio_start(self, frame: media.StartFrame) -> None:
         if self.stream_sid is not None:
@@ -121,17 +130,20 @@ class Relay:
             return
         self.bot_audio.stream_sid = frame.streamSid
         self._t0 = self._started_at if self._started_at is not None else self._clock()
+        self._timers_moved.set()
         self.log.call_sid = frame.start.callSid
         self.log.info("stream %s started", frame.streamSid)
         await self._send_ai(session.session_update(self.settings))
         await self._request_response(self.settings.opening_instruction)
 
     async def _on_twilio_media(self, frame: media.MediaFrame) -> None:
-        if frame.media.timestamp > self.now_ms + MAX_MEDIA_AHEAD_MS:
-            self.log.warning("ignored media stamped %d ms, far ahead of the call clock", frame.media.timestamp)
+        await self._callee_audio(frame.media.timestamp, frame.media.audio)
+
+    async def _callee_audio(self, timestamp: int, audio: bytes) -> None:
+        if timestamp > self.now_ms + MAX_MEDIA_AHEAD_MS:
+            self.log.warning("ignored media stamped %d ms, far ahead of the call clock", timestamp)
             return
-        audio = frame.media.audio
-        self.recorder.add_callee(frame.media.timestamp, audio, now_ms=self.now_ms)
+        self.recorder.add_callee(timestamp, audio, now_ms=self.now_ms)
         if self._gain is not None:
             audio = audio.translate(self._gain)
         await self._send_ai(session.audio_append(audio))
@@ -176,7 +188,6 @@ class Relay:
             try:
                 if handler is not None:
                     await handler(event)
-                await self.tick()
             except Exception:
                 # One odd event must not end the call; the connection itself is still fine.
                 self.log.exception("could not handle OpenAI event %s", getattr(event, "type", "?"))
@@ -226,6 +237,9 @@ class Relay:
                 response_id=event.response_id, audio=audio):
             self.metrics.bot_audio_sent(now)
 
+    async def _on_audio_done(self, event: Any) -> None:
+        await self.bot_audio.mark_sent()
+
     async def _on_bot_transcript(self, event: Any) -> None:
         now = self.now_ms
         start, end = self.bot_audio.playback.item_span(event.item_id) or (now, now)
@@ -245,17 +259,30 @@ class Relay:
     async def _on_response_done(self, event: Any) -> None:
         response = getattr(event, "response", None)
         self.metrics.add_usage(as_dict(getattr(response, "usage", None)))
+        await self.bot_audio.mark_sent()  # also when no `output_audio.done` came before
         await self._send_response(self.responses.done(getattr(response, "id", None)))
         await self._finish_goodbye_if_played()
 
     # ---- clocks ---------------------------------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._tick_s)
+            self._timers_moved.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._until_next_tick()):
+                    await self._timers_moved.wait()
             await self.tick()
 
+    def _until_next_tick(self) -> float:
+        """Seconds to the next timer's deadline, or `tick_s` if that is sooner (or already past and not acted on:
+        the silence clock waits for the conversation to fall idle, and the recorder is kept up every tick)."""
+        if self._t0 is None:
+            return self._tick_s
+        wait = (self.timers.next_deadline_ms() - self.now_ms) / 1000
+        return wait if 0 < wait < self._tick_s else self._tick_s
+
     async def tick(self) -> None:
-        """Act on whatever timer is due; called on every Twilio frame and every `tick_s` by `run()`."""
+        """Act on whatever timer is due and keep the recorder writing. `run()` calls it at each timer's deadline
+        and at least every `tick_s`, never per frame: the timers live on the call clock, not on traffic."""
         if self._t0 is None or self._closed:
             return
         now = self.now_ms
@@ -293,6 +320,7 @@ class Relay:
             return
         deadline = self.now_ms + self.settings.goodbye_mark_cap_s * 1000
         self.timers.ending = Ending(reason=reason, deadline_ms=deadline, tool_reason=tool_reason)
+        self._timers_moved.set()
         await self._request_response(instruction, goodbye=True)
 
     async def _finish_goodbye_if_played(self) -> None:

@@ -1,10 +1,12 @@
 """The call's clocks that end it: goodbye cap, duration limit (wrap-up, then a hard stop) and callee silence.
 
-Pure bookkeeping on the call clock (milliseconds since the stream started); the relay asks `due(now_ms)` on every
-Twilio frame and every tick and carries out what comes back. No sleeping here, so tests drive it with a fake clock.
+Pure bookkeeping on the call clock (milliseconds since the stream started); the relay sleeps until
+`next_deadline_ms()` (or its tick, if sooner), asks `due(now_ms)` and carries out what comes back. No sleeping here,
+so tests drive it with a fake clock.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -47,6 +49,18 @@ class CallTimers:
     def callee_spoke(self, now_ms: float) -> None:
         self._silence_prompted = False
         self.activity(now_ms)
+
+    def next_deadline_ms(self) -> float:
+        """The earliest call-clock time at which `due` may have something to say (inf: nothing pending). Silence is
+        due then only if the conversation is idle; a deadline already past is for the caller to recheck later."""
+        deadlines = []
+        if self.ending is not None:
+            deadlines.append(self.ending.deadline_ms)
+        if self._limit_ms:
+            deadlines.append(self._limit_ms + self._grace_ms if self._wrapped_up else self._limit_ms)
+        if self.ending is None and self._silence_ms:
+            deadlines.append(self._quiet_since_ms + self._silence_ms)
+        return min(deadlines, default=math.inf)
 
     def due(self, now_ms: float, *, conversation_idle: bool) -> Due | None:
         """What must happen now, if anything. Each answer is given once."""
