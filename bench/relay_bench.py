@@ -486,23 +486,30 @@ class VoicebotServer:
         return port
 
     def streams(self, count: int) -> list[dict]:
-        ws_base = self.stack.base_url.replace("http://", "ws://")
-        placed = []
-        for _ in range(count):
-            self.numbers += 1
-            body = json.dumps({"phone_number": f"+34{self.numbers}"}).encode()
-            request = urllib.request.Request(self.stack.base_url + "/api/calls/", data=body, method="POST", headers={
-                "Authorization": f"Token {self.stack.token}", "Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=30) as response:
-                sid = json.loads(response.read())["call_sid"]
-            url, headers, params = self.twilio.stream_handshake(sid)  # the call's own stream URL, signed, its token
-            placed.append({"url": ws_base + urlsplit(url).path, "signed_headers": headers, "token": params["token"],
-                           "call_sid": sid})
+        placed = place_streams(self.stack, self.twilio, self.numbers, count)
+        self.numbers += count
         return placed
 
     def stop(self) -> None:
         self.stack.stop_all()
         self.twilio.stop()
+
+
+def place_streams(stack, twilio, first_number: int, count: int) -> list[dict]:
+    """Place `count` calls through voicebot's API (numbers after `first_number`); each one's stream to open: its own
+    URL, signed, with its token, as FakeTwilio would open it."""
+    ws_base = stack.base_url.replace("http://", "ws://")
+    placed = []
+    for number in range(first_number + 1, first_number + count + 1):
+        body = json.dumps({"phone_number": f"+34{number}"}).encode()
+        request = urllib.request.Request(stack.base_url + "/api/calls/", data=body, method="POST", headers={
+            "Authorization": f"Token {stack.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            sid = json.loads(response.read())["call_sid"]
+        url, headers, params = twilio.stream_handshake(sid)
+        placed.append({"url": ws_base + urlsplit(url).path, "signed_headers": headers, "token": params["token"],
+                       "call_sid": sid})
+    return placed
 
 
 def start_process(target, *args) -> multiprocessing.Process:

@@ -32,9 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from relay_bench import API_KEY, PUBLIC_BASE_URL, cpu_seconds, round_of, serve_realtime  # noqa: E402
+from relay_bench import (  # noqa: E402
+    API_KEY, PUBLIC_BASE_URL, Server, cpu_seconds, place_streams, round_of, serve_realtime,
+)
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
 from tests.processes import Stack, free_port, serving_pids, tcp_connections  # noqa: E402
+
+
+DELTA_MS = 20  # the worst realistic bot audio: 20 ms deltas
 
 
 class Capacity:
@@ -63,10 +68,12 @@ class Capacity:
             spread.extend(len(held) for held in tcp_connections(self.port, self.pids).values())
 
         cpu0, wall0 = sum(map(cpu_seconds, self.pids)), time.monotonic()
+        first_number = 600_000_000 + len(self.rounds) * 10_000 + self.processes * 1_000_000
+        server = Server(f"{self.processes}p", self.pids[0],
+                        lambda count: place_streams(self.stack, self.twilio, first_number, count))
+        round_id = self.processes * 1000 + len(self.rounds) + 1
         row, _ = await asyncio.gather(
-            round_of(calls, seconds, self.stack, self.twilio, self.realtime_port, self.pids[0],
-                     600_000_000 + len(self.rounds) * 10_000 + self.processes * 1_000_000),
-            sample_spread())
+            round_of(server, calls, seconds, DELTA_MS, self.realtime_port, None, round_id), sample_spread())
         # Every Daphne's CPU over the whole round (placing, warm-up, drain too), in % of one core: with the bench's
         # and the fake's, what this machine's neighbours left is what a tail over the bound came from.
         row["daphnes_cpu_pct"] = (sum(map(cpu_seconds, self.pids)) - cpu0) / (time.monotonic() - wall0) * 100
@@ -77,7 +84,7 @@ class Capacity:
         print(f"  {self.processes} process(es), {calls:>4} calls: p99 {row['p99']:7.2f} ms (up {row['up']['p99']:.2f}, "
               f"down {row['down']['p99']:.2f}), lost {row['up_lost']}/{row['down_lost']}, stream errors "
               f"{row['errors']}, calls per process {'/'.join(map(str, spread))}, CPU: daphnes "
-              f"{row['daphnes_cpu_pct']:.0f}% bench {row['bench_cpu_pct']:.0f}% fake {row['fake_cpu_pct']:.0f}% -> "
+              f"{row['daphnes_cpu_pct']:.0f}% bench {row['load_cpu_pct']:.0f}% fake {row['fake_cpu_pct']:.0f}% -> "
               f"{'under' if row['good'] else 'OVER'} {self.limit_ms:g} ms",
               flush=True)
         await asyncio.sleep(1.0)
@@ -107,7 +114,7 @@ class Capacity:
 async def bench(processes: int, seconds: float, limit_ms: float, start: int, growth: float, resolution: float,
                 most: int, repeat: int) -> dict[int, list[int]]:
     realtime_port = free_port()
-    fake = multiprocessing.get_context("spawn").Process(target=serve_realtime, args=(realtime_port, 20), daemon=True)
+    fake = multiprocessing.get_context("spawn").Process(target=serve_realtime, args=(realtime_port, None), daemon=True)
     fake.start()
     tmp = Path(tempfile.mkdtemp(prefix="relay-cores-"))
     found: dict[int, list[int]] = {1: [], processes: []}
