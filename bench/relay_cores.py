@@ -83,7 +83,7 @@ class Capacity:
         self.rounds.append(row)
         print(f"  {self.processes} process(es), {calls:>4} calls: p99 {row['p99']:7.2f} ms (up {row['up']['p99']:.2f}, "
               f"down {row['down']['p99']:.2f}), lost {row['up_lost']}/{row['down_lost']}, stream errors "
-              f"{row['errors']}, calls per process {'/'.join(map(str, spread))}, CPU: daphnes "
+              f"{len(row['errors'])}, calls per process {'/'.join(map(str, spread))}, CPU: daphnes "
               f"{row['daphnes_cpu_pct']:.0f}% bench {row['load_cpu_pct']:.0f}% fake {row['fake_cpu_pct']:.0f}% -> "
               f"{'under' if row['good'] else 'OVER'} {self.limit_ms:g} ms",
               flush=True)
