@@ -75,10 +75,11 @@ def campaigns_pass(*, now: datetime | None = None, horizon: float = PASS_INTERVA
     now = now or timezone.now()
     campaign_claims_recover(now=now)
     placed = 0
-    for campaign_id, state in Campaign.objects.filter(state__in=ACTIVE).values_list("id", "state"):
+    for campaign_id, state, ends_at in Campaign.objects.filter(state__in=ACTIVE).values_list("id", "state", "ends_at"):
         campaign_contacts_settle_extracted(campaign_id=campaign_id)
         if state == CampaignState.RUNNING:
-            campaign_expire(campaign_id=campaign_id, now=now)
+            if ends_at and ends_at <= now:
+                campaign_expire(campaign_id=campaign_id)
             claims = campaign_claim(campaign_id=campaign_id, now=now, horizon=horizon)
             placed += _dial_paced(claims, now=now)
         campaign_complete_if_settled(campaign_id=campaign_id, now=now)
@@ -223,12 +224,11 @@ def campaign_claims_recover(*, now: datetime, stale_after: float = CLAIM_STALE_S
     return moved
 
 
-def campaign_expire(*, campaign_id: int, now: datetime) -> int:
-    """Past the campaign's end date: its pending contacts are done (expired). How many."""
-    return CampaignContact.objects.filter(
-        campaign_id=campaign_id, campaign__ends_at__lte=now, state=ContactState.PENDING,
-    ).update(state=ContactState.DONE, outcome=Outcome.EXPIRED, reason="The campaign's end date passed.",
-             next_attempt_at=None)
+def campaign_expire(*, campaign_id: int) -> int:
+    """The campaign's end date has passed: its pending contacts are done (expired). How many."""
+    return CampaignContact.objects.filter(campaign_id=campaign_id, state=ContactState.PENDING).update(
+        state=ContactState.DONE, outcome=Outcome.EXPIRED, reason="The campaign's end date passed.",
+        next_attempt_at=None)
 
 
 def campaign_complete_if_settled(*, campaign_id: int, now: datetime) -> bool:

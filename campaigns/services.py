@@ -6,15 +6,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db import connection, transaction
+from django.db.models import CharField, Count, Max, Min, Q, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from calls.models import Call
 from campaigns.attempts import entry_schedule
 from campaigns.models import IN_FLIGHT_STATES, Campaign, CampaignContact, CampaignState, ContactState, Outcome
 from campaigns.windows import zones_for_number
-from contacts.models import Contact
+from contacts.models import CallRefusal, Contact
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ class CampaignStateError(Exception):
 def campaign_create(*, campaign: Campaign, contact_ids: list[int] | None = None, contacts=None) -> Campaign:
     """Save `campaign` (a draft, its rules checked with full_clean) with one entry per contact.
 
-    Contacts come as ids or a queryset. A contact that may not be called (do-not-call, invalid number, ...) gets an
-    entry already done (refused), so the results show it. Raises ValidationError; CampaignStateError for an
-    unknown contact id or too many contacts. Writes the Campaign and its CampaignContacts.
+    Contacts come as ids or a queryset. A contact marked do-not-call or rejected by the carrier gets an entry
+    already done (refused), so the results show it; every refusal is asked again right before each dial. Raises
+    ValidationError; CampaignStateError for an unknown contact id or too many contacts. Writes the Campaign and its
+    CampaignContacts.
     """
     if contacts is None:
         contacts = Contact.objects.filter(pk__in=contact_ids or [])
@@ -46,18 +48,46 @@ def campaign_create(*, campaign: Campaign, contact_ids: list[int] | None = None,
     campaign.state = CampaignState.DRAFT
     campaign.full_clean()
     campaign.save()
-    rows, count = [], 0
-    for contact in contacts.order_by("pk").only("pk", *Contact.CALL_REFUSAL_FIELDS).iterator(chunk_size=_BATCH):
+    # The number as stored text: a PhoneNumberField value would be parsed again for every row.
+    rows = (contacts.order_by("pk").annotate(number=Cast("phone_number", output_field=CharField()))
+            .values_list("pk", "number", "do_not_call", "number_invalid"))
+    count, batch, now = 0, [], timezone.now()
+    for contact_id, number, do_not_call, number_invalid in rows.iterator(chunk_size=_BATCH):
         count += 1
         if count > MAX_CONTACTS:
             raise CampaignStateError(f"A campaign takes at most {MAX_CONTACTS} contacts.")
-        rows.append(_entry(campaign, contact))
-        if len(rows) >= _BATCH:
-            CampaignContact.objects.bulk_create(rows)
-            rows = []
-    CampaignContact.objects.bulk_create(rows)
+        batch.append(_entry_row(campaign, contact_id, number, do_not_call, number_invalid, now))
+        if len(batch) >= _BATCH:
+            _entries_insert(batch)
+            batch = []
+    _entries_insert(batch)
     logger.info("Campaign %s created with %s contacts", campaign.pk, count)
     return campaign
+
+
+_ENTRY_COLUMNS = ("campaign_id", "contact_id", "state", "time_zone", "zones", "attempts", "last_result", "outcome",
+                  "reason", "updated_at")
+
+
+def _entry_row(campaign: Campaign, contact_id: int, number: str, do_not_call: bool, number_invalid: bool,
+               now: datetime) -> tuple:
+    zones = ",".join(zones_for_number(number, fallback=campaign.time_zone))[:400]
+    refusal = CallRefusal.DO_NOT_CALL if do_not_call else CallRefusal.NUMBER_INVALID if number_invalid else None
+    if refusal is None:
+        return (campaign.pk, contact_id, ContactState.PENDING, "", zones, 0, "", "", "", now)
+    return (campaign.pk, contact_id, ContactState.DONE, "", zones, 0, "", Outcome.REFUSED,
+            f"Not called: {refusal.label}.", now)
+
+
+def _entries_insert(rows: list[tuple]) -> None:
+    """One executemany for a batch: Django's bulk_create spends ~10x longer building the SQL of 100,000 rows."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(CampaignContact._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column in _ENTRY_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_ENTRY_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
 
 
 def campaign_draft_from_contacts(*, contacts, user, now: datetime | None = None) -> Campaign:
@@ -71,15 +101,6 @@ def campaign_draft_from_contacts(*, contacts, user, now: datetime | None = None)
         name = f"{base} ({suffix})"
     campaign = Campaign(name=name, created_by=user, calls_per_second=min(1.0, settings.CALLS_PER_SECOND))
     return campaign_create(campaign=campaign, contacts=contacts)
-
-
-def _entry(campaign: Campaign, contact: Contact) -> CampaignContact:
-    zones = ",".join(zones_for_number(str(contact.phone_number), fallback=campaign.time_zone))
-    refusal = contact.call_refusal()
-    if refusal is None:
-        return CampaignContact(campaign=campaign, contact_id=contact.pk, zones=zones[:400])
-    return CampaignContact(campaign=campaign, contact_id=contact.pk, zones=zones[:400], state=ContactState.DONE,
-                           outcome=Outcome.REFUSED, reason=f"Not called: {refusal.label}.")
 
 
 @transaction.atomic
