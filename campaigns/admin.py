@@ -18,7 +18,7 @@ from campaigns import services
 from campaigns.admin_forms import RETRY_LABELS, CampaignForm
 from campaigns.api import ACTIONS
 from campaigns.models import Campaign, CampaignContact, CampaignState
-from campaigns.results import FORMATS, campaign_results, results_filename
+from campaigns.results import FORMATS, campaign_results_response
 from campaigns.rules import RETRY_OUTCOMES
 from campaigns.windows import Window, WindowInvalid
 from voicebot_site.admin_history import history_record
@@ -157,10 +157,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if file_format not in FORMATS:
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
-        response = HttpResponse(campaign_results(campaign=campaign, file_format=file_format),
-                                content_type=FORMATS[file_format])
-        response["Content-Disposition"] = f'attachment; filename="{results_filename(campaign, file_format)}"'
-        return response
+        return campaign_results_response(campaign=campaign, file_format=file_format)
 
 
 def _may(request: HttpRequest, action: str) -> bool:

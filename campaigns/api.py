@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from campaigns import services
 from campaigns.models import Campaign
-from campaigns.results import FORMATS, campaign_results, results_filename
+from campaigns.results import FORMATS, campaign_results_response
 from campaigns.serializers import CampaignCreateSerializer, CampaignDetailSerializer, CampaignSerializer
 from voicebot_site.admin_history import history_record
 
@@ -103,10 +103,7 @@ class CampaignResultsApi(APIView):
         file_format = request.query_params.get("file_format", "csv")
         if file_format not in FORMATS:
             raise exceptions.ValidationError({"file_format": "Use csv or xlsx."})
-        response = HttpResponse(campaign_results(campaign=campaign, file_format=file_format),
-                                content_type=FORMATS[file_format])
-        response["Content-Disposition"] = f'attachment; filename="{results_filename(campaign, file_format)}"'
-        return response
+        return campaign_results_response(campaign=campaign, file_format=file_format)
 
 
 def _field_errors(exc: ValidationError) -> exceptions.ValidationError:

@@ -2,6 +2,7 @@
 same columns from the admin and the API."""
 from collections.abc import Iterator
 
+from django.http import HttpResponse
 from django.utils import timezone
 
 from calls.review.exports import (
@@ -36,8 +37,13 @@ def campaign_results(*, campaign: Campaign, file_format: str) -> bytes:
     return table_csv(header, rows)
 
 
-def results_filename(campaign: Campaign, file_format: str) -> str:
-    return f"campaign_{campaign.pk}_results_{timezone.localdate():%Y%m%d}.{file_format}"
+def campaign_results_response(*, campaign: Campaign, file_format: str) -> HttpResponse:
+    """The results file as a download (`file_format` is one of FORMATS)."""
+    response = HttpResponse(campaign_results(campaign=campaign, file_format=file_format),
+                            content_type=FORMATS[file_format])
+    filename = f"campaign_{campaign.pk}_results_{timezone.localdate():%Y%m%d}.{file_format}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def _rows(entries, fields: list[str]) -> Iterator[list[object]]:
