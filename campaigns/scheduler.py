@@ -67,15 +67,21 @@ def campaigns_run(*, seconds: float = RUN_SECONDS, interval: float = PASS_INTERV
         time.sleep(interval)
 
 
-def campaigns_pass(*, now: datetime | None = None, horizon: float = PASS_INTERVAL) -> int:
-    """One pass over every campaign: recover stale claims, settle what finished, claim and dial what is due.
+def campaigns_pass(
+    *, now: datetime | None = None, horizon: float = PASS_INTERVAL, campaign_id: int | None = None,
+) -> int:
+    """One pass over every campaign (or only `campaign_id`): recover stale claims, settle what finished, claim and
+    dial what is due.
 
     Returns how many calls were placed. Writes CampaignContacts and Campaigns; places calls (place_call).
     """
     now = now or timezone.now()
     campaign_claims_recover(now=now)
     placed = 0
-    for campaign_id, state, ends_at in Campaign.objects.filter(state__in=ACTIVE).values_list("id", "state", "ends_at"):
+    campaigns = Campaign.objects.filter(state__in=ACTIVE)
+    if campaign_id is not None:
+        campaigns = campaigns.filter(pk=campaign_id)
+    for campaign_id, state, ends_at in campaigns.values_list("id", "state", "ends_at"):
         campaign_contacts_settle_extracted(campaign_id=campaign_id)
         if state == CampaignState.RUNNING:
             if ends_at and ends_at <= now:
