@@ -2,6 +2,7 @@
 cancel it, and download its results. Each route declares the permissions it needs (voicebot_site.permissions):
 Supervisors manage campaigns, Agents may read them."""
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -46,12 +47,16 @@ class CampaignListApi(APIView):
         serializer = CampaignCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        contact_ids = data.pop("contact_ids")
+        contact_ids, numbers = data.pop("contact_ids", None), data.pop("phone_numbers", None)
+        source = "contact_ids" if numbers is None else "phone_numbers"
         try:
-            campaign = services.campaign_create(campaign=Campaign(created_by=request.user, **data),
-                                                contact_ids=contact_ids)
+            with transaction.atomic():
+                if numbers is not None:
+                    contact_ids = services.contact_ids_for_numbers(numbers)
+                campaign = services.campaign_create(campaign=Campaign(created_by=request.user, **data),
+                                                    contact_ids=contact_ids)
         except services.CampaignStateError as exc:
-            raise exceptions.ValidationError({"contact_ids": exc.message}) from None
+            raise exceptions.ValidationError({source: exc.message}) from None
         except ValidationError as exc:
             raise _field_errors(exc) from None
         history_record(user=request.user, objects=[campaign], message="Created through the API.")

@@ -17,13 +17,23 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 
 class CampaignCreateSerializer(CampaignSerializer):
-    """A draft campaign with its contacts (by id); the rules not given take their defaults."""
+    """A draft campaign with its contacts, by id or by phone number (new numbers become contacts); the rules not
+    given take their defaults."""
 
-    contact_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1,
-                                       max_length=MAX_CONTACTS, write_only=True)
+    contact_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=MAX_CONTACTS,
+        write_only=True, required=False)
+    phone_numbers = serializers.ListField(
+        child=serializers.CharField(max_length=40), min_length=1, max_length=MAX_CONTACTS, write_only=True,
+        required=False, help_text="Any usual format; a number not yet a contact becomes one.")
 
     class Meta(CampaignSerializer.Meta):
-        fields = [*CampaignSerializer.Meta.fields, "contact_ids"]
+        fields = [*CampaignSerializer.Meta.fields, "contact_ids", "phone_numbers"]
+
+    def validate(self, attrs: dict) -> dict:
+        if ("contact_ids" in attrs) == ("phone_numbers" in attrs):
+            raise serializers.ValidationError("Give contact_ids or phone_numbers (one of them).")
+        return super().validate(attrs)
 
 
 class ProgressSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from campaigns.attempts import entry_schedule
 from campaigns.models import IN_FLIGHT_STATES, Campaign, CampaignContact, CampaignState, ContactState, Outcome
 from campaigns.windows import zones_for_number
 from contacts.models import CallRefusal, Contact
+from contacts.phones import InvalidPhoneNumber, normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,29 @@ def _entries_insert(rows: list[tuple]) -> None:
     placeholders = ", ".join(["%s"] * len(_ENTRY_COLUMNS))
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+
+
+def contact_ids_for_numbers(numbers: list[str]) -> list[int]:
+    """The contacts of `numbers` (any usual format), created when new; raises CampaignStateError naming the numbers
+    that are not valid (nothing is written then). Writes the new Contacts."""
+    normalized, bad = [], []
+    for raw in numbers:
+        try:
+            normalized.append(normalize_phone(raw))
+        except InvalidPhoneNumber as exc:
+            bad.append(exc.message)
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise CampaignStateError(" ".join(bad[:5]) + more)
+    wanted = list(dict.fromkeys(normalized))
+    known = {}
+    for start in range(0, len(wanted), _BATCH):
+        chunk = Contact.objects.filter(phone_number__in=wanted[start:start + _BATCH])
+        known.update(chunk.annotate(number=Cast("phone_number", output_field=CharField()))
+                     .values_list("number", "pk"))
+    Contact.objects.bulk_create([Contact(phone_number=n) for n in wanted if n not in known], batch_size=_BATCH)
+    return list(Contact.objects.filter(phone_number__in=[n for n in wanted if n not in known]).values_list(
+        "pk", flat=True)) + list(known.values())
 
 
 def campaign_draft_from_contacts(*, contacts, user, now: datetime | None = None) -> Campaign:

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from calls.models import Call
 from campaigns.models import Campaign, CampaignState
 from campaigns.scheduler import campaigns_pass
+from contacts.models import Contact
 from tests.campaigns.helpers import ALWAYS, end_call, madrid_contacts
 from tests.conftest import role_group
 
@@ -142,3 +143,21 @@ def test_the_schema_documents_the_campaign_routes(api):
     assert {"/api/campaigns/", "/api/campaigns/{id}/", "/api/campaigns/{id}/start/", "/api/campaigns/{id}/pause/",
             "/api/campaigns/{id}/resume/", "/api/campaigns/{id}/cancel/", "/api/campaigns/{id}/results/"} <= set(
         paths)
+
+
+def test_a_campaign_by_phone_numbers_makes_the_new_contacts(api):
+    known = madrid_contacts(1)[0]
+    body = {"name": "By number", "phone_numbers": [str(known.phone_number), "0034 910 000 777", "910000777"],
+            "window": ALWAYS}
+    response = api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 201 and response.json()["progress"]["total"] == 2
+    assert Campaign.objects.get().entries.filter(contact__phone_number="+34910000777").exists()
+
+
+def test_bad_numbers_are_named_and_nothing_is_written(api):
+    body = {"name": "Bad", "phone_numbers": ["910000778", "12"], "window": ALWAYS}
+    response = api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 400 and "'12' is not a valid phone number" in response.json()["detail"]
+    assert not Campaign.objects.exists() and not Contact.objects.filter(phone_number="+34910000778").exists()
+    both = {"name": "Both", "phone_numbers": ["910000778"], "contact_ids": [1]}
+    assert "one of them" in api.post("/api/campaigns/", both, format="json").json()["detail"]
