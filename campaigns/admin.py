@@ -84,7 +84,7 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="Retry delays")
     def retry_display(self, campaign: Campaign) -> str:
         delays = campaign.retry_delays or {}
-        return "; ".join(f"{RETRY_LABELS[o]}: " + (f"{delays[o] // 60:g} min" if delays.get(o) else "no retry")
+        return "; ".join(f"{RETRY_LABELS[o]}: " + (f"{delays[o] / 60:g} min" if delays.get(o) else "no retry")
                          for o in RETRY_OUTCOMES)
 
     def get_queryset(self, request: HttpRequest):

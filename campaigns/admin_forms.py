@@ -6,14 +6,14 @@ from campaigns.models import Campaign
 from campaigns.rules import RETRY_OUTCOMES
 from campaigns.windows import DAY_NAMES
 
-RETRY_LABELS = {"busy": "Busy", "no_answer": "No answer", "failed": "Failed", "voicemail": "Voicemail",
-                "ai_unavailable": "AI unavailable", "stream_lost": "Stream lost"}
+RETRY_LABELS = {"busy": "busy", "no_answer": "no answer", "failed": "failed", "voicemail": "voicemail",
+                "ai_unavailable": "AI unavailable", "stream_lost": "stream lost"}
 # Model fields the form edits through fields of its own: their errors are shown there.
 _ERRORS_ON = {"window": "hours", "retry_delays": "retry_busy"}
 
 
 def _retry_field(outcome: str) -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=1, label=f"Retry after {RETRY_LABELS[outcome].lower()} (minutes)",
+    return forms.IntegerField(required=False, min_value=1, label=f"Retry after {RETRY_LABELS[outcome]} (minutes)",
                               help_text="Empty: no retry after this outcome.")
 
 
@@ -42,7 +42,8 @@ class CampaignForm(forms.ModelForm):
         window = campaign.window or {}
         self.initial.setdefault("days", window.get("days", []))
         self.initial.setdefault("hours", ", ".join("-".join(pair) for pair in window.get("hours", [])))
-        self.initial.setdefault("required_fields", ", ".join(campaign.required_fields or []))
+        # The model's list would show as "[]": the form edits it as text.
+        self.initial["required_fields"] = ", ".join(campaign.required_fields or [])
         for outcome in RETRY_OUTCOMES:
             seconds = (campaign.retry_delays or {}).get(outcome)
             self.initial.setdefault(f"retry_{outcome}", None if seconds is None else round(seconds / 60))

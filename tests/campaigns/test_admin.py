@@ -66,7 +66,10 @@ def test_call_selected_contacts_makes_a_draft_campaign_and_opens_it(supervisor, 
 
 
 def test_the_rules_are_edited_in_plain_fields(supervisor):
-    campaign = campaign_of(madrid_contacts(1))
+    campaign = campaign_of(madrid_contacts(1), required_fields=["budget", "place"])
+    shown = supervisor.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").context["adminform"].form
+    assert (shown.initial["required_fields"], shown.initial["hours"], shown.initial["retry_busy"]) == (
+        "budget, place", "00:00-24:00", 30)
     response = supervisor.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", rules_form())
     assert response.status_code == 302 and response.url == progress_url(campaign)
     campaign.refresh_from_db()
@@ -112,6 +115,7 @@ def test_a_running_campaigns_rules_are_read_only(supervisor):
     campaign = campaign_of(madrid_contacts(1), start=timezone.now())
     page = supervisor.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert 'name="hours"' not in page and "Mon, Tue, Wed, Thu, Fri, Sat, Sun 00:00-24:00" in page
+    assert "busy: 30 min; no answer: 120 min" in page
     supervisor.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", rules_form(max_in_flight="99"))
     campaign.refresh_from_db()
     assert campaign.max_in_flight == 10
