@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from calls.exceptions import CallError, CallNotNow, CallRefused, TwilioError
@@ -48,7 +48,9 @@ PASS_CLAIMS = 50
 # The scheduled task runs passes this often for this long (django-q2 schedules run at most once a minute).
 PASS_INTERVAL = 1.0
 RUN_SECONDS = 55.0
-ACTIVE = (CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.CANCELED)
+# Campaigns a pass looks at: those that may dial or still have calls to settle (a canceled one until settled).
+ACTIVE = Q(state__in=(CampaignState.RUNNING, CampaignState.PAUSED)) | Q(
+    state=CampaignState.CANCELED, finished_at__isnull=True)
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,16 @@ class Claim:
 
 
 def campaigns_run(*, seconds: float = RUN_SECONDS, interval: float = PASS_INTERVAL) -> int:
-    """The scheduled task: passes every `interval` seconds for `seconds`; returns how many calls were placed."""
+    """The scheduled task: passes every `interval` seconds for `seconds`; returns how many calls were placed.
+
+    Returns at once when no campaign is active, so an idle deployment does not keep a worker busy."""
     deadline, placed = time.monotonic() + seconds, 0
-    while True:
+    while Campaign.objects.filter(ACTIVE).exists():
         placed += campaigns_pass(horizon=interval)
         if time.monotonic() + interval >= deadline:
-            return placed
+            break
         time.sleep(interval)
+    return placed
 
 
 def campaigns_pass(
@@ -78,7 +83,7 @@ def campaigns_pass(
     now = now or timezone.now()
     campaign_claims_recover(now=now)
     placed = 0
-    campaigns = Campaign.objects.filter(state__in=ACTIVE)
+    campaigns = Campaign.objects.filter(ACTIVE)
     if campaign_id is not None:
         campaigns = campaigns.filter(pk=campaign_id)
     for campaign_id, state, ends_at in campaigns.values_list("id", "state", "ends_at"):

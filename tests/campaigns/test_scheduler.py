@@ -15,6 +15,7 @@ from campaigns.scheduler import (
     campaign_claim,
     campaign_dial,
     campaigns_pass,
+    campaigns_run,
 )
 from campaigns.services import campaign_cancel, campaign_pause, campaign_resume
 from tests.campaigns.helpers import (
@@ -300,3 +301,22 @@ def test_a_dial_twilio_refuses_is_retried_as_failed(fake_twilio):
     entry = entry_of(contact)
     assert (entry.state, entry.last_result, entry.attempts) == ("pending", "failed", 1)
     assert Call.objects.get().status == CallStatus.FAILED
+
+
+def test_the_scheduled_task_makes_no_pass_without_an_active_campaign(fake_twilio):
+    contact = madrid_contacts(1)[0]
+    campaign = campaign_of([contact])  # a draft
+    # A stale claim that any pass would put back (recovery runs over every campaign).
+    campaign.entries.update(state=ContactState.DIALING, attempts=1,
+                            claimed_at=timezone.now() - timedelta(seconds=CLAIM_STALE_SECONDS + 5))
+    assert campaigns_run(seconds=0.2, interval=0.05) == 0
+    assert entry_of(contact).state == ContactState.DIALING
+    campaign_of(madrid_contacts(1, start=50), name="Live", start=timezone.now())
+    campaigns_run(seconds=0.2, interval=0.05)
+    assert entry_of(contact).state == ContactState.PENDING
+
+
+def test_the_scheduled_task_passes_until_its_time_is_up(fake_twilio):
+    campaign_of(madrid_contacts(2), max_in_flight=1, start=timezone.now())
+    assert campaigns_run(seconds=0.3, interval=0.1) == 1
+    assert len(fake_twilio.calls) == 1
