@@ -4,6 +4,7 @@ a progress page that refreshes itself, the campaign's calls and contacts, and th
 Campaigns are made from Contacts (select, action "Call selected contacts"), so there is no Add button here.
 Supervisors manage campaigns; Agents see them (README, "Roles"); every view below checks its permission.
 """
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,7 +21,7 @@ from campaigns.api import ACTIONS
 from campaigns.models import Campaign, CampaignContact, CampaignState
 from campaigns.results import FORMATS, campaign_results_response
 from campaigns.rules import RETRY_OUTCOMES
-from campaigns.windows import Window, WindowInvalid
+from campaigns.windows import Window, WindowInvalid, zone_infos
 from voicebot_site.admin_history import history_record
 
 EDITABLE = (CampaignState.DRAFT, CampaignState.PAUSED)
@@ -168,22 +169,45 @@ def _labelled(counts: dict[str, int], choices) -> list[tuple[str, str, int]]:
     return [(value, label, counts[value]) for value, label in choices if counts.get(value)]
 
 
+class CampaignContactForm(forms.ModelForm):
+    """Only the contact's own time zone is edited here (a number whose prefix spans zones, or says nothing)."""
+
+    class Meta:
+        model = CampaignContact
+        fields = ["time_zone"]
+
+    def clean_time_zone(self) -> str:
+        zone = self.cleaned_data["time_zone"].strip()
+        if zone:
+            try:
+                zone_infos([zone])
+            except WindowInvalid as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return zone
+
+
 @admin.register(CampaignContact)
 class CampaignContactAdmin(admin.ModelAdmin):
-    """Who is where in a campaign; read-only (the scheduler writes it)."""
+    """Who is where in a campaign. The scheduler writes it; staff may only set a contact's own time zone."""
 
+    form = CampaignContactForm
     list_display = ["contact", "campaign", "state", "outcome", "attempts", "last_result", "next_attempt_at",
                     "last_call_link", "reason"]
     list_filter = ["campaign", "state", "outcome", "last_result"]
     search_fields = ["contact__phone_number", "contact__name"]
     list_select_related = ["contact", "campaign", "last_call"]
     list_per_page = 100
+    fields = ["contact", "campaign", "time_zone", "zones", "state", "outcome", "reason", "attempts", "last_result",
+              "next_attempt_at", "last_call_link"]
+    readonly_fields = ["contact", "campaign", "zones", "state", "outcome", "reason", "attempts", "last_result",
+                       "next_attempt_at", "last_call_link"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    def save_model(self, request: HttpRequest, obj: CampaignContact, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.entry_reschedule_one(entry=obj)
 
     @admin.display(description="Last call")
     def last_call_link(self, entry: CampaignContact) -> str:

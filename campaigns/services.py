@@ -167,6 +167,18 @@ def entries_reschedule(*, campaign: Campaign, now: datetime) -> int:
     return moved
 
 
+def entry_reschedule_one(*, entry: CampaignContact, now: datetime | None = None) -> None:
+    """A pending contact of a running or paused campaign gets its next time from its (edited) zones."""
+    campaign = entry.campaign
+    if entry.state != ContactState.PENDING or campaign.state not in (CampaignState.RUNNING, CampaignState.PAUSED):
+        return
+    now = now or timezone.now()
+    # A first attempt may move earlier; a retry keeps its delay.
+    earliest = now if entry.attempts == 0 else max(now, entry.next_attempt_at or now)
+    step = entry_schedule(campaign=campaign, entry=entry, earliest=earliest)
+    CampaignContact.objects.filter(pk=entry.pk, state=ContactState.PENDING).update(**step.fields())
+
+
 @transaction.atomic
 def campaign_pause(*, campaign: Campaign) -> Campaign:
     """Running -> paused: no new dial from now on (a claimed contact is put back); live calls finish."""

@@ -11,7 +11,7 @@ from django.utils import timezone
 from calls.models import Call
 from campaigns.models import Campaign, CampaignState
 from campaigns.scheduler import campaigns_pass
-from tests.campaigns.helpers import campaign_of, madrid_contacts
+from tests.campaigns.helpers import campaign_of, madrid_contacts, utc
 from tests.conftest import role_group
 from tests.factories import ContactFactory
 
@@ -163,3 +163,25 @@ def test_the_list_shows_progress_and_the_contacts_list_filters_by_campaign(super
     assert "0 of 2 done" in listing and "0 of 1 done" in listing
     entries = supervisor.get(f"/admin/campaigns/campaigncontact/?campaign__id__exact={campaign.pk}")
     assert entries.status_code == 200 and entries.context["cl"].result_count == 2
+
+
+def test_a_contacts_own_time_zone_overrides_its_numbers(supervisor):
+    contact = ContactFactory(phone_number="+34600000001")  # a mobile: Madrid and the Canaries
+    monday = utc(2027, 6, 14, 0, 0)  # ahead of the real clock the admin uses
+    campaign = campaign_of([contact], window={"days": list(range(7)), "hours": [["10:00", "14:00"]]},
+                           starts_at=monday, start=monday)
+    entry = campaign.entries.get()
+    assert entry.next_attempt_at == utc(2027, 6, 14, 9, 0)  # 10:00 in the Canaries: inside in both
+    url = f"/admin/campaigns/campaigncontact/{entry.pk}/change/"
+    assert "not a time zone" in supervisor.post(url, {"time_zone": "Mars/Base"}).content.decode()
+    supervisor.post(url, {"time_zone": "Europe/Madrid"})
+    entry.refresh_from_db()
+    assert entry.time_zone == "Europe/Madrid" and entry.next_attempt_at == utc(2027, 6, 14, 8, 0)
+
+
+def test_agents_cannot_change_a_contacts_time_zone(agent):
+    campaign = campaign_of(madrid_contacts(1))
+    entry = campaign.entries.get()
+    agent.post(f"/admin/campaigns/campaigncontact/{entry.pk}/change/", {"time_zone": "Europe/London"})
+    entry.refresh_from_db()
+    assert entry.time_zone == ""
