@@ -101,6 +101,16 @@ class Campaign(models.Model):
         )
 
 
+class DialPace(models.Model):
+    """One row: when the next campaign call of the whole deployment may start (CALLS_PER_SECOND, Twilio's limit
+    for the account), booked under this row's lock by every scheduler (campaigns.scheduler.campaign_claim)."""
+
+    next_dial_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"next campaign dial at {self.next_dial_at}"
+
+
 class ContactState(models.TextChoices):
     PENDING = "pending", "Waiting for its next attempt"
     DIALING = "dialing", "Being dialled"

@@ -4,7 +4,8 @@ Every limit is decided in the database, so any number of schedulers (django-q2 w
 - a claim (pending -> dialing) happens in one transaction that holds the campaign's row (SELECT ... FOR UPDATE
   SKIP LOCKED on PostgreSQL: a second scheduler skips the campaign for this pass; SQLite's IMMEDIATE transactions
   take the database's write lock at BEGIN), counts the campaign's contacts in flight (dialing + calling) against
-  `max_in_flight`, and books dial times `1 / calls_per_second` apart on `Campaign.next_dial_at`;
+  `max_in_flight`, and books dial times `1 / calls_per_second` apart on `Campaign.next_dial_at`, and no closer than
+  `1 / CALLS_PER_SECOND` to any other campaign's on the one DialPace row (locked too: the account's limit);
 - the global MAX_CONCURRENT_CALLS and "one call per number at once" are checked by calls.services.placing when
   the call row is written, under a lock, whatever door places the call; a refusal puts the contact back.
 A claim carries its time. A scheduler killed between claim and dial leaves a stale claim: `campaign_claims_recover`
@@ -32,6 +33,7 @@ from campaigns.models import (
     CampaignContact,
     CampaignState,
     ContactState,
+    DialPace,
     Outcome,
 )
 from campaigns.settling import campaign_contact_settle, campaign_contacts_settle_extracted
@@ -119,11 +121,16 @@ def campaign_claim(*, campaign_id: int, now: datetime, horizon: float = PASS_INT
     if campaign is None:
         return []
     entries = CampaignContact.objects.filter(campaign_id=campaign_id)
-    free = campaign.max_in_flight - entries.filter(state__in=IN_FLIGHT_STATES).count()
-    interval = 1.0 / campaign.calls_per_second
-    first = max(now, campaign.next_dial_at or now)
+    free = min(campaign.max_in_flight - entries.filter(state__in=IN_FLIGHT_STATES).count(), _global_room())
+    if free <= 0:
+        return []
+    # The deployment's pace (every campaign together) under its row's lock, then this campaign's own.
+    pace, _ = DialPace.objects.select_for_update().get_or_create(pk=1)
+    own, shared = 1.0 / campaign.calls_per_second, 1.0 / settings.CALLS_PER_SECOND
+    interval = max(own, shared)
+    first = max(now, campaign.next_dial_at or now, pace.next_dial_at or now)
     slots = math.floor((now + timedelta(seconds=horizon) - first).total_seconds() / interval) + 1
-    wanted = min(free, slots, PASS_CLAIMS, _global_room())
+    wanted = min(free, slots, PASS_CLAIMS)
     if wanted <= 0:
         return []
     ids = list(entries.filter(state=ContactState.PENDING, next_attempt_at__lte=now)
@@ -133,7 +140,8 @@ def campaign_claim(*, campaign_id: int, now: datetime, horizon: float = PASS_INT
     CampaignContact.objects.filter(pk__in=ids, state=ContactState.PENDING).update(
         state=ContactState.DIALING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
     dial_times = [first + timedelta(seconds=i * interval) for i in range(len(ids))]
-    Campaign.objects.filter(pk=campaign_id).update(next_dial_at=dial_times[-1] + timedelta(seconds=interval))
+    Campaign.objects.filter(pk=campaign_id).update(next_dial_at=dial_times[-1] + timedelta(seconds=own))
+    DialPace.objects.filter(pk=1).update(next_dial_at=dial_times[-1] + timedelta(seconds=shared))
     return [Claim(entry_id=entry_id, dial_at=at) for entry_id, at in zip(ids, dial_times)]
 
 

@@ -100,6 +100,16 @@ def test_calls_per_second_spaces_the_dials(fake_twilio):
     assert [(c.dial_at - now).total_seconds() for c in later] == [1.5, 2.0]
 
 
+def test_calls_per_second_holds_for_all_campaigns_together(settings, fake_twilio):
+    settings.CALLS_PER_SECOND = 4  # the account's limit: 4 new calls a second, whatever the campaigns say
+    first = campaign_of(madrid_contacts(5), name="A", calls_per_second=4, start=timezone.now())
+    second = campaign_of(madrid_contacts(5, start=50), name="B", calls_per_second=4, start=timezone.now())
+    now = timezone.now()
+    claims = campaign_claim(campaign_id=first.pk, now=now) + campaign_claim(campaign_id=second.pk, now=now)
+    offsets = sorted((c.dial_at - now).total_seconds() for c in claims)
+    assert offsets == [0.0, 0.25, 0.5, 0.75, 1.0]  # one pace across both, within the pass's second
+
+
 def test_busy_is_retried_after_its_delay_until_the_attempts_run_out(client, fake_twilio):
     contact = madrid_contacts(1)[0]
     campaign = campaign_of([contact], max_attempts=3, start=timezone.now())
