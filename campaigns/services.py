@@ -41,19 +41,11 @@ def campaign_create(*, campaign: Campaign, contact_ids: list[int] | None = None,
     ValidationError; CampaignStateError for an unknown contact id or too many contacts. Writes the Campaign and its
     CampaignContacts.
     """
-    if contacts is None:
-        contacts = Contact.objects.filter(pk__in=contact_ids or [])
-        found = contacts.count()
-        if found != len(set(contact_ids or [])):
-            raise CampaignStateError(f"{len(set(contact_ids or [])) - found} of the contact ids do not exist.")
     campaign.state = CampaignState.DRAFT
     campaign.full_clean()
     campaign.save()
-    # The number as stored text: a PhoneNumberField value would be parsed again for every row.
-    rows = (contacts.order_by("pk").annotate(number=Cast("phone_number", output_field=CharField()))
-            .values_list("pk", "number", "do_not_call", "number_invalid"))
     count, batch, now = 0, [], timezone.now()
-    for contact_id, number, do_not_call, number_invalid in rows.iterator(chunk_size=_BATCH):
+    for contact_id, number, do_not_call, number_invalid in _contact_rows(contacts, contact_ids):
         count += 1
         if count > MAX_CONTACTS:
             raise CampaignStateError(f"A campaign takes at most {MAX_CONTACTS} contacts.")
@@ -62,8 +54,26 @@ def campaign_create(*, campaign: Campaign, contact_ids: list[int] | None = None,
             _entries_insert(batch)
             batch = []
     _entries_insert(batch)
+    if contacts is None and count != len(set(contact_ids or [])):
+        raise CampaignStateError(f"{len(set(contact_ids or [])) - count} of the contact ids do not exist.")
     logger.info("Campaign %s created with %s contacts", campaign.pk, count)
     return campaign
+
+
+def _contact_rows(contacts, contact_ids: list[int] | None):
+    """(id, number as stored text, do_not_call, number_invalid) of the contacts: the number as text, because a
+    PhoneNumberField value would be parsed again for every row; ids read in chunks (PostgreSQL takes at most
+    65,535 parameters a statement)."""
+    def rows(queryset):
+        return (queryset.order_by("pk").annotate(number=Cast("phone_number", output_field=CharField()))
+                .values_list("pk", "number", "do_not_call", "number_invalid"))
+
+    if contacts is not None:
+        yield from rows(contacts).iterator(chunk_size=_BATCH)
+        return
+    ids = sorted(set(contact_ids or []))
+    for start in range(0, len(ids), _BATCH):
+        yield from rows(Contact.objects.filter(pk__in=ids[start:start + _BATCH]))
 
 
 _ENTRY_COLUMNS = ("campaign_id", "contact_id", "state", "time_zone", "zones", "attempts", "last_result", "outcome",
@@ -109,9 +119,12 @@ def contact_ids_for_numbers(numbers: list[str]) -> list[int]:
         chunk = Contact.objects.filter(phone_number__in=wanted[start:start + _BATCH])
         known.update(chunk.annotate(number=Cast("phone_number", output_field=CharField()))
                      .values_list("number", "pk"))
-    Contact.objects.bulk_create([Contact(phone_number=n) for n in wanted if n not in known], batch_size=_BATCH)
-    return list(Contact.objects.filter(phone_number__in=[n for n in wanted if n not in known]).values_list(
-        "pk", flat=True)) + list(known.values())
+    new = [number for number in wanted if number not in known]
+    Contact.objects.bulk_create([Contact(phone_number=number) for number in new], batch_size=_BATCH)
+    ids = list(known.values())
+    for start in range(0, len(new), _BATCH):
+        ids += Contact.objects.filter(phone_number__in=new[start:start + _BATCH]).values_list("pk", flat=True)
+    return ids
 
 
 def campaign_draft_from_contacts(*, contacts, user, now: datetime | None = None) -> Campaign:
