@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from calls.models import Call, CallStatus, EndReason
 from calls.services.status import MACHINE_ANSWERS
-from campaigns.models import Campaign, CampaignContact, ContactState, Outcome
+from campaigns.models import Campaign, CampaignContact, ContactState, Outcome, SuccessRule
 from campaigns.windows import Window, next_open
 
 CONVERSATION = "conversation"
@@ -46,7 +46,7 @@ class NextStep:
 def attempt_next(*, campaign: Campaign, entry: CampaignContact, result: str, now: datetime) -> NextStep:
     """What follows an attempt that came to `result` (entry.attempts already counts it)."""
     if result == CONVERSATION:
-        if campaign.success_rule == "extracted":
+        if campaign.success_rule == SuccessRule.EXTRACTED:
             return NextStep(state=ContactState.PROCESSING, reason="Waiting for the call's extraction.")
         return NextStep(state=ContactState.DONE, outcome=Outcome.SUCCEEDED, reason="Completed conversation.")
     if campaign.state == "canceled":

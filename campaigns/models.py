@@ -115,7 +115,7 @@ class ContactState(models.TextChoices):
     PENDING = "pending", "Waiting for its next attempt"
     DIALING = "dialing", "Being dialled"
     CALLING = "calling", "On a call"
-    PROCESSING = "processing", "Waiting for the call's extraction"
+    PROCESSING = "processing", "Waiting for the call's last report or its extraction"
     DONE = "done", "Done"
 
 

@@ -36,7 +36,7 @@ from campaigns.models import (
     DialPace,
     Outcome,
 )
-from campaigns.settling import campaign_contact_settle, campaign_contacts_settle_extracted
+from campaigns.settling import campaign_contact_settle, campaign_contacts_settle_waiting
 from campaigns.windows import Window, is_open
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def campaigns_pass(
     if campaign_id is not None:
         campaigns = campaigns.filter(pk=campaign_id)
     for campaign_id, state, ends_at in campaigns.values_list("id", "state", "ends_at"):
-        campaign_contacts_settle_extracted(campaign_id=campaign_id)
+        campaign_contacts_settle_waiting(campaign_id=campaign_id, now=now)
         if state == CampaignState.RUNNING:
             if ends_at and ends_at <= now:
                 campaign_expire(campaign_id=campaign_id)

@@ -18,6 +18,13 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
+            name='DialPace',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('next_dial_at', models.DateTimeField(blank=True, null=True)),
+            ],
+        ),
+        migrations.CreateModel(
             name='Campaign',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -48,7 +55,7 @@ class Migration(migrations.Migration):
             name='CampaignContact',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('pending', 'Waiting for its next attempt'), ('dialing', 'Being dialled'), ('calling', 'On a call'), ('processing', "Waiting for the call's extraction"), ('done', 'Done')], default='pending', max_length=20)),
+                ('state', models.CharField(choices=[('pending', 'Waiting for its next attempt'), ('dialing', 'Being dialled'), ('calling', 'On a call'), ('processing', "Waiting for the call's last report or its extraction"), ('done', 'Done')], default='pending', max_length=20)),
                 ('time_zone', models.CharField(blank=True, help_text='Overrides the zones of the number.', max_length=64)),
                 ('zones', models.CharField(blank=True, help_text='The zones the window must hold in, comma-separated.', max_length=400)),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),

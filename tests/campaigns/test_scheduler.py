@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallStatus
 from calls.services import call_reconcile_stale, place_call
+from calls.services.streaming import call_stream_failed, call_stream_finished, call_stream_started
 from campaigns.models import CampaignState, ContactState, Outcome
 from campaigns.scheduler import (
     CLAIM_STALE_SECONDS,
@@ -185,6 +186,34 @@ def test_the_extracted_rule_waits_for_the_extraction(client, fake_twilio):
     assert entry_of(second.contact).outcome == Outcome.NOT_SUCCEEDED and "budget" in entry_of(second.contact).reason
     campaign.refresh_from_db()
     assert campaign.state == CampaignState.COMPLETED
+
+
+def test_an_ai_failure_reported_after_the_final_status_still_makes_a_retry(client, fake_twilio):
+    contact = madrid_contacts(1)[0]
+    campaign_of([contact], start=timezone.now())
+    campaigns_pass(now=timezone.now())
+    call = Call.objects.get()
+    call_stream_started(call=call, stream_sid="MZ" + "1" * 32)
+    end_call(client, fake_twilio, call, "completed", duration=20)
+    assert entry_of(contact).state == ContactState.PROCESSING  # the stream has not said how it ended
+    campaigns_pass(now=timezone.now())
+    assert entry_of(contact).state == ContactState.PROCESSING
+    call_stream_failed(call_id=call.pk, reason="realtime server error")
+    campaigns_pass(now=timezone.now())
+    entry = entry_of(contact)
+    assert (entry.state, entry.last_result, entry.attempts) == ("pending", "ai_unavailable", 1)
+
+
+def test_a_conversation_whose_stream_ended_well_succeeds_at_the_next_pass(client, fake_twilio):
+    contact = madrid_contacts(1)[0]
+    campaign_of([contact], start=timezone.now())
+    campaigns_pass(now=timezone.now())
+    call = Call.objects.get()
+    call_stream_started(call=call, stream_sid="MZ" + "2" * 32)
+    end_call(client, fake_twilio, call, "completed", duration=20)
+    call_stream_finished(call_id=call.pk, end_reason="bot_hangup", recording_name="")
+    campaigns_pass(now=timezone.now())
+    assert (entry_of(contact).state, entry_of(contact).outcome) == ("done", Outcome.SUCCEEDED)
 
 
 def test_pause_stops_new_dials_at_once_live_calls_finish_and_resume_continues(client, fake_twilio):
