@@ -57,8 +57,12 @@ ACTIVE = Q(state__in=(CampaignState.RUNNING, CampaignState.PAUSED)) | Q(
 
 @dataclass(frozen=True)
 class Claim:
+    """A claimed contact, its booked dial time, and the claim's time: the claim's identity (a contact put back and
+    claimed again by another scheduler carries another time, so this one's holder leaves it alone)."""
+
     entry_id: int
     dial_at: datetime
+    claimed_at: datetime
 
 
 def campaigns_run(*, seconds: float = RUN_SECONDS, interval: float = PASS_INTERVAL) -> int:
@@ -105,7 +109,7 @@ def _dial_paced(claims: list[Claim], *, now: datetime) -> int:
         wait = (claim.dial_at - now).total_seconds() - (time.monotonic() - started)
         if wait > 0:
             time.sleep(wait)
-        placed += campaign_dial(entry_id=claim.entry_id, now=max(now, claim.dial_at))
+        placed += campaign_dial(entry_id=claim.entry_id, now=max(now, claim.dial_at), claimed_at=claim.claimed_at)
     return placed
 
 
@@ -142,7 +146,7 @@ def campaign_claim(*, campaign_id: int, now: datetime, horizon: float = PASS_INT
     dial_times = [first + timedelta(seconds=i * interval) for i in range(len(ids))]
     Campaign.objects.filter(pk=campaign_id).update(next_dial_at=dial_times[-1] + timedelta(seconds=own))
     DialPace.objects.filter(pk=1).update(next_dial_at=dial_times[-1] + timedelta(seconds=shared))
-    return [Claim(entry_id=entry_id, dial_at=at) for entry_id, at in zip(ids, dial_times)]
+    return [Claim(entry_id=entry_id, dial_at=at, claimed_at=now) for entry_id, at in zip(ids, dial_times)]
 
 
 def _global_room() -> int:
@@ -154,15 +158,26 @@ def _global_room() -> int:
     return limit - live - CampaignContact.objects.filter(state=ContactState.DIALING).count()
 
 
-def campaign_dial(*, entry_id: int, now: datetime) -> bool:
-    """Dial one claimed contact, after checking the campaign still runs, the window is open and the contact may be
-    called; whether a call was placed. Puts the claim back (pending) when it may not dial now, settles the contact
-    as refused when it may never be called. Writes the CampaignContact; place_call writes the call."""
-    entry = CampaignContact.objects.select_related("campaign", "contact").filter(
-        pk=entry_id, state=ContactState.DIALING).first()
+def campaign_dial(*, entry_id: int, now: datetime, claimed_at: datetime | None = None) -> bool:
+    """Dial one claimed contact (the claim made at `claimed_at`; any claim when None), after checking the claim is
+    still this one and fresh, the campaign still runs, the window is open and the contact may be called; whether a
+    call was placed. Puts the claim back (pending) when it may not dial now, settles the contact as refused when it
+    may never be called. Writes the CampaignContact; place_call writes the call.
+
+    A claim older than half CLAIM_STALE_SECONDS is put back rather than dialled: recovery releases claims only
+    past the whole of it, so a claim recovery may have released is never dialled.
+    """
+    entries = CampaignContact.objects.select_related("campaign", "contact").filter(
+        pk=entry_id, state=ContactState.DIALING)
+    if claimed_at is not None:
+        entries = entries.filter(claimed_at=claimed_at)
+    entry = entries.first()
     if entry is None:
         return False
     campaign = entry.campaign
+    if (now - entry.claimed_at).total_seconds() > CLAIM_STALE_SECONDS / 2:
+        _release(entry, next_attempt_at=now, reason="")
+        return False
     if campaign.state != CampaignState.RUNNING:
         _release(entry, next_attempt_at=entry.next_attempt_at, reason="")
         return False
@@ -189,8 +204,7 @@ def campaign_dial(*, entry_id: int, now: datetime) -> bool:
     except CallError as exc:  # Twilio not configured: nothing was written; try again later
         _release(entry, next_attempt_at=now + timedelta(seconds=NOT_NOW_SECONDS), reason=exc.message)
         return False
-    CampaignContact.objects.filter(pk=entry.pk, state=ContactState.DIALING, attempts=entry.attempts).update(
-        state=ContactState.CALLING, last_call=call, claimed_at=None)
+    _held(entry).update(state=ContactState.CALLING, last_call=call, claimed_at=None)
     logger.info("Campaign %s placed sid=%s contact=%s attempt %s", campaign.pk, call.twilio_sid,
                 entry.contact_id, entry.attempts)
     return True
@@ -203,12 +217,18 @@ def _release(entry: CampaignContact, *, next_attempt_at: datetime | None, reason
     if next_attempt_at is None and entry.campaign.state == CampaignState.RUNNING:
         step = entry_schedule(campaign=entry.campaign, entry=entry, earliest=timezone.now())
         fields = {**step.fields(), "attempts": entry.attempts - 1, "reason": step.reason or reason}
-    CampaignContact.objects.filter(pk=entry.pk, state=ContactState.DIALING, attempts=entry.attempts).update(**fields)
+    _held(entry).update(**fields)
 
 
 def _finish(entry: CampaignContact, *, outcome: str, reason: str) -> None:
-    CampaignContact.objects.filter(pk=entry.pk, state=ContactState.DIALING, attempts=entry.attempts).update(
-        state=ContactState.DONE, outcome=outcome, reason=reason, claimed_at=None, next_attempt_at=None)
+    _held(entry).update(state=ContactState.DONE, outcome=outcome, reason=reason, claimed_at=None,
+                        next_attempt_at=None)
+
+
+def _held(entry: CampaignContact):
+    """The contact, only while it is still under the very claim `entry` was read with."""
+    return CampaignContact.objects.filter(pk=entry.pk, state=ContactState.DIALING, attempts=entry.attempts,
+                                          claimed_at=entry.claimed_at)
 
 
 def campaign_claims_recover(*, now: datetime, stale_after: float = CLAIM_STALE_SECONDS) -> int:

@@ -69,7 +69,8 @@ def _run(steps, client, fake_twilio):
         if kind == "claim":
             pending[step[1]] += campaign_claim(campaign_id=campaigns[step[2]].pk, now=clock)
         elif kind == "dial" and pending[step[1]]:
-            campaign_dial(entry_id=pending[step[1]].pop(0).entry_id, now=clock)
+            claim = pending[step[1]].pop(0)
+            campaign_dial(entry_id=claim.entry_id, now=clock, claimed_at=claim.claimed_at)
         elif kind == "die":
             pending[step[1]].clear()
         elif kind == "end":

@@ -14,6 +14,7 @@ from campaigns.scheduler import (
     CLAIM_STALE_SECONDS,
     NOT_NOW_SECONDS,
     campaign_claim,
+    campaign_claims_recover,
     campaign_dial,
     campaigns_pass,
     campaigns_run,
@@ -71,7 +72,8 @@ def test_on_dst_change_days_the_window_moves_with_each_clock(fake_twilio):
 def test_a_window_closed_when_the_turn_comes_puts_the_contact_back_uncounted(fake_twilio):
     contact = madrid_contacts(1)[0]
     campaign_of([contact], window=TEN_TO_TWO, start=utc(2026, 6, 15, 9, 0))
-    claims = campaign_claim(campaign_id=entry_of(contact).campaign_id, now=utc(2026, 6, 15, 9, 0))
+    # Claimed when due (the claim does not read the window); its turn comes at 14:30 in Madrid.
+    claims = campaign_claim(campaign_id=entry_of(contact).campaign_id, now=utc(2026, 6, 15, 12, 30))
     assert len(claims) == 1
     assert not campaign_dial(entry_id=claims[0].entry_id, now=utc(2026, 6, 15, 12, 30))  # 14:30 in Madrid
     entry = entry_of(contact)
@@ -269,6 +271,29 @@ def test_a_worker_killed_between_claim_and_dial_is_recovered_without_a_double_di
     assert campaigns_pass(now=now + timedelta(seconds=CLAIM_STALE_SECONDS + 1)) == 1  # only the undialled one
     assert sorted(c.to for c in fake_twilio.calls.values()) == sorted(str(c.phone_number) for c in contacts)
     assert {(e.state, e.attempts) for e in campaign.entries.all()} == {("calling", 1)}
+
+
+def test_a_slow_scheduler_never_dials_a_claim_that_was_recovered_and_claimed_again(fake_twilio):
+    contact = madrid_contacts(1)[0]
+    campaign = campaign_of([contact], start=timezone.now())
+    now = timezone.now()
+    (slow,) = campaign_claim(campaign_id=campaign.pk, now=now)  # this scheduler then hangs on slow dials
+    later = now + timedelta(seconds=CLAIM_STALE_SECONDS + 1)
+    campaign_claims_recover(now=later)  # another one puts the claim back...
+    (fresh,) = campaign_claim(campaign_id=campaign.pk, now=later)  # ...and claims the contact itself
+    assert not campaign_dial(entry_id=slow.entry_id, now=later, claimed_at=slow.claimed_at)
+    assert campaign_dial(entry_id=fresh.entry_id, now=later, claimed_at=fresh.claimed_at)
+    assert len(fake_twilio.calls) == 1 and entry_of(contact).attempts == 1
+
+
+def test_a_claim_held_too_long_is_put_back_not_dialled(fake_twilio):
+    contact = madrid_contacts(1)[0]
+    campaign = campaign_of([contact], start=timezone.now())
+    now = timezone.now()
+    (claim,) = campaign_claim(campaign_id=campaign.pk, now=now)
+    late = now + timedelta(seconds=CLAIM_STALE_SECONDS / 2 + 1)
+    assert not campaign_dial(entry_id=claim.entry_id, now=late, claimed_at=claim.claimed_at)
+    assert (entry_of(contact).state, entry_of(contact).attempts) == ("pending", 0) and not fake_twilio.calls
 
 
 def test_a_lost_final_callback_is_settled_by_the_stale_sweep(settings, fake_twilio):
