@@ -156,8 +156,9 @@ class CampaignContact(models.Model):
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_contact_once")]
         indexes = [
             models.Index(fields=["campaign", "state", "next_attempt_at"], name="campaign_due"),
-            models.Index(fields=["state", "claimed_at"], name="campaign_claims",
-                         condition=Q(state="dialing")),
+            # The few contacts a pass's recovery looks at across campaigns (claimed, on a call, waiting).
+            models.Index(fields=["state", "claimed_at"], name="campaign_busy",
+                         condition=Q(state__in=["dialing", "calling", "processing"])),
         ]
 
     def __str__(self) -> str:

@@ -50,7 +50,7 @@ def campaign_contacts_settle_waiting(*, campaign_id: int, now: datetime, limit: 
     `completed`), or is judged once its extraction has finished (rule `extracted`). Returns how many moved."""
     settled = 0
     waiting = (CampaignContact.objects.select_related("campaign", "last_call")
-               .filter(campaign_id=campaign_id, state=ContactState.PROCESSING)[:limit])
+               .filter(campaign_id=campaign_id, state=ContactState.PROCESSING).order_by()[:limit])
     for entry in waiting:
         step = _waiting_step(entry, now)
         if step is not None:

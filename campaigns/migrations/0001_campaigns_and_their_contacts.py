@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['id'],
-                'indexes': [models.Index(fields=['campaign', 'state', 'next_attempt_at'], name='campaign_due'), models.Index(condition=models.Q(('state', 'dialing')), fields=['state', 'claimed_at'], name='campaign_claims')],
+                'indexes': [models.Index(fields=['campaign', 'state', 'next_attempt_at'], name='campaign_due'), models.Index(condition=models.Q(('state__in', ['dialing', 'calling', 'processing'])), fields=['state', 'claimed_at'], name='campaign_busy')],
                 'constraints': [models.UniqueConstraint(fields=('campaign', 'contact'), name='campaign_contact_once')],
             },
         ),
