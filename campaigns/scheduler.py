@@ -240,7 +240,7 @@ def campaign_claims_recover(*, now: datetime, stale_after: float = CLAIM_STALE_S
     moved = 0
     stale = CampaignContact.objects.select_related("campaign").filter(
         state=ContactState.DIALING, claimed_at__lt=now - timedelta(seconds=stale_after))
-    for entry in stale.order_by()[:500]:  # unordered: the partial index answers at once
+    for entry in stale.order_by()[:500]:  # unordered: the state index answers at once
         call = Call.objects.filter(campaign_id=entry.campaign_id, contact_id=entry.contact_id,
                                    campaign_attempt=entry.attempts).first()
         if call is None:

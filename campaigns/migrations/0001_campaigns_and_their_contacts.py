@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['id'],
-                'indexes': [models.Index(fields=['campaign', 'state', 'next_attempt_at'], name='campaign_due'), models.Index(condition=models.Q(('state__in', ['dialing', 'calling', 'processing'])), fields=['state', 'claimed_at'], name='campaign_busy')],
+                'indexes': [models.Index(fields=['campaign', 'state', 'next_attempt_at'], name='campaign_due'), models.Index(fields=['state', 'claimed_at'], name='campaign_by_state')],
                 'constraints': [models.UniqueConstraint(fields=('campaign', 'contact'), name='campaign_contact_once')],
             },
         ),
