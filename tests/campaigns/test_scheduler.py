@@ -190,13 +190,19 @@ def test_the_extracted_rule_waits_for_the_extraction(client, fake_twilio):
     assert campaign.state == CampaignState.COMPLETED
 
 
-def test_an_ai_failure_reported_after_the_final_status_still_makes_a_retry(client, fake_twilio):
+def _completed_while_streaming(client, fake_twilio):
+    """A campaign call that talked, whose final status came while its audio stream had not ended yet."""
     contact = madrid_contacts(1)[0]
     campaign_of([contact], start=timezone.now())
     campaigns_pass(now=timezone.now())
     call = Call.objects.get()
     call_stream_started(call=call, stream_sid="MZ" + "1" * 32)
     end_call(client, fake_twilio, call, "completed", duration=20)
+    return contact, call
+
+
+def test_an_ai_failure_reported_after_the_final_status_still_makes_a_retry(client, fake_twilio):
+    contact, call = _completed_while_streaming(client, fake_twilio)
     assert entry_of(contact).state == ContactState.PROCESSING  # the stream has not said how it ended
     campaigns_pass(now=timezone.now())
     assert entry_of(contact).state == ContactState.PROCESSING
@@ -207,12 +213,7 @@ def test_an_ai_failure_reported_after_the_final_status_still_makes_a_retry(clien
 
 
 def test_a_conversation_whose_stream_ended_well_succeeds_at_the_next_pass(client, fake_twilio):
-    contact = madrid_contacts(1)[0]
-    campaign_of([contact], start=timezone.now())
-    campaigns_pass(now=timezone.now())
-    call = Call.objects.get()
-    call_stream_started(call=call, stream_sid="MZ" + "2" * 32)
-    end_call(client, fake_twilio, call, "completed", duration=20)
+    contact, call = _completed_while_streaming(client, fake_twilio)
     call_stream_finished(call_id=call.pk, end_reason="bot_hangup", recording_name="")
     campaigns_pass(now=timezone.now())
     assert (entry_of(contact).state, entry_of(contact).outcome) == ("done", Outcome.SUCCEEDED)
