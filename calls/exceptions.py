@@ -14,6 +14,10 @@ class CallRefused(CallError):
     """We will not dial this number: invalid, do-not-call, or rejected by the carrier before."""
 
 
+class CallNotNow(CallRefused):
+    """Not now, but maybe soon: the number is on another call already, or MAX_CONCURRENT_CALLS calls are live."""
+
+
 class TwilioNotConfigured(CallError):
     """A Twilio setting is missing; raised when a call is placed, never at start-up."""
 

@@ -71,6 +71,10 @@ class Call(models.Model):
     end_reason = models.CharField(max_length=30, choices=EndReason.choices, blank=True)
     answered_by = models.CharField(max_length=30, blank=True)
     error = models.TextField(blank=True, help_text="Why the call could not be placed or ended badly.")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    campaign_attempt = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Attempt number in it.")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     answered_at = models.DateTimeField(null=True, blank=True)

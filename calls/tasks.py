@@ -1,9 +1,7 @@
 """Background entry points (django-q2): ids in, one service out. Enqueued by dotted path from services."""
-from datetime import datetime
-
 from calls import services
 from calls.models import Call
-from calls.services import batches, webhook_spool
+from calls.services import webhook_spool
 from contacts.models import Contact
 
 
@@ -24,8 +22,3 @@ def call_reconcile_stale() -> int:
 def twilio_callbacks_apply_spooled() -> int:
     """Scheduled every minute by `setup_schedules`: apply the Twilio callbacks kept while the database refused them."""
     return webhook_spool.twilio_callbacks_apply_spooled()
-
-
-def place_call_batch(contact_ids: list[int], calls_per_second: float, since: datetime) -> int:
-    """One link of an admin batch: dial a minute's worth of contacts, paced, and enqueue the rest."""
-    return batches.call_batch_place(contact_ids=contact_ids, calls_per_second=calls_per_second, since=since)

@@ -10,9 +10,9 @@ import io
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.contrib.admin.models import ADDITION
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -20,10 +20,9 @@ from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
 from calls.review.exports import format_duration
-from calls.exceptions import TwilioNotConfigured
 from calls.models import Call
-from calls.services.batches import CallBatchPlan, call_batch_enqueue, call_batch_plan
-from calls.twilio_client import twilio_settings
+from campaigns.models import Outcome
+from campaigns.services import campaign_draft_from_contacts, campaign_progress
 from contacts import import_uploads
 from contacts.filters import CalledFilter
 from contacts.models import Contact
@@ -136,8 +135,8 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     # What costs money or moves many contacts at once needs its own permission (README, "Roles"); actions name
     # them in `permissions=[...]`, so a user without one does not even see the action.
 
-    def has_place_call_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("calls.place_call")
+    def has_add_campaign_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.add_campaign")
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perms(["contacts.add_contact", "contacts.import_contacts"])
@@ -162,42 +161,18 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         changed = contacts_set_do_not_call(contacts=queryset, do_not_call=False)
         self.message_user(request, f"{changed} contact(s) can be called again.", messages.SUCCESS)
 
-    @admin.action(description="Call selected contacts", permissions=["place_call"])
-    def call_contacts(self, request: HttpRequest, queryset) -> TemplateResponse | None:
-        """Step 1: a confirmation page with who will be called and who skipped. Step 2: queue the calls."""
-        plan = call_batch_plan(contacts=queryset)
-        if request.POST.get("confirm") != "yes":
-            return self._call_confirmation(request, plan)
-        try:
-            twilio_settings()
-        except TwilioNotConfigured as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return None
-        call_batch_enqueue(plan=plan, calls_per_second=settings.CALLS_PER_SECOND)
-        queued = set(plan.contact_ids)
-        history_record(user=request.user, message="Call queued (Call selected contacts).",
-                       objects=(contact for contact in queryset.only("pk", "phone_number", "name")
-                                if contact.pk in queued))
-        if plan.contact_ids:
-            self.message_user(request, _queued_message(plan), messages.SUCCESS)
-        if plan.skipped:
-            self.message_user(request, _skipped_message(plan), messages.WARNING)
-        return None
-
-    def _call_confirmation(self, request: HttpRequest, plan: CallBatchPlan) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Call these contacts?",
-            "plan": plan,
-            "skipped_message": _skipped_message(plan) if plan.skipped else "",
-            "duration": _duration(plan.seconds_to_start_all(calls_per_second=settings.CALLS_PER_SECOND)),
-            "calls_per_second": settings.CALLS_PER_SECOND,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/contacts/contact/call_confirmation.html", context)
+    @admin.action(description="Call selected contacts (a new campaign)", permissions=["add_campaign"])
+    def call_contacts(self, request: HttpRequest, queryset) -> HttpResponseRedirect:
+        """A draft campaign of the selected contacts; staff set its window, retries and limits, then start it."""
+        campaign = campaign_draft_from_contacts(contacts=queryset, user=request.user)
+        progress = campaign_progress(campaign=campaign)
+        history_record(user=request.user, objects=[campaign], flag=ADDITION,
+                       message=f"Created from {progress.total} selected contact(s).")
+        refused = progress.by_outcome.get(Outcome.REFUSED, 0)
+        self.message_user(request, f"Draft campaign {campaign} with {progress.total} contact(s)"
+                                   + (f", {refused} of whom may not be called" if refused else "")
+                                   + ": check its window, retries and limits, then start it.", messages.SUCCESS)
+        return redirect("admin:campaigns_campaign_change", campaign.pk)
 
     def get_urls(self):
         import_view = self.admin_site.admin_view(self.import_view)
@@ -264,27 +239,6 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             "region": settings.DEFAULT_PHONE_REGION,
         }
         return TemplateResponse(request, self.import_template_name, context, status=status)
-
-
-def _skipped_message(plan: CallBatchPlan) -> str:
-    return (f"Skipped {plan.skipped} contact(s): {plan.do_not_call} on the do-not-call list, "
-            f"{plan.number_invalid} with a number the carrier rejected or that is not valid, premium-rate, "
-            f"or in a country not allowed.")
-
-
-def _queued_message(plan: CallBatchPlan) -> str:
-    count = len(plan.contact_ids)
-    if count == 1:
-        return "Queued 1 call: it starts in a moment. Follow it under Calls."
-    seconds = plan.seconds_to_start_all(calls_per_second=settings.CALLS_PER_SECOND)
-    return (f"Queued {count} calls, {settings.CALLS_PER_SECOND:g} per second: the last one starts in about "
-            f"{_duration(seconds)}. Follow them under Calls.")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} seconds"
-    return f"{seconds / 60:.0f} minutes" if seconds < 5400 else f"{seconds / 3600:.1f} hours"
 
 
 def _import_title(report: ImportReport | None) -> str:

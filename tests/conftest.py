@@ -66,6 +66,8 @@ def role_group(name: str):
 
     import calls.migrations
 
+    import campaigns.migrations
+
     group, created = Group.objects.get_or_create(name=name)
     if created:
         module = next(info.name for info in pkgutil.iter_modules(calls.migrations.__path__)
@@ -73,6 +75,11 @@ def role_group(name: str):
         codes = importlib.import_module(f"calls.migrations.{module}").ROLES[name]
         group.permissions.add(*(Permission.objects.get(content_type__app_label=code.split(".")[0],
                                                        codename=code.split(".")[1]) for code in codes))
+        module = next(info.name for info in pkgutil.iter_modules(campaigns.migrations.__path__)
+                      if info.name.endswith("_campaign_roles"))
+        codenames = importlib.import_module(f"campaigns.migrations.{module}").ROLES[name]
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="campaigns",
+                                                         codename__in=codenames))
     return group
 
 

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "contacts",
     "calls",
+    "campaigns",
     "extraction",
     "voicebot_site",  # for its model of failed logins (login_limits.py)
 ]
@@ -319,8 +320,10 @@ CALL_STALE_AFTER = config("CALL_STALE_AFTER", default=900, cast=int)
 # within its request; then it is kept in WEBHOOK_SPOOL_DIR (one private file each) and the worker applies it later.
 WEBHOOK_DB_RETRY_SECONDS = config("WEBHOOK_DB_RETRY_SECONDS", default=5.0, cast=float)
 WEBHOOK_SPOOL_DIR = config("WEBHOOK_SPOOL_DIR", default=str(BASE_DIR / "var" / "webhook_spool"))
-# Pacing of batches of calls (admin action, `manage.py place_call --cps`): Twilio's default limit is 1 per second.
+# Pacing of `manage.py place_call --cps`, and of all campaigns together: Twilio's default limit is 1 per second.
 CALLS_PER_SECOND = config("CALLS_PER_SECOND", default=1.0, cast=float)
+# Calls not yet final at once, from every door (API, admin, command, campaigns); 0 = no limit.
+MAX_CONCURRENT_CALLS = config("MAX_CONCURRENT_CALLS", default=0, cast=int)
 
 # The live call (relay): the bot's files, its timers and the optional input gain
 AI_CONFIG_DIR = config("AI_CONFIG_DIR", default=str(BASE_DIR / "AI"))

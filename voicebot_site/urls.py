@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("calls.urls")),
     path("", include("contacts.urls")),
+    path("", include("campaigns.urls")),
 ]

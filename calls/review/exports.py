@@ -42,19 +42,26 @@ def call_history_table(calls: Iterable[Call]) -> tuple[list[str], list[list[obje
 
 
 def call_history_xlsx(calls: Iterable[Call]) -> bytes:
-    header, rows = call_history_table(calls)
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Call history"
-    for row in [header, *rows]:
+    return table_xlsx(*call_history_table(calls), title="Call history")
+
+
+def call_history_csv(calls: Iterable[Call]) -> bytes:
+    return table_csv(*call_history_table(calls))
+
+
+def table_xlsx(header: list[object], rows: Iterable[list[object]], *, title: str) -> bytes:
+    """A one-sheet workbook of `header` and `rows` (cells already passed through sheet_cell)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append(header)
+    for row in rows:
         sheet.append(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def call_history_csv(calls: Iterable[Call]) -> bytes:
-    header, rows = call_history_table(calls)
+def table_csv(header: list[object], rows: Iterable[list[object]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)

@@ -1,6 +1,5 @@
 """What the calls app does, one verb per function; the doors (API, webhooks, admin, consumer, tasks) call these."""
 from calls.services.placing import call_hang_up, call_link_twilio_sid, call_say_and_hang_up, place_call
-from calls.services.batches import call_batch_enqueue, call_batch_place, call_batch_plan
 from calls.services.status import (
     call_apply_amd,
     call_mark_failed,
@@ -14,9 +13,6 @@ from calls.services.waiting import call_group_name, call_notify_final, call_wait
 
 __all__ = [
     "call_apply_amd",
-    "call_batch_enqueue",
-    "call_batch_place",
-    "call_batch_plan",
     "call_group_name",
     "call_hang_up",
     "call_link_twilio_sid",

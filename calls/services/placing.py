@@ -3,17 +3,18 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from calls import twilio_client
-from calls.exceptions import CallRefused, TwilioError, TwilioNotConfigured
-from calls.models import Call, CallEvent, CallStatus, EndReason
+from calls.exceptions import CallNotNow, CallRefused, TwilioError, TwilioNotConfigured
+from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason
 from calls.services.status import call_mark_failed, call_sync_from_twilio
 from calls.services.stream_tokens import stream_token_mint
 from calls.services.waiting import call_notify_final
+from calls.signals import call_final
 from contacts.models import CallRefusal, Contact
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 
@@ -33,7 +34,14 @@ _REFUSED = {
 }
 
 
-def place_call(*, contact: Contact | None = None, phone_number: str | None = None) -> Call:
+# Any fixed key: the PostgreSQL advisory lock that serialises the live-call checks of every process.
+_PLACING_LOCK = 0x766F6963  # "voic"
+
+
+def place_call(
+    *, contact: Contact | None = None, phone_number: str | None = None, campaign_id: int | None = None,
+    campaign_attempt: int | None = None,
+) -> Call:
     """Dial `contact` (or the contact owning `phone_number`, created if new) and return the queued Call.
 
     Writes a Contact (if new), a Call (status queued, stream token hash, Twilio SID), contact.last_called_at and
@@ -41,14 +49,16 @@ def place_call(*, contact: Contact | None = None, phone_number: str | None = Non
     marked number_invalid when Twilio calls the number invalid, and the TwilioError is re-raised. Enqueues nothing;
     Twilio reports progress to /twilio/status/<call code> (a URL of the call's own, so a callback that arrives before
     Twilio's answer to the dial still applies). Raises CallRefused (invalid, costly or foreign number, do-not-call)
-    or TwilioNotConfigured before writing anything but the new contact.
+    or TwilioNotConfigured before writing anything but the new contact, and CallNotNow when the number is on a
+    call already or MAX_CONCURRENT_CALLS calls are not final yet (checked and the call written under one lock, so
+    no two processes can both pass). `campaign_id`/`campaign_attempt` are written on the call.
     """
     # The request is checked before the setup: a missing number is the caller's 400, whatever the configuration.
     number = _number_to_call(contact=contact, phone_number=phone_number)
     cfg = twilio_client.twilio_settings()
     amd_mode = _amd_mode()
     contact, number = _contact_to_call(contact=contact, number=number)
-    call, token = _call_create(contact=contact, number=number)
+    call, token = _call_create(contact=contact, number=number, campaign_id=campaign_id, attempt=campaign_attempt)
     logger.info("Dialling call=%s to contact=%s", call.code, contact.pk)
     try:
         state = twilio_client.twilio_calls_create(
@@ -90,10 +100,29 @@ def _contact_to_call(*, contact: Contact | None, number: str) -> tuple[Contact, 
 
 
 @transaction.atomic
-def _call_create(*, contact: Contact, number: str) -> tuple[Call, str]:
-    call = Call.objects.create(contact=contact, phone_number=number)
+def _call_create(*, contact: Contact, number: str, campaign_id: int | None, attempt: int | None) -> tuple[Call, str]:
+    _live_calls_lock()
+    live = Call.objects.exclude(status__in=FINAL_STATUSES)
+    if live.filter(phone_number=number).exists():
+        raise CallNotNow(f"{number} is on another call right now; try again when it ends.")
+    limit = settings.MAX_CONCURRENT_CALLS
+    if limit and live.count() >= limit:
+        raise CallNotNow(f"{limit} calls are already under way (MAX_CONCURRENT_CALLS); try again when one ends.")
+    call = Call.objects.create(contact=contact, phone_number=number, campaign_id=campaign_id,
+                               campaign_attempt=attempt)
     token = stream_token_mint(call=call)
     return call, token
+
+
+def _live_calls_lock() -> None:
+    """Hold, until the transaction ends, the lock under which live calls are counted and a new one written.
+
+    SQLite's IMMEDIATE transactions already take the database's write lock at BEGIN; PostgreSQL takes an advisory
+    lock, so two processes counting at once cannot both pass.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PLACING_LOCK])
 
 
 def _call_dialled(*, call: Call, sid: str) -> Call:
@@ -153,10 +182,13 @@ def call_hang_up(*, call: Call) -> Call:
         return call
     CallEvent.objects.create(call=call, kind=CallEvent.Kind.HANGUP_REQUESTED, detail={})
     if not call.twilio_sid:
-        Call.objects.filter(pk=call.pk, status=CallStatus.QUEUED).update(
-            status=CallStatus.CANCELED, end_reason=EndReason.STAFF_HANGUP, ended_at=timezone.now()
-        )
-        call.refresh_from_db()
+        with transaction.atomic():
+            canceled = Call.objects.filter(pk=call.pk, status=CallStatus.QUEUED).update(
+                status=CallStatus.CANCELED, end_reason=EndReason.STAFF_HANGUP, ended_at=timezone.now()
+            )
+            call.refresh_from_db()
+            if canceled:
+                call_final.send(sender=Call, call=call)
         call_notify_final(call=call)
         return call
     try:

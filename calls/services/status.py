@@ -19,6 +19,7 @@ from calls.services.recordings import (
     call_stream_running,
 )
 from calls.services.waiting import call_notify_final
+from calls.signals import call_final
 from extraction.services import process_call_enqueue
 from voicebot_site.log_safety import log_value
 
@@ -160,6 +161,7 @@ def _move(*, call: Call, status: str, duration: float | None, end_reason: str) -
 
 
 def _after_final(*, call: Call) -> None:
+    call_final.send(sender=Call, call=call)  # in the transaction that made it final: its campaign contact settles
     transaction.on_commit(lambda: call_notify_final(call=call))
     # The recording is linked when the stream starts; while the stream runs it is still being written, and the
     # stream's end enqueues the processing (calls.services.streaming.call_stream_finished).

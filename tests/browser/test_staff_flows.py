@@ -60,7 +60,8 @@ def stack(tmp_path_factory, twilio):
         **twilio.voicebot_env(),
     })  # SQLite, or PostgreSQL + Redis when the environment names them (`make test-scale`)
     stack.prepare()
-    stack.start_worker()  # as `make run` does: "Call selected contacts" dials from a background task
+    stack.manage("setup_schedules")  # as `make run` does: the campaign scheduler runs in the worker
+    stack.start_worker()  # "Call selected contacts" makes a campaign, which the worker's scheduler dials
     stack.base_url = f"http://127.0.0.1:{stack.start_daphne()}"
     yield stack
     stack.stop_all()
@@ -152,8 +153,9 @@ def _stereo_wav(seconds: float = 2.0, rate: int = 8000) -> bytes:
 
 
 def _place_call_from_the_contacts_list(page, stack: Stack, twilio: FakeTwilio, number: str) -> str:
-    """Place a call the way staff would: the "Call selected contacts" admin action when the admin has it,
-    otherwise `POST /api/calls/` with the staff token. Returns which door was used."""
+    """Place a call the way staff would: the "Call selected contacts" admin action makes a draft campaign, whose
+    window staff open to every hour before pressing Start (the worker's scheduler dials); without the action,
+    `POST /api/calls/` with the staff token. Returns which door was used."""
     _api(stack, "POST", "/api/users", json={"phone_number": number, "name": "Marta Ruiz"})
     page.goto("/admin/contacts/contact/")
     actions = page.locator("select[name=action] option").all_inner_texts()
@@ -163,13 +165,17 @@ def _place_call_from_the_contacts_list(page, stack: Stack, twilio: FakeTwilio, n
         page.get_by_role("row").filter(has_text=number).get_by_role("checkbox").check()
         page.locator("select[name=action]").select_option(label=action)
         page.get_by_role("button", name="Go").click()
-        # A confirmation first: who will be called; nothing is queued yet.
-        expect(page.get_by_role("heading", name="Call these contacts?")).to_be_visible()
-        assert number in page.locator("#content-main").inner_text()
-        _shot(page, "10-call-confirmation")
-        page.get_by_role("button", name="Yes, call them").click()
-        expect(page.locator(".messagelist")).to_contain_text("Queued 1 call: it starts in a moment")
-        _shot(page, "11-calls-queued")
+        # A draft campaign first: its rules, nothing dialled yet.
+        expect(page.locator(".messagelist")).to_contain_text("Draft campaign")
+        assert len(twilio.calls) == before
+        for day in ("Sat", "Sun"):
+            page.get_by_label(day, exact=True).check()
+        page.get_by_label("Hours").fill("00:00-24:00")
+        _shot(page, "10-campaign-rules")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_role("button", name="Start").click()
+        expect(page.locator("#campaign-state")).to_have_text("Running")
+        _shot(page, "11-campaign-running")
         door = "admin action"
     else:
         _api(stack, "POST", "/api/calls/", json={"phone_number": number})
@@ -333,6 +339,19 @@ def _json(value) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False)
+
+
+def test_pause_and_resume_a_campaign_from_its_progress_page(page, placed_call):
+    """The call "Call selected contacts" placed is still ringing: its campaign runs, one call in flight."""
+    page.goto("/admin/campaigns/campaign/")
+    page.get_by_role("link", name=re.compile(r"of 1 done")).first.click()
+    expect(page.locator("#campaign-state")).to_have_text("Running")
+    expect(page.locator("#progress-in-flight")).to_have_text("1")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#campaign-state")).to_have_text("Paused")
+    _shot(page, "14-campaign-paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#campaign-state")).to_have_text("Running")
 
 
 def test_place_a_call_and_follow_it_live(page, stack, twilio, placed_call):

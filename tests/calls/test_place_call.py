@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from calls.exceptions import CallRefused, TwilioError, TwilioNotConfigured
+from calls.exceptions import CallNotNow, CallRefused, TwilioError, TwilioNotConfigured
 from calls.models import Call, CallStatus, EndReason
 from calls.services import place_call, stream_token_redeem
 from contacts.models import Contact
@@ -142,3 +142,30 @@ def test_a_mistyped_amd_mode_fails_loudly_before_dialling(settings, fake_twilio)
     with pytest.raises(TwilioNotConfigured, match="AMD_MODE"):
         place_call(phone_number="+34600123456")
     assert fake_twilio.requests == [] and Call.objects.count() == 0
+
+
+def test_it_refuses_a_number_already_on_a_call_whatever_door_placed_it(fake_twilio):
+    contact = ContactFactory()
+    place_call(contact=contact)
+    with pytest.raises(CallNotNow, match="is on another call right now"):
+        place_call(phone_number=str(contact.phone_number))
+    assert Call.objects.count() == 1 and len(fake_twilio.calls) == 1
+
+
+def test_a_number_whose_call_ended_can_be_called_again(fake_twilio):
+    contact = ContactFactory()
+    Call.objects.filter(pk=place_call(contact=contact).pk).update(status=CallStatus.NO_ANSWER)
+    place_call(contact=contact)
+    assert len(fake_twilio.calls) == 2
+
+
+def test_max_concurrent_calls_counts_every_live_call(settings, fake_twilio):
+    settings.MAX_CONCURRENT_CALLS = 2
+    first = place_call(contact=ContactFactory())
+    place_call(contact=ContactFactory())
+    with pytest.raises(CallNotNow, match="MAX_CONCURRENT_CALLS"):
+        place_call(contact=ContactFactory())
+    assert len(fake_twilio.calls) == 2
+    Call.objects.filter(pk=first.pk).update(status=CallStatus.COMPLETED)
+    place_call(contact=ContactFactory())
+    assert len(fake_twilio.calls) == 3

@@ -2,7 +2,9 @@
 import pytest
 
 from calls.exceptions import CallRefused
-from calls.services import call_batch_plan, place_call
+from calls.services import place_call
+from campaigns.models import Campaign, Outcome
+from campaigns.services import campaign_create
 from contacts.models import CallRefusal, Contact
 from tests.factories import ContactFactory
 
@@ -30,10 +32,12 @@ def test_do_not_call_wins_over_every_other_reason():
     assert contact.call_refusal() is CallRefusal.DO_NOT_CALL
 
 
-def test_place_call_and_the_batch_plan_refuse_the_same_contacts(fake_twilio):
+def test_place_call_and_a_campaign_refuse_the_same_contacts(fake_twilio):
     may, dnc, rejected = ContactFactory(), ContactFactory(do_not_call=True), ContactFactory(number_invalid=True)
-    plan = call_batch_plan(contacts=Contact.objects.all())
-    assert plan.contact_ids == [may.pk] and (plan.do_not_call, plan.number_invalid) == (1, 1)
+    campaign = campaign_create(campaign=Campaign(name="All"), contacts=Contact.objects.all())
+    refused = campaign.entries.filter(outcome=Outcome.REFUSED)
+    assert set(refused.values_list("contact_id", flat=True)) == {dnc.pk, rejected.pk}
+    assert list(campaign.entries.filter(state="pending").values_list("contact_id", flat=True)) == [may.pk]
     for contact in (dnc, rejected):
         with pytest.raises(CallRefused):
             place_call(contact=contact)

@@ -186,22 +186,32 @@ def _staff_session(system: System) -> requests.Session:
 
 
 def _call_from_the_admin(system: System) -> requests.Response:
+    """Contacts > select > "Call selected contacts" makes a draft campaign; open its window to all hours, start it.
+    The worker's scheduled campaign task (setup_schedules, as `make run` creates it) dials."""
+    system.stack.manage("setup_schedules")
     assert system.post("/api/users", {"phone_number": NUMBER, "name": "Ana"}).status_code == 201
     session = _staff_session(system)
     changelist = f"{system.url}/admin/contacts/contact/?q={NUMBER[1:]}"
     (row,) = re.findall(r'name="_selected_action" value="(\d+)"', session.get(changelist, timeout=10).text)
-    form = {"action": "call_contacts", "_selected_action": row, "index": "0",
-            "csrfmiddlewaretoken": session.cookies["csrftoken"]}
-    confirmation = session.post(changelist, data=form, timeout=10)
-    assert "Yes, call them" in confirmation.text
-    return session.post(changelist, data={**form, "confirm": "yes"}, timeout=10)
+    token = session.cookies["csrftoken"]
+    draft = session.post(changelist, timeout=10, data={
+        "action": "call_contacts", "_selected_action": row, "index": "0", "csrfmiddlewaretoken": token})
+    assert "Draft campaign" in draft.text
+    campaign = re.search(r"/admin/campaigns/campaign/(\d+)/change/", draft.url)[1]
+    rules = {"name": "E2E", "profile": "", "success_rule": "completed", "required_fields": "",
+             "days": [str(day) for day in range(7)], "hours": "00:00-24:00", "time_zone": "Europe/Madrid",
+             "max_in_flight": "1", "calls_per_second": "1", "max_attempts": "1", "retry_busy": "30",
+             "csrfmiddlewaretoken": token}
+    assert session.post(draft.url, data=rules, timeout=10).url.endswith(f"/campaign/{campaign}/progress/")
+    return session.post(f"{system.url}/admin/campaigns/campaign/{campaign}/do/start/", timeout=10,
+                        data={"csrfmiddlewaretoken": token})
 
 
 async def test_a_call_from_the_admin_action_ends_completed(system):
-    queued = await asyncio.to_thread(_call_from_the_admin, system)
+    started = await asyncio.to_thread(_call_from_the_admin, system)
 
-    assert queued.status_code == 200 and "Queued 1 call" in queued.text
-    (outcome,) = await system.phones.wait_ended(1, timeout=60)
+    assert started.status_code == 200 and "E2E: running." in started.text
+    (outcome,) = await system.phones.wait_ended(1, timeout=120)
     await _assert_complete_call(system, outcome.sid)
 
 

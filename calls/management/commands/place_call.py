@@ -10,6 +10,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 from django.utils import timezone
 
@@ -21,6 +22,8 @@ from calls.services.call_lists import (
 from calls.exceptions import TwilioNotConfigured
 from calls.review.exports import format_duration
 from calls.models import CallStatus
+from campaigns.command_run import campaign_for_command, campaign_run_until_settled
+from campaigns.services import CampaignStateError, campaign_progress
 
 EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 EPILOG = """\
@@ -80,15 +83,30 @@ class Command(BaseCommand):
                             help="Where to write the results workbook (default ./call_results).")
         parser.add_argument("--unanswered-is-failure", action="store_true",
                             help="Exit with status 1 when a call was busy or not answered, too.")
+        parser.add_argument(
+            "--campaign", metavar="NAME",
+            help="Run the numbers as the campaign NAME (README, \"Campaigns\"): made if new, with --concurrency and "
+                 "--cps as its limits; without numbers, the existing NAME is started or resumed. Runs until every "
+                 "contact is settled; Ctrl-C pauses it.")
+        parser.add_argument("--attempts", type=int, default=3,
+                            help="With --campaign: attempts per contact at most (default 3).")
+        parser.add_argument("--any-time", action="store_true",
+                            help="With --campaign: a new campaign may call at any hour of any day (default: its "
+                                 "window, Mon-Fri 10:00-14:00 and 17:00-20:00 in the callee's own time).")
 
     def handle(self, *args, numbers: list[str], file: Path | None, concurrency: int, cps: float, timeout: float,
-               dry_run: bool, results_dir: Path, unanswered_is_failure: bool, **options) -> None:
-        _check_options(numbers=numbers, file=file, concurrency=concurrency, cps=cps, timeout=timeout)
+               dry_run: bool, results_dir: Path, unanswered_is_failure: bool, campaign: str | None, attempts: int,
+               any_time: bool, **options) -> None:
+        _check_options(numbers=numbers, file=file, concurrency=concurrency, cps=cps, timeout=timeout,
+                       campaign=campaign)
         try:
             plan = campaign_plan(numbers=numbers, file_path=file)
         except CampaignInputError as exc:
             raise CommandError(str(exc), returncode=EXIT_INPUT) from None
         self._report_plan(plan)
+        if campaign:
+            return self._run_campaign(campaign, plan, concurrency=concurrency, cps=cps, attempts=attempts,
+                                      any_time=any_time)
         if not plan.targets:
             raise CommandError("No number to call.", returncode=EXIT_INPUT)
         if dry_run:
@@ -123,6 +141,32 @@ class Command(BaseCommand):
         finally:
             with suppress(ValueError, RuntimeError, NotImplementedError):
                 loop.remove_signal_handler(signal.SIGINT)
+
+    def _run_campaign(self, name: str, plan: CampaignPlan, *, concurrency: int, cps: float, attempts: int,
+                      any_time: bool) -> None:
+        try:
+            twilio_client.twilio_settings()
+            campaign = campaign_for_command(name=name, targets=plan.targets, concurrency=concurrency,
+                                            calls_per_second=cps, attempts=attempts, any_time=any_time)
+            self.stdout.write(f"Campaign {campaign} (#{campaign.pk}): {campaign.get_state_display().lower()}.")
+            campaign = campaign_run_until_settled(campaign=campaign, report=self._campaign_progress)
+        except (TwilioNotConfigured, CampaignStateError) as exc:
+            raise CommandError(exc.message, returncode=EXIT_INPUT) from None
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages), returncode=EXIT_INPUT) from None
+        except KeyboardInterrupt:
+            raise CommandError(f"Paused campaign {name}: the calls under way finish. Run the same command "
+                               "without numbers to resume it.", returncode=EXIT_INTERRUPTED) from None
+        outcomes = campaign_progress(campaign=campaign).by_outcome
+        self.stdout.write(self.style.SUCCESS(f"Campaign {campaign} {campaign.get_state_display().lower()}: "
+                                             + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))))
+
+    def _campaign_progress(self, campaign, progress) -> None:
+        line = (f"{progress.done}/{progress.total} settled, {progress.in_flight} in flight, "
+                f"{progress.attempts} attempt(s)")
+        if line != getattr(self, "_last_progress", ""):
+            self._last_progress = line
+            self.stdout.write(line)
 
     def _interrupt(self, loop: asyncio.AbstractEventLoop) -> None:
         self.stderr.write("\nCancelling: no new calls; hanging up the live ones (Ctrl-C again to quit at once).")
@@ -168,9 +212,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"All {len(outcomes)} call(s) ended."))
 
 
-def _check_options(*, numbers: list[str], file: Path | None, concurrency: int, cps: float, timeout: float) -> None:
+def _check_options(*, numbers: list[str], file: Path | None, concurrency: int, cps: float, timeout: float,
+                   campaign: str | None) -> None:
     problems = {
-        "Give phone numbers or --file.": not numbers and file is None,
+        "Give phone numbers or --file.": not numbers and file is None and not campaign,
         "--concurrency must be at least 1.": concurrency < 1,
         "--cps must be more than 0.": cps <= 0,
         "--timeout must be more than 0.": timeout <= 0,

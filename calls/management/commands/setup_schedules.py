@@ -19,6 +19,15 @@ SCHEDULES = [
         "repeats": -1,
     },
     {
+        # Campaigns: each run makes a pass every second for 55 s (campaigns.scheduler): q2 starts a schedule at
+        # most once a minute, far too coarse for calls-per-second pacing. Two runs overlapping are harmless.
+        "name": "campaigns-run",
+        "func": "campaigns.tasks.campaigns_run",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    },
+    {
         # Contact files previewed in the admin import and never confirmed (they hold phone numbers).
         "name": "contacts-purge-import-uploads",
         "func": "contacts.tasks.import_uploads_purge",
@@ -29,7 +38,7 @@ SCHEDULES = [
 
 
 class Command(BaseCommand):
-    help = "Create or update the django-q2 schedules (stale-call reconciliation, spooled Twilio callbacks, expired import previews)."
+    help = "Create or update the django-q2 schedules (stale-call reconciliation, spooled Twilio callbacks, campaigns, expired import previews)."
 
     def handle(self, *args, **options) -> None:
         for spec in SCHEDULES:

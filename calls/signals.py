@@ -1,0 +1,6 @@
+"""What the calls app tells others without knowing them (campaigns listen): sent inside the transaction that
+made the call final, so a listener's writes commit or roll back with the call's final state."""
+from django.dispatch import Signal
+
+# Sent with call=<Call> once, when a call reaches a final status (callback, reconciliation, failure, cancel).
+call_final = Signal()

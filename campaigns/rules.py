@@ -1,0 +1,76 @@
+"""The checks a campaign's rules must pass before it is saved, from any door (admin form, API): one message per
+field, as Django's ValidationError, so each door shows it next to what to fix."""
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from campaigns.windows import Window, WindowInvalid, zone_infos
+from extraction.schemas import extraction_schema_get
+
+RETRY_OUTCOMES = ("busy", "no_answer", "failed", "voicemail", "ai_unavailable", "stream_lost")
+MAX_RETRY_DELAY = 7 * 24 * 3600
+MAX_ATTEMPTS = 10
+_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def campaign_rules_check(
+    *, profile: str, window: object, time_zone: str, max_in_flight: int, calls_per_second: float,
+    retry_delays: object, max_attempts: int, success_rule: str, required_fields: object, starts_at, ends_at,
+) -> None:
+    """Raise ValidationError({field: message}) for every rule that cannot be used; return None when all can."""
+    errors: dict[str, str] = {}
+    if profile and not (_PROFILE.match(profile) and (Path(settings.AI_CONFIG_DIR) / "profiles" / profile).is_dir()):
+        errors["profile"] = f"No agent profile {profile!r}: it must be a folder under AI/profiles/ (empty: default)."
+    try:
+        Window.from_json(window)
+    except WindowInvalid as exc:
+        errors["window"] = str(exc)
+    try:
+        zone_infos([time_zone])
+    except WindowInvalid as exc:
+        errors["time_zone"] = str(exc)
+    if not 1 <= max_in_flight <= 1000:
+        errors["max_in_flight"] = "Calls at once must be between 1 and 1000."
+    if not 0 < calls_per_second <= settings.CALLS_PER_SECOND:
+        errors["calls_per_second"] = (
+            f"Calls per second must be above 0 and at most CALLS_PER_SECOND ({settings.CALLS_PER_SECOND:g}), "
+            "Twilio's limit for the account.")
+    problem = _retry_problem(retry_delays)
+    if problem:
+        errors["retry_delays"] = problem
+    if not 1 <= max_attempts <= MAX_ATTEMPTS:
+        errors["max_attempts"] = f"Attempts must be between 1 and {MAX_ATTEMPTS}."
+    problem = _fields_problem(success_rule, required_fields)
+    if problem:
+        errors["required_fields"] = problem
+    if starts_at and ends_at and ends_at <= starts_at:
+        errors["ends_at"] = "The end must come after the start."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _retry_problem(delays: object) -> str:
+    if not isinstance(delays, dict):
+        return "Retry delays must be an object of outcome: seconds."
+    unknown = sorted(set(delays) - set(RETRY_OUTCOMES))
+    if unknown:
+        return f"Unknown outcomes {', '.join(map(str, unknown))}; use {', '.join(RETRY_OUTCOMES)}."
+    for name, seconds in delays.items():
+        if seconds is not None and not (isinstance(seconds, int | float) and not isinstance(seconds, bool)
+                                        and 60 <= seconds <= MAX_RETRY_DELAY):
+            return f"{name}: a delay is seconds between 60 and {MAX_RETRY_DELAY}, or null for no retry."
+    return ""
+
+
+def _fields_problem(rule: str, fields: object) -> str:
+    if not isinstance(fields, list) or not all(isinstance(name, str) for name in fields):
+        return "Required fields must be a list of field names."
+    if rule == "extracted" and not fields:
+        return "Name the extracted fields that make a success (or choose the rule 'completed')."
+    known = set(extraction_schema_get().model_fields)
+    unknown = [name for name in fields if name not in known]
+    if unknown:
+        return f"Unknown fields {', '.join(unknown)}; the extraction has {', '.join(sorted(known))}."
+    return ""

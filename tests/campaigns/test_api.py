@@ -1,0 +1,163 @@
+"""/api/campaigns/: create from contact ids, read with progress, state actions, results; each door's permissions."""
+import csv
+import io
+
+import pytest
+from django.utils import timezone
+from openpyxl import load_workbook
+from rest_framework.test import APIClient
+
+from calls.models import Call
+from campaigns.models import Campaign, CampaignState
+from campaigns.scheduler import campaigns_pass
+from contacts.models import Contact
+from tests.campaigns.helpers import ALWAYS, end_call, madrid_contacts
+from tests.conftest import role_group
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _rates(settings):
+    settings.CALLS_PER_SECOND = 10
+
+
+def create(api, contacts, **rules):
+    body = {"name": "Summer", "contact_ids": [c.pk for c in contacts], "window": ALWAYS, **rules}
+    return api.post("/api/campaigns/", body, format="json")
+
+
+def client_for(django_user_model, role: str | None) -> APIClient:
+    user = django_user_model.objects.create_user(f"u-{role}", is_staff=True)
+    if role:
+        user.groups.add(role_group(role))
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_a_supervisor_creates_starts_and_follows_a_campaign(api, client, fake_twilio):
+    contacts = madrid_contacts(3)
+    response = create(api, contacts, max_in_flight=2, calls_per_second=5)
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["state"] == "draft" and body["progress"]["total"] == 3 and body["progress"]["by_state"] == {
+        "pending": 3}
+    started = api.post(f"/api/campaigns/{body['id']}/start/")
+    assert started.status_code == 200 and started.json()["state"] == "running"
+    campaigns_pass(now=timezone.now())
+    end_call(client, fake_twilio, Call.objects.first(), "completed", duration=30)
+    progress = api.get(f"/api/campaigns/{body['id']}/").json()["progress"]
+    assert progress["in_flight"] == 1 and progress["by_outcome"] == {"succeeded": 1} and progress["calls"] == 2
+    assert progress["attempts"] == 2 and progress["next_due"] is not None
+    assert [c["name"] for c in api.get("/api/campaigns/").json()] == ["Summer"]
+
+
+def test_actions_follow_the_state_machine(api):
+    campaign_id = create(api, madrid_contacts(1)).json()["id"]
+    assert api.post(f"/api/campaigns/{campaign_id}/pause/").status_code == 409
+    assert api.post(f"/api/campaigns/{campaign_id}/resume/").json()["detail"] == "Cannot resume a draft campaign."
+    assert api.post(f"/api/campaigns/{campaign_id}/start/").status_code == 200
+    assert api.post(f"/api/campaigns/{campaign_id}/pause/").json()["state"] == "paused"
+    assert api.post(f"/api/campaigns/{campaign_id}/resume/").json()["state"] == "running"
+    assert api.post(f"/api/campaigns/{campaign_id}/cancel/").json()["state"] == "canceled"
+    assert api.post(f"/api/campaigns/{campaign_id}/start/").status_code == 409
+    assert Campaign.objects.get().state == CampaignState.CANCELED
+
+
+@pytest.mark.parametrize("rules, field", [
+    ({"window": {"days": [], "hours": []}}, "window"),
+    ({"calls_per_second": 50}, "calls_per_second"),
+    ({"max_in_flight": 0}, "max_in_flight"),
+    ({"retry_delays": {"busy": 5}}, "retry_delays"),
+    ({"retry_delays": {"lunch": 600}}, "retry_delays"),
+    ({"success_rule": "extracted"}, "required_fields"),
+    ({"required_fields": ["shoe_size"]}, "required_fields"),
+    ({"profile": "../secrets"}, "profile"),
+    ({"profile": "sales"}, "profile"),
+    ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ({"contact_ids": [999999]}, "contact_ids"),
+    ({"contact_ids": []}, "contact_ids"),
+])
+def test_bad_rules_are_refused_with_the_reason_and_nothing_is_written(api, rules, field):
+    response = create(api, madrid_contacts(1), **rules)
+    assert response.status_code == 400
+    assert field in response.json()["detail"]
+    assert not Campaign.objects.exists()
+
+
+def test_a_profile_is_a_folder_under_ai_profiles(api, settings, tmp_path):
+    (tmp_path / "profiles" / "sales").mkdir(parents=True)
+    settings.AI_CONFIG_DIR = str(tmp_path)
+    assert create(api, madrid_contacts(1), profile="sales").json()["profile"] == "sales"
+
+
+def test_a_name_is_used_once(api):
+    create(api, madrid_contacts(1))
+    assert create(api, madrid_contacts(1, start=5)).status_code == 400
+
+
+def test_results_one_row_per_contact_in_csv_and_xlsx(api, client, fake_twilio):
+    contacts = madrid_contacts(2)
+    campaign_id = create(api, contacts).json()["id"]
+    api.post(f"/api/campaigns/{campaign_id}/start/")
+    campaigns_pass(now=timezone.now())
+    call = Call.objects.get(contact=contacts[0])
+    end_call(client, fake_twilio, call, "completed", duration=30)
+    Call.objects.filter(pk=call.pk).update(extracted_data={"budget": 900, "place": "=HYPERLINK(1)"})
+    response = api.get(f"/api/campaigns/{campaign_id}/results/")
+    assert response["Content-Type"] == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == 2
+    first = next(row for row in rows if row["Phone Number"] == str(contacts[0].phone_number))
+    assert (first["Outcome"], first["Attempts"], first["Last Call Sid"], first["Budget"]) == (
+        "Succeeded", "1", call.twilio_sid, "900")
+    assert first["Place"].startswith("'")  # a formula is escaped
+    xlsx = api.get(f"/api/campaigns/{campaign_id}/results/", {"file_format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet.max_row == 3 and sheet.cell(1, 1).value == "Phone Number"
+    assert api.get(f"/api/campaigns/{campaign_id}/results/", {"file_format": "pdf"}).status_code == 400
+
+
+def test_agents_may_read_but_not_manage(django_user_model, api):
+    campaign_id = create(api, madrid_contacts(1)).json()["id"]
+    agent = client_for(django_user_model, "Agents")
+    assert agent.get("/api/campaigns/").status_code == 200
+    assert agent.get(f"/api/campaigns/{campaign_id}/").status_code == 200
+    assert agent.post(f"/api/campaigns/{campaign_id}/start/").status_code == 403
+    assert agent.post("/api/campaigns/", {"name": "x", "contact_ids": [1]}, format="json").status_code == 403
+    assert agent.get(f"/api/campaigns/{campaign_id}/results/").status_code == 403
+
+
+def test_staff_without_a_role_get_nothing(django_user_model, api):
+    campaign_id = create(api, madrid_contacts(1)).json()["id"]
+    nobody = client_for(django_user_model, None)
+    assert nobody.get("/api/campaigns/").status_code == 403
+    assert nobody.get(f"/api/campaigns/{campaign_id}/").status_code == 403
+    assert nobody.post(f"/api/campaigns/{campaign_id}/cancel/").status_code == 403
+    assert APIClient().get("/api/campaigns/").status_code == 401
+
+
+def test_the_schema_documents_the_campaign_routes(api):
+    paths = api.get("/api/schema/", {"format": "json"}).json()["paths"]
+    assert {"/api/campaigns/", "/api/campaigns/{id}/", "/api/campaigns/{id}/start/", "/api/campaigns/{id}/pause/",
+            "/api/campaigns/{id}/resume/", "/api/campaigns/{id}/cancel/", "/api/campaigns/{id}/results/"} <= set(
+        paths)
+
+
+def test_a_campaign_by_phone_numbers_makes_the_new_contacts(api):
+    known = madrid_contacts(1)[0]
+    body = {"name": "By number", "phone_numbers": [str(known.phone_number), "0034 910 000 777", "910000777"],
+            "window": ALWAYS}
+    response = api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 201 and response.json()["progress"]["total"] == 2
+    assert Campaign.objects.get().entries.filter(contact__phone_number="+34910000777").exists()
+
+
+def test_bad_numbers_are_named_and_nothing_is_written(api):
+    body = {"name": "Bad", "phone_numbers": ["910000778", "12"], "window": ALWAYS}
+    response = api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 400 and "'12' is not a valid phone number" in response.json()["detail"]
+    assert not Campaign.objects.exists() and not Contact.objects.filter(phone_number="+34910000778").exists()
+    both = {"name": "Both", "phone_numbers": ["910000778"], "contact_ids": [1]}
+    assert "one of them" in api.post("/api/campaigns/", both, format="json").json()["detail"]
