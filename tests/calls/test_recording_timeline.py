@@ -7,7 +7,7 @@ import wave
 import pytest
 
 from calls.live.relay import Recorder, mulaw
-from tests.fakes.relay_doubles import Harness, delta, response_created, speech_started
+from tests.fakes.relay_doubles import Harness, delta, response_created, response_done, speech_started
 from tests.fakes.twilio_frames import TwilioFrames
 
 FRAME = mulaw.tone(20)
@@ -177,3 +177,20 @@ async def test_20_ms_deltas_with_a_mark_per_100_ms_land_where_they_played(late):
     await call.frame(TwilioFrames().stop())
     _, right = channels(call.recording)
     assert near(loud_spans(right), [(500, 700)]), loud_spans(right)
+
+
+async def test_audio_that_played_whole_is_kept_whole_though_its_mark_reads_a_little_early(late):
+    call = late.call
+    tail = mulaw.tone(82, 300)  # the end of an item: not a whole number of frames
+    await late.until(500)
+    await call.server(response_created("resp_1"), delta(CHUNK), delta(tail), response_done("resp_1"))  # 500-782
+    await late.until(700)
+    await call.mark(late.marks()[0])
+    await late.until(780)  # Twilio's mark for 782 comes after the frame ending at 780: read as 790, a hair early
+    await call.mark(late.marks()[-1])
+    await late.until(900)
+    await call.frame(TwilioFrames().stop())
+    _, right = channels(call.recording)
+    heard = list(memoryview(mulaw.decode(CHUNK + tail)).cast("h"))
+    start = next(i for i, sample in enumerate(right) if sample) - next(i for i, sample in enumerate(heard) if sample)
+    assert right[start:start + len(heard)] == heard, "every sample of both chunks, the tail not cut at its mark"

@@ -150,9 +150,11 @@ class BotAudio:
         if played and stream_ms - total >= start + BACK_TO_BACK_MS:
             start = stream_ms - total
         for chunk in batch:
+            until = math.inf  # played whole
             if chunk.cleared_at_ms is not None:
                 start = max(start, self._heard_until_ms, stream_ms - chunk.duration_ms, chunk.reached_twilio(stream_ms))
-            start = self._place(chunk, start, stream_ms)
+                until = stream_ms
+            start = self._place(chunk, start, until)
         self._recorder.bot_hold_ms = self._heard_until_ms if self._unheard else None
 
     def _place(self, chunk: _Unheard, start: float, until: float) -> float:
