@@ -1,18 +1,15 @@
 """The checks a campaign's rules must pass before it is saved, from any door (admin form, API): one message per
 field, as Django's ValidationError, so each door shows it next to what to fix."""
-import re
-from pathlib import Path
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from calls.agent_config import AgentConfigError, load_agent_config
 from campaigns.windows import Window, WindowInvalid, zone_infos
 from extraction.schemas import extraction_schema_get
 
 RETRY_OUTCOMES = ("busy", "no_answer", "failed", "voicemail", "ai_unavailable", "stream_lost")
 MAX_RETRY_DELAY = 7 * 24 * 3600
 MAX_ATTEMPTS = 10
-_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def campaign_rules_check(
@@ -21,8 +18,11 @@ def campaign_rules_check(
 ) -> None:
     """Raise ValidationError({field: message}) for every rule that cannot be used; return None when all can."""
     errors: dict[str, str] = {}
-    if profile and not (_PROFILE.match(profile) and (Path(settings.AI_CONFIG_DIR) / "profiles" / profile).is_dir()):
-        errors["profile"] = f"No agent profile {profile!r}: it must be a folder under AI/profiles/ (empty: default)."
+    if profile:
+        try:  # every file of the profile, merged over AI/'s, as a call of this campaign will load them
+            load_agent_config(settings.AI_CONFIG_DIR, profile)
+        except AgentConfigError as exc:
+            errors["profile"] = f"Agent profile {profile!r} cannot be used: {exc}"
     try:
         Window.from_json(window)
     except WindowInvalid as exc:

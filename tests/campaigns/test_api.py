@@ -86,10 +86,20 @@ def test_bad_rules_are_refused_with_the_reason_and_nothing_is_written(api, rules
     assert not Campaign.objects.exists()
 
 
-def test_a_profile_is_a_folder_under_ai_profiles(api, settings, tmp_path):
-    (tmp_path / "profiles" / "sales").mkdir(parents=True)
-    settings.AI_CONFIG_DIR = str(tmp_path)
+def test_a_profile_is_a_folder_under_ai_profiles(api, ai_copy):
+    (ai_copy / "profiles" / "sales").mkdir()
     assert create(api, madrid_contacts(1), profile="sales").json()["profile"] == "sales"
+
+
+def test_a_broken_profile_is_refused_naming_the_file_and_nothing_is_written(api, ai_copy):
+    broken = ai_copy / "profiles" / "sales" / "tools" / "tools.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("tools: []\n", encoding="utf-8")
+    response = create(api, madrid_contacts(1), profile="sales")
+    assert response.status_code == 400
+    detail = str(response.json()["detail"])
+    assert "profile" in detail and str(broken) in detail and "end_call" in detail
+    assert not Campaign.objects.exists()
 
 
 def test_a_name_is_used_once(api):
