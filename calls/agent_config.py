@@ -81,6 +81,8 @@ class ExtractionPrompts(_Strict):
 
     system: str = Field(min_length=1)
     fields: dict[str, str] = Field(default_factory=dict)
+    # An agent profile's own extraction model (dotted path to a Pydantic model); empty: EXTRACTION_SCHEMA's.
+    schema_path: str = Field("", alias="schema", pattern=r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+)?$")
 
 
 class ToolSpec(_Strict):

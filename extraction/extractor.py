@@ -32,7 +32,7 @@ def _field_help(name: str, schema: type[BaseModel], configured: dict[str, str]) 
 
 
 def data_extract(step: Step, *, conversation: str, profile: str = "") -> dict[str, Any]:
-    schema = extraction_schema_get()
+    schema = extraction_schema_get(prompts_load(profile).schema_path)  # the profile's own model, if it names one
     system, user = extraction_messages(conversation, schema, profile)
     parsed = step.request(lambda: llm_client.structured_parse(system=system, user=user, schema=schema))
     return parsed.model_dump(mode="json")

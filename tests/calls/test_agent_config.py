@@ -26,8 +26,11 @@ def test_every_expected_file_exists():
 
 @pytest.mark.parametrize("profile", profile_names())
 def test_every_shipped_agent_profile_loads(profile):
+    from extraction.schemas import extraction_schema_get
+
     config = load_agent_config(profile=profile)
     assert config.agent.persona  # merged over AI/ and validated like it
+    extraction_schema_get(config.extraction.schema_path)  # its own extraction model, if it names one, imports
 
 
 def test_the_defaults_are_the_prototype_rental_agency_bot():
@@ -153,3 +156,13 @@ def test_a_bad_profile_file_is_named_in_the_error(ai_copy, relative, text, probl
         load_agent_config(ai_copy, "sales")
     assert str(path) in str(caught.value)
     load_agent_config(ai_copy)  # AI/'s own still load
+
+
+def test_a_profile_may_name_an_extraction_schema_by_dotted_path(ai_copy):
+    profile_file(ai_copy, "prompts/extraction.yaml", "schema: tests.extraction.custom_schema.ViewingRequest\n")
+    assert load_agent_config(ai_copy, "sales").extraction.schema_path == "tests.extraction.custom_schema.ViewingRequest"
+    assert load_agent_config(ai_copy).extraction.schema_path == ""  # AI/'s: EXTRACTION_SCHEMA
+    path = profile_file(ai_copy, "prompts/extraction.yaml", "schema: os.system; rm\n")
+    with pytest.raises(AgentConfigError, match="schema: String should match pattern") as caught:
+        load_agent_config(ai_copy, "sales")
+    assert str(path) in str(caught.value)

@@ -171,3 +171,17 @@ def test_bad_numbers_are_named_and_nothing_is_written(api):
     assert not Campaign.objects.exists() and not Contact.objects.filter(phone_number="+34910000778").exists()
     both = {"name": "Both", "phone_numbers": ["910000778"], "contact_ids": [1]}
     assert "one of them" in api.post("/api/campaigns/", both, format="json").json()["detail"]
+
+
+def test_a_profiles_own_extraction_schema_is_checked_and_names_the_required_fields(api, ai_copy):
+    extraction = ai_copy / "profiles" / "sales" / "prompts" / "extraction.yaml"
+    extraction.parent.mkdir(parents=True)
+    extraction.write_text("schema: tests.extraction.custom_schema.NotAModel\n", encoding="utf-8")
+    contacts = madrid_contacts(1)
+    refused = create(api, contacts, profile="sales")
+    assert refused.status_code == 400 and "NotAModel' is not a Pydantic model" in str(refused.json()["detail"])
+    extraction.write_text("schema: tests.extraction.custom_schema.ViewingRequest\n", encoding="utf-8")
+    rules = {"success_rule": "extracted", "required_fields": ["wants_viewing"]}
+    assert create(api, contacts, profile="sales", **rules).status_code == 201
+    unknown = create(api, contacts, name="Default", **rules)  # AI/'s schema has no such field
+    assert unknown.status_code == 400 and "Unknown fields wants_viewing" in str(unknown.json()["detail"])

@@ -51,3 +51,18 @@ def test_a_missing_profile_fails_the_extraction_with_the_reason(
 
     assert "No agent profile 'gone'" in str(call.processing), call.processing
     assert not openai_fake.of(CHAT)
+
+
+def test_a_profile_may_name_its_own_extraction_schema(
+    make_call, openai_fake, q_sync, django_capture_on_commit_callbacks, sales_profile, ai_copy
+):
+    with (ai_copy / "profiles" / "sales" / "prompts" / "extraction.yaml").open("a", encoding="utf-8") as file:
+        file.write("schema: tests.extraction.custom_schema.ViewingRequest\n")
+    openai_fake.chat_answer = {"wants_viewing": True, "preferred_day": "jueves"}
+    call = run_through_queue(make_call(campaign=sales_profile), django_capture_on_commit_callbacks)
+
+    assert call.extracted_data == {"wants_viewing": True, "preferred_day": "jueves"}, call.processing
+    request = openai_fake.of(CHAT)[0].fields
+    assert sorted(request["response_format"]["json_schema"]["schema"]["properties"]) == [
+        "preferred_day", "wants_viewing"]
+    assert "- wants_viewing: Whether the client asked to visit a flat." in request["messages"][1]["content"]
