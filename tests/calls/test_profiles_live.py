@@ -61,4 +61,4 @@ async def test_a_profile_gone_since_the_campaign_was_saved_ends_the_call_with_an
         assert server.of_type("session.update") == []  # never the defaults in its place
     event = await CallEvent.objects.aget(call=call, kind="ai_unavailable")
     assert "No agent profile 'gone'" in event.detail["detail"]
-    assert "<Say" in live.calls[call.twilio_sid].twiml_updates[0]  # the apology (AI/'s: the profile has none)
+    assert "<Say" in live.calls[call.twilio_sid].twiml_updates[0]  # the built-in apology: no file of that profile reads
