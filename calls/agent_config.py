@@ -5,9 +5,14 @@ detection), `prompts/transcription.yaml` (vocabulary prompt for speech-to-text),
 post-call extraction's system prompt and field descriptions) and `tools/tools.yaml` (function tools for the Realtime
 model). A file that does not parse or validate raises `AgentConfigError` naming the file, so a bad prompt fails a
 test or a system check rather than a live call. The directory is an argument (Django's `AI_CONFIG_DIR`).
+
+An agent profile (a campaign's `profile`) is a folder `AI/profiles/<name>/` with any of the same files: each one
+present is merged key by key over AI/'s own, each one absent is AI/'s. An unknown profile name is an error, never
+the defaults.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from calls.live.relay.session import RelaySettings, TurnDetection
 
 DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
+PROFILES = "profiles"  # AI/profiles/<name>/: an agent profile, the same files as AI/, each one optional
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # What Twilio says when the AI fails and agent.yaml's own `apology` cannot be read (a broken live edit): the callee
 # must hear something before the line goes dead. Spanish, the language of the shipped prompts and TWILIO_SAY_LANGUAGE.
 FALLBACK_APOLOGY = (
@@ -25,7 +32,7 @@ FALLBACK_APOLOGY = (
 
 
 class AgentConfigError(ValueError):
-    """A file under AI/ is missing, not YAML, or does not match its schema."""
+    """A file under AI/ is missing, not YAML, or does not match its schema; or an agent profile does not exist."""
 
 
 class _Strict(BaseModel):
@@ -74,6 +81,8 @@ class ExtractionPrompts(_Strict):
 
     system: str = Field(min_length=1)
     fields: dict[str, str] = Field(default_factory=dict)
+    # An agent profile's own extraction model (dotted path to a Pydantic model); empty: EXTRACTION_SCHEMA's.
+    schema_path: str = Field("", alias="schema", pattern=r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+)?$")
 
 
 class ToolSpec(_Strict):
@@ -114,41 +123,82 @@ SCHEMAS: dict[str, type[_Strict]] = {
 }
 
 
-def load_file(path: Path, ai_dir: Path | str | None = None) -> _Strict:
-    """Read and validate one file under AI/, by its path relative to the AI directory."""
+def profile_dir(ai_dir: Path | str | None, profile: str) -> Path:
+    """The folder of agent profile `profile` (AI/profiles/<name>/); AgentConfigError when there is no such one."""
     root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
-    relative = path.resolve().relative_to(root.resolve()).as_posix()
-    schema = SCHEMAS.get(relative)
-    if schema is None:
-        raise AgentConfigError(f"{path}: no schema for this file (expected one of {', '.join(SCHEMAS)})")
+    folder = root / PROFILES / profile
+    if not (PROFILE_NAME.match(profile) and folder.is_dir()):
+        raise AgentConfigError(f"No agent profile {profile!r}: it must be a folder under {root / PROFILES}")
+    return folder
+
+
+def profile_names(ai_dir: Path | str | None = None) -> list[str]:
+    """Every folder under AI/profiles/, sorted."""
+    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
+    folder = root / PROFILES
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _read(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise AgentConfigError(f"{path}: cannot read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise AgentConfigError(f"{path}: not valid YAML ({exc})") from exc
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """`override` over `base`: mappings merge key by key (recursively); anything else (a list, a text) replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{key: _merge(base.get(key), value) for key, value in override.items()}}
+    return override
+
+
+def load_part(relative: str, ai_dir: Path | str | None = None, profile: str = "") -> _Strict:
+    """Read and validate one file of the configuration, by its path relative to the AI directory. With `profile`,
+    AI/profiles/<profile>/<relative> (when it exists) is merged over AI/<relative>: its keys replace the default's."""
+    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
+    schema = SCHEMAS.get(relative)
+    if schema is None:
+        raise AgentConfigError(f"{root / relative}: no schema for this file (expected one of {', '.join(SCHEMAS)})")
+    source = root / relative
+    data = _read(source)
+    named = str(source)
+    if profile:
+        override = profile_dir(root, profile) / relative
+        if override.exists():
+            over = _read(override)
+            if over is not None and not isinstance(over, dict):
+                raise AgentConfigError(f"{override}: expected a mapping of keys to override, not {type(over).__name__}")
+            data = _merge(data if data is not None else {}, over or {})
+            named = f"{override} (over {source})"
     try:
         return schema.model_validate(data if data is not None else {})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors())
-        raise AgentConfigError(f"{path}: {problems}") from exc
+        raise AgentConfigError(f"{named}: {problems}") from exc
 
 
-def load_agent_config(ai_dir: Path | str | None = None) -> AgentConfig:
-    """Every file of the bot's configuration, validated."""
-    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
-    loaded = {name: load_file(root / name, root) for name in SCHEMAS}
+def load_agent_config(ai_dir: Path | str | None = None, profile: str = "") -> AgentConfig:
+    """Every file of the bot's configuration, validated: AI/'s own, or agent profile `profile`'s over them."""
+    if profile:
+        folder = profile_dir(ai_dir, profile)
+        stray = sorted(str(path) for path in folder.rglob("*")
+                       if path.is_file() and path.relative_to(folder).as_posix() not in SCHEMAS)
+        if stray:  # a misspelt file name would otherwise be ignored: the default's would be used instead
+            raise AgentConfigError(f"{stray[0]}: not a file of an agent profile (any of {', '.join(SCHEMAS)})")
+    loaded = {name: load_part(name, ai_dir, profile) for name in SCHEMAS}
     tools = loaded["tools/tools.yaml"]
     assert isinstance(tools, ToolsFile)
     return AgentConfig(agent=loaded["prompts/agent.yaml"], transcription=loaded["prompts/transcription.yaml"],
                        extraction=loaded["prompts/extraction.yaml"], tools=tools.tools)
 
 
-def apology_text(ai_dir: Path | str | None = None) -> str:
-    """agent.yaml's `apology`, or FALLBACK_APOLOGY when that file cannot be read or is invalid."""
-    root = Path(ai_dir) if ai_dir is not None else DEFAULT_AI_DIR
+def apology_text(ai_dir: Path | str | None = None, profile: str = "") -> str:
+    """agent.yaml's `apology` (the profile's), or FALLBACK_APOLOGY when that cannot be read or is invalid."""
     try:
-        agent = load_file(root / "prompts/agent.yaml", root)
+        agent = load_part("prompts/agent.yaml", ai_dir, profile)
     except AgentConfigError:
         return FALLBACK_APOLOGY
     assert isinstance(agent, AgentPrompts)

@@ -114,6 +114,11 @@ class Call(models.Model):
         return f"{self.phone_number} · {self.get_status_display()} · {self.created_at:%Y-%m-%d %H:%M}"
 
     @property
+    def agent_profile(self) -> str:
+        """The agent profile (AI/profiles/<name>/) its campaign uses; "" for AI/'s own (no campaign, or none set)."""
+        return self.campaign.profile if self.campaign_id else ""
+
+    @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 

@@ -1,18 +1,15 @@
 """The checks a campaign's rules must pass before it is saved, from any door (admin form, API): one message per
 field, as Django's ValidationError, so each door shows it next to what to fix."""
-import re
-from pathlib import Path
-
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
+from calls.agent_config import AgentConfigError, load_agent_config
 from campaigns.windows import Window, WindowInvalid, zone_infos
 from extraction.schemas import extraction_schema_get
 
 RETRY_OUTCOMES = ("busy", "no_answer", "failed", "voicemail", "ai_unavailable", "stream_lost")
 MAX_RETRY_DELAY = 7 * 24 * 3600
 MAX_ATTEMPTS = 10
-_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def campaign_rules_check(
@@ -21,8 +18,14 @@ def campaign_rules_check(
 ) -> None:
     """Raise ValidationError({field: message}) for every rule that cannot be used; return None when all can."""
     errors: dict[str, str] = {}
-    if profile and not (_PROFILE.match(profile) and (Path(settings.AI_CONFIG_DIR) / "profiles" / profile).is_dir()):
-        errors["profile"] = f"No agent profile {profile!r}: it must be a folder under AI/profiles/ (empty: default)."
+    schema_path = ""
+    if profile:
+        try:  # every file of the profile, merged over AI/'s, as a call of this campaign will load them
+            schema_path = load_agent_config(settings.AI_CONFIG_DIR, profile).extraction.schema_path
+            extraction_schema_get(schema_path)
+        except (AgentConfigError, ImproperlyConfigured) as exc:
+            errors["profile"] = f"Agent profile {profile!r} cannot be used: {exc}"
+            schema_path = ""
     try:
         Window.from_json(window)
     except WindowInvalid as exc:
@@ -42,7 +45,7 @@ def campaign_rules_check(
         errors["retry_delays"] = problem
     if not 1 <= max_attempts <= MAX_ATTEMPTS:
         errors["max_attempts"] = f"Attempts must be between 1 and {MAX_ATTEMPTS}."
-    problem = _fields_problem(success_rule, required_fields)
+    problem = _fields_problem(success_rule, required_fields, schema_path)
     if problem:
         errors["required_fields"] = problem
     if starts_at and ends_at and ends_at <= starts_at:
@@ -64,12 +67,12 @@ def _retry_problem(delays: object) -> str:
     return ""
 
 
-def _fields_problem(rule: str, fields: object) -> str:
+def _fields_problem(rule: str, fields: object, schema_path: str) -> str:
     if not isinstance(fields, list) or not all(isinstance(name, str) for name in fields):
         return "Required fields must be a list of field names."
     if rule == "extracted" and not fields:
         return "Name the extracted fields that make a success (or choose the rule 'completed')."
-    known = set(extraction_schema_get().model_fields)
+    known = set(extraction_schema_get(schema_path).model_fields)  # the profile's schema, if it has one
     unknown = [name for name in fields if name not in known]
     if unknown:
         return f"Unknown fields {', '.join(unknown)}; the extraction has {', '.join(sorted(known))}."

@@ -17,10 +17,10 @@ INSTRUCTIONS = (
 )
 
 
-def extraction_messages(conversation: str, schema: type[BaseModel]) -> tuple[str, str]:
-    """(system, user): the system prompt from AI/prompts/extraction.yaml; the field instructions and the
-    labelled transcript in the user message."""
-    prompts = prompts_load()
+def extraction_messages(conversation: str, schema: type[BaseModel], profile: str = "") -> tuple[str, str]:
+    """(system, user): the system prompt from AI/prompts/extraction.yaml (the agent profile's, given one); the
+    field instructions and the labelled transcript in the user message."""
+    prompts = prompts_load(profile)
     lines = [f"- {name}: {_field_help(name, schema, prompts.fields)}" for name in schema.model_fields]
     # The labels stay in: without them the model cannot tell the bot's suggestions from the client's answers.
     user = f"{INSTRUCTIONS}\n\nFields:\n" + "\n".join(lines) + f"\n\n<transcript>\n{conversation}\n</transcript>"
@@ -31,8 +31,8 @@ def _field_help(name: str, schema: type[BaseModel], configured: dict[str, str]) 
     return (configured.get(name) or schema.model_fields[name].description or name).strip()
 
 
-def data_extract(step: Step, *, conversation: str) -> dict[str, Any]:
-    schema = extraction_schema_get()
-    system, user = extraction_messages(conversation, schema)
+def data_extract(step: Step, *, conversation: str, profile: str = "") -> dict[str, Any]:
+    schema = extraction_schema_get(prompts_load(profile).schema_path)  # the profile's own model, if it names one
+    system, user = extraction_messages(conversation, schema, profile)
     parsed = step.request(lambda: llm_client.structured_parse(system=system, user=user, schema=schema))
     return parsed.model_dump(mode="json")

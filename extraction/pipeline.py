@@ -55,7 +55,7 @@ def pipeline_run(*, call: Call) -> Outcome:
                 outcome.turns = turns_from_live(call.live_transcript)
         else:
             outcome.turns = _turns_from_recording(call, outcome.steps, sid)
-        _extract(outcome, sid)
+        _extract(outcome, sid, call.agent_profile)
     except StepFailed as exc:
         outcome.error = f"{exc.step} failed: {exc.message}"
     return outcome
@@ -70,7 +70,7 @@ def _turns_from_recording(call: Call, steps: dict[str, Any], sid: str) -> list[d
         step_skip(steps, "transcribe", reason="not started: the speakers could not be told apart")
         raise
     with step_run(steps, "transcribe", call_sid=sid) as step:
-        segments = _transcribe(step, recording, speaker_turns)
+        segments = _transcribe(step, recording, speaker_turns, call.agent_profile)
     with step_run(steps, "merge", call_sid=sid):
         return turns_merge(segments)
 
@@ -102,8 +102,10 @@ def _recording_load(call: Call) -> Recording:
     return recording
 
 
-def _transcribe(step: Step, recording: Recording, speaker_turns: list[diarization.SpeakerTurn]) -> list[Segment]:
-    prompt = transcription_prompt(step)
+def _transcribe(
+    step: Step, recording: Recording, speaker_turns: list[diarization.SpeakerTurn], profile: str,
+) -> list[Segment]:
+    prompt = transcription_prompt(step, profile)
     rate = recording.sample_rate
     if len(recording.channels) == 1:
         mixed = channel_transcribe(step, samples=recording.channels[0], sample_rate=rate, name="mono", prompt=prompt)
@@ -115,10 +117,10 @@ def _transcribe(step: Step, recording: Recording, speaker_turns: list[diarizatio
     return segments
 
 
-def _extract(outcome: Outcome, sid: str) -> None:
+def _extract(outcome: Outcome, sid: str, profile: str) -> None:
     if not outcome.turns:
         step_skip(outcome.steps, "extract", reason=EMPTY_TRANSCRIPT)
         outcome.skipped = EMPTY_TRANSCRIPT
         return
     with step_run(outcome.steps, "extract", call_sid=sid) as step:
-        outcome.data = data_extract(step, conversation=conversation_text(outcome.turns))
+        outcome.data = data_extract(step, conversation=conversation_text(outcome.turns), profile=profile)

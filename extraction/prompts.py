@@ -1,8 +1,9 @@
 """The post-call prompts from the bot's files: `prompts/extraction.yaml` (system prompt and per-field
 instructions) and the speech-to-text vocabulary of `prompts/transcription.yaml` (shared with the live call).
 
-Both are read and validated by `calls.agent_config`, the one loader of AI/, under AI_CONFIG_DIR. Cached on the
-file's mtime: an edited prompt is picked up by the next call with no worker restart.
+Both are read and validated by `calls.agent_config`, the one loader of AI/, under AI_CONFIG_DIR; a call of a campaign
+with an agent profile reads that profile's (merged over AI/'s). Cached on the files' mtimes: an edited prompt is
+picked up by the next call with no worker restart.
 """
 from __future__ import annotations
 
@@ -13,30 +14,33 @@ from pathlib import Path
 
 from django.conf import settings
 
-from calls.agent_config import ExtractionPrompts, TranscriptionPrompt, load_file
+from calls.agent_config import ExtractionPrompts, TranscriptionPrompt, load_part, profile_dir
 
 # Whisper keeps only the last 224 tokens of its prompt, silently; we would rather cut at a word and say so.
 WHISPER_PROMPT_MAX_TOKENS = 224
 _PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]", re.UNICODE)
 
 
-@lru_cache(maxsize=8)
-def _load(path: str, ai_dir: str, mtime: float) -> ExtractionPrompts | TranscriptionPrompt:
-    return load_file(Path(path), ai_dir)
+@lru_cache(maxsize=32)
+def _load(relative: str, ai_dir: str, profile: str, mtimes: tuple) -> ExtractionPrompts | TranscriptionPrompt:
+    return load_part(relative, ai_dir, profile)
 
 
-def _read(relative: str) -> ExtractionPrompts | TranscriptionPrompt:
-    path = Path(settings.AI_CONFIG_DIR) / relative
-    return _load(str(path), str(settings.AI_CONFIG_DIR), path.stat().st_mtime)
+def _read(relative: str, profile: str) -> ExtractionPrompts | TranscriptionPrompt:
+    root = Path(settings.AI_CONFIG_DIR)
+    override = profile_dir(root, profile) / relative if profile else None
+    mtimes = ((root / relative).stat().st_mtime,
+              override.stat().st_mtime if override is not None and override.exists() else None)
+    return _load(relative, str(root), profile, mtimes)
 
 
-def prompts_load() -> ExtractionPrompts:
-    return _read("prompts/extraction.yaml")
+def prompts_load(profile: str = "") -> ExtractionPrompts:
+    return _read("prompts/extraction.yaml", profile)
 
 
-def transcription_prompt_load() -> str:
+def transcription_prompt_load(profile: str = "") -> str:
     path = Path(settings.AI_CONFIG_DIR) / "prompts" / "transcription.yaml"
-    return _read("prompts/transcription.yaml").prompt.strip() if path.exists() else ""
+    return _read("prompts/transcription.yaml", profile).prompt.strip() if path.exists() else ""
 
 
 def tokens_estimate(text: str) -> int:

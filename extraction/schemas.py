@@ -28,15 +28,16 @@ class ClientInfoExtraction(BaseModel):
     )
 
 
-def extraction_schema_get() -> type[BaseModel]:
-    """The model class named by EXTRACTION_SCHEMA; ImproperlyConfigured when it is not a Pydantic model."""
-    path = settings.EXTRACTION_SCHEMA
+def extraction_schema_get(path: str = "") -> type[BaseModel]:
+    """The model class named by `path` (an agent profile's `schema`), by default by EXTRACTION_SCHEMA;
+    ImproperlyConfigured when it is not a Pydantic model."""
+    named = f"schema {path!r}" if path else f"EXTRACTION_SCHEMA={settings.EXTRACTION_SCHEMA!r}"
     try:
-        schema = import_string(path)
+        schema = import_string(path or settings.EXTRACTION_SCHEMA)
     except ImportError as exc:
-        raise ImproperlyConfigured(f"EXTRACTION_SCHEMA={path!r} cannot be imported: {exc}") from exc
+        raise ImproperlyConfigured(f"{named} cannot be imported: {exc}") from exc
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
-        raise ImproperlyConfigured(f"EXTRACTION_SCHEMA={path!r} is not a Pydantic model class")
+        raise ImproperlyConfigured(f"{named} is not a Pydantic model class")
     return schema
 
 

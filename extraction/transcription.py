@@ -13,9 +13,10 @@ from extraction.steps import Step
 from extraction.turns import Segment, segments_from_transcription
 
 
-def transcription_prompt(step: Step) -> str:
-    """The vocabulary prompt of AI/prompts/transcription.yaml, cut to Whisper's limit with a note when needed."""
-    prompt, left_out = prompt_fit(transcription_prompt_load())
+def transcription_prompt(step: Step, profile: str = "") -> str:
+    """The vocabulary prompt of AI/prompts/transcription.yaml (the agent profile's, given one), cut to Whisper's
+    limit with a note when needed."""
+    prompt, left_out = prompt_fit(transcription_prompt_load(profile))
     if left_out:
         step.note(
             f"the transcription vocabulary prompt is over Whisper's {WHISPER_PROMPT_MAX_TOKENS}-token limit "

@@ -54,6 +54,19 @@ def _test_settings(settings, tmp_path, empty_cache):
 
 
 @pytest.fixture
+def ai_copy(settings, tmp_path):
+    """A copy of AI/ (agent profiles included), used as AI_CONFIG_DIR: for tests that edit, break or add files."""
+    import shutil
+
+    from calls.agent_config import DEFAULT_AI_DIR
+
+    target = tmp_path / "AI"
+    shutil.copytree(DEFAULT_AI_DIR, target)
+    settings.AI_CONFIG_DIR = str(target)
+    return target
+
+
+@pytest.fixture
 def q_sync(monkeypatch):
     """Run django-q2 tasks inline (unit tests only; the end-to-end tests use a real qcluster)."""
     monkeypatch.setattr(Conf, "SYNC", True)

@@ -167,7 +167,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def _build_relay(self, connection: Any, call: Call, *, started_at: float) -> Relay:
-        config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR)
+        config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR, call.agent_profile)
         self.apology = config.agent.apology
         relay_config = relay_settings(
             config, voice=settings.OPENAI_AUDIO_VOICE, transcription_model=settings.OPENAI_STT_MODEL,
@@ -237,7 +237,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def _apologise(self) -> None:
         """Have Twilio say the apology and hang up (its text from agent.yaml, or a built-in one if that is broken)."""
-        apology = getattr(self, "apology", None) or await asyncio.to_thread(apology_text, settings.AI_CONFIG_DIR)
+        apology = getattr(self, "apology", None) or await asyncio.to_thread(
+            apology_text, settings.AI_CONFIG_DIR, self.call.agent_profile)
         # On a thread of its own (with the database cleanup of database_sync_to_async around it), not the shared one.
         say_and_hang_up = database_sync_to_async(call_say_and_hang_up, thread_sensitive=False, executor=_twilio_rest)
         try:

@@ -192,7 +192,7 @@ def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
 
 def _leave_machine(*, call: Call) -> None:
     if settings.AMD_ACTION == "voicemail":
-        message = load_agent_config(settings.AI_CONFIG_DIR).agent.voicemail
+        message = load_agent_config(settings.AI_CONFIG_DIR, call.agent_profile).agent.voicemail
         twilio_client.twilio_calls_say_and_hangup(
             sid=call.twilio_sid, text=message, language=settings.TWILIO_SAY_LANGUAGE
         )

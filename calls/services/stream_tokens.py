@@ -57,7 +57,8 @@ def stream_token_redeem(*, token: str | None, call_code: str | None = None) -> C
         .exclude(status__in=FINAL_STATUSES)
         .update(stream_token_used_at=now)
     )
-    call = Call.objects.filter(stream_token_hash=token_hash).first()
+    # With its campaign: the live call reads the campaign's agent profile (no query from the event loop).
+    call = Call.objects.select_related("campaign").filter(stream_token_hash=token_hash).first()
     if spent == 1 and call is not None:
         logger.info("Stream token redeemed sid=%s call=%s", call.twilio_sid, call.code)
         return call

@@ -548,13 +548,13 @@ async def _failed_start(settings, live) -> tuple[FakeRealtimeServer, Call, Twili
     ("tools/tools.yaml", "agent.yaml"),  # another file: agent.yaml's apology still reads
 ])
 async def test_a_broken_ai_config_at_start_ends_the_call_with_an_apology(settings, live, tmp_path, broken, apology):
-    from calls.agent_config import FALLBACK_APOLOGY, load_file
+    from calls.agent_config import FALLBACK_APOLOGY, load_part
 
     settings.AI_CONFIG_DIR = _ai_dir_with(tmp_path, broken)
     server, call, twilio, said = await _failed_start(settings, live)
 
-    expected = FALLBACK_APOLOGY if apology == "fallback" else load_file(
-        Path(django_settings.BASE_DIR) / "AI/prompts/agent.yaml", Path(django_settings.BASE_DIR) / "AI").apology
+    expected = FALLBACK_APOLOGY if apology == "fallback" else load_part(
+        "prompts/agent.yaml", Path(django_settings.BASE_DIR) / "AI").apology
     assert said == expected
     assert server.of_type("session.update") == []  # the session was opened, never configured, and closed
     assert call.end_reason == "ai_unavailable"

@@ -92,6 +92,23 @@ def test_bad_rules_are_shown_next_to_their_field(supervisor, changes, field, wor
     assert words in " ".join(response.context["adminform"].form.errors[field])
 
 
+def test_a_broken_agent_profile_is_refused_naming_the_file(supervisor, ai_copy):
+    campaign = campaign_of(madrid_contacts(1))
+    broken = ai_copy / "profiles" / "ventas" / "prompts" / "agent.yaml"
+    broken.write_text("persona: [unclosed\n", encoding="utf-8")
+    response = supervisor.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", rules_form(profile="ventas"))
+    assert response.status_code == 200
+    shown = " ".join(response.context["adminform"].form.errors["profile"])
+    assert str(broken) in shown and "not valid YAML" in shown
+    campaign.refresh_from_db()
+    assert campaign.profile == ""
+    broken.write_text("opening_line: Hola, soy Carlos.\n", encoding="utf-8")  # fixed: now it saves
+    assert supervisor.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
+                           rules_form(profile="ventas")).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.profile == "ventas"
+
+
 def test_start_pause_resume_cancel_from_the_progress_page(supervisor, fake_twilio):
     campaign = campaign_of(madrid_contacts(2))
     page = supervisor.get(progress_url(campaign)).content.decode()

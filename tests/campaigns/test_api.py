@@ -86,10 +86,20 @@ def test_bad_rules_are_refused_with_the_reason_and_nothing_is_written(api, rules
     assert not Campaign.objects.exists()
 
 
-def test_a_profile_is_a_folder_under_ai_profiles(api, settings, tmp_path):
-    (tmp_path / "profiles" / "sales").mkdir(parents=True)
-    settings.AI_CONFIG_DIR = str(tmp_path)
+def test_a_profile_is_a_folder_under_ai_profiles(api, ai_copy):
+    (ai_copy / "profiles" / "sales").mkdir()
     assert create(api, madrid_contacts(1), profile="sales").json()["profile"] == "sales"
+
+
+def test_a_broken_profile_is_refused_naming_the_file_and_nothing_is_written(api, ai_copy):
+    broken = ai_copy / "profiles" / "sales" / "tools" / "tools.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("tools: []\n", encoding="utf-8")
+    response = create(api, madrid_contacts(1), profile="sales")
+    assert response.status_code == 400
+    detail = str(response.json()["detail"])
+    assert "profile" in detail and str(broken) in detail and "end_call" in detail
+    assert not Campaign.objects.exists()
 
 
 def test_a_name_is_used_once(api):
@@ -161,3 +171,17 @@ def test_bad_numbers_are_named_and_nothing_is_written(api):
     assert not Campaign.objects.exists() and not Contact.objects.filter(phone_number="+34910000778").exists()
     both = {"name": "Both", "phone_numbers": ["910000778"], "contact_ids": [1]}
     assert "one of them" in api.post("/api/campaigns/", both, format="json").json()["detail"]
+
+
+def test_a_profiles_own_extraction_schema_is_checked_and_names_the_required_fields(api, ai_copy):
+    extraction = ai_copy / "profiles" / "sales" / "prompts" / "extraction.yaml"
+    extraction.parent.mkdir(parents=True)
+    extraction.write_text("schema: tests.extraction.custom_schema.NotAModel\n", encoding="utf-8")
+    contacts = madrid_contacts(1)
+    refused = create(api, contacts, profile="sales")
+    assert refused.status_code == 400 and "NotAModel' is not a Pydantic model" in str(refused.json()["detail"])
+    extraction.write_text("schema: tests.extraction.custom_schema.ViewingRequest\n", encoding="utf-8")
+    rules = {"success_rule": "extracted", "required_fields": ["wants_viewing"]}
+    assert create(api, contacts, profile="sales", **rules).status_code == 201
+    unknown = create(api, contacts, name="Default", **rules)  # AI/'s schema has no such field
+    assert unknown.status_code == 400 and "Unknown fields wants_viewing" in str(unknown.json()["detail"])
