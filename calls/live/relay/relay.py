@@ -5,7 +5,8 @@ Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot spea
 the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
 frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,
 `conversation.item.truncate` at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
-mark returns (or at a cap). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+mark returns (or at a cap); any other declared tool runs as a task through the injected `run_tool` (`tool_calls`),
+its answer sent back as a `function_call_output` followed by a `response.create`. Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
 `response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
@@ -386,8 +387,8 @@ class Relay:
             return
         self._closed = True
         self.end_reason = self.end_reason or reason
-        if self._tool_tasks:  # each is bounded by the tool timeout: their events come before StreamEnded
-            await asyncio.wait(set(self._tool_tasks))
+        if self._tool_tasks:  # their events come before StreamEnded, unless a tool is slow (its write still happens)
+            await asyncio.wait(set(self._tool_tasks), timeout=min(self._tool_timeout_s, REALTIME_CLOSE_TIMEOUT_S))
         # Bounded: a slow closing handshake with OpenAI must not hold up the recording and StreamEnded, which the
         # server may not wait for (Daphne cancels a consumer some seconds after its socket has gone).
         with contextlib.suppress(Exception):
