@@ -149,3 +149,13 @@ def test_a_callback_that_cannot_be_booked_leaves_the_contact_as_it_was(fake_twil
 
 def test_a_next_step_clears_a_stale_callback():
     assert NextStep(state=ContactState.DONE).fields()["callback_at"] is None
+
+
+@pytestmark_db
+def test_the_contact_page_shows_what_the_callee_said_when_and_in_which_call(staff_user, client, fake_twilio):
+    call = place_call(phone_number="+34911000111")
+    call_tool_run(call_id=call.pk, name="do_not_call", arguments={"quote": "Bórrenme de la lista."}, at_ms=4321)
+    client.force_login(staff_user)
+    page = client.get(f"/admin/contacts/contact/{call.contact_id}/change/").content.decode()
+    assert "Bórrenme de la lista." in page and "4321" in page
+    assert f"/admin/calls/call/{call.pk}/change/" in page
