@@ -163,6 +163,7 @@ class CallEvent(models.Model):
         HANG_UP = "hang_up", "The bot hung up"
         BARGE_IN = "barge_in", "The callee interrupted"
         DTMF = "dtmf", "Key pressed"
+        TOOL_CALLED = "tool_called", "The bot used a tool"
         AI_ERROR = "ai_error", "AI service error"
         AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
         FAILED = "failed", "Failed"

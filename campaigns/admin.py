@@ -198,9 +198,9 @@ class CampaignContactAdmin(admin.ModelAdmin):
     list_select_related = ["contact", "campaign", "last_call"]
     list_per_page = 100
     fields = ["contact", "campaign", "time_zone", "zones", "state", "outcome", "reason", "attempts", "last_result",
-              "next_attempt_at", "last_call_link"]
+              "next_attempt_at", "callback_at", "last_call_link"]
     readonly_fields = ["contact", "campaign", "zones", "state", "outcome", "reason", "attempts", "last_result",
-                       "next_attempt_at", "last_call_link"]
+                       "next_attempt_at", "callback_at", "last_call_link"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

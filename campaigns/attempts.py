@@ -40,7 +40,7 @@ class NextStep:
 
     def fields(self) -> dict:
         return {"state": self.state, "next_attempt_at": self.next_attempt_at, "outcome": self.outcome,
-                "reason": self.reason, "claimed_at": None}
+                "reason": self.reason, "claimed_at": None, "callback_at": None}
 
 
 def attempt_next(*, campaign: Campaign, entry: CampaignContact, result: str, now: datetime) -> NextStep:

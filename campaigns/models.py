@@ -143,6 +143,10 @@ class CampaignContact(models.Model):
     zones = models.CharField(max_length=400, blank=True, help_text="The zones the window must hold in, comma-separated.")
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    callback_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The callee asked, during the call going on, to be called back then: its next attempt.",
+    )
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduler took it to dial.")
     last_call = models.ForeignKey("calls.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_result = models.CharField(max_length=30, blank=True, help_text="What the last attempt came to.")

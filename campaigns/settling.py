@@ -1,7 +1,11 @@
 """Settling a campaign contact when its call ends, and later what had to wait: a conversation whose audio stream
 had not reported its end yet (its end reason, AI unavailable or stream lost, may still come and make it a retry),
 and the extraction of a conversation (success rule `extracted`). Each write is conditional on the contact still
-waiting for that very attempt, so a late or repeated report changes nothing."""
+waiting for that very attempt, so a late or repeated report changes nothing.
+
+What the callee asked during the call comes first: do not call me again (the contact's do-not-call: its runs are
+done, refused) or call me back then (`callback_at`, booked by the live call's tool: the next attempt, whatever the
+call came to)."""
 import logging
 from datetime import datetime
 
@@ -11,6 +15,7 @@ from calls.models import Call
 from calls.services.recordings import call_stream_running
 from campaigns.attempts import CONVERSATION, NextStep, attempt_next, attempt_result
 from campaigns.models import IN_FLIGHT_STATES, CampaignContact, ContactState, Outcome, SuccessRule
+from contacts.models import Contact
 from extraction.services import ProcessingRecord
 
 logger = logging.getLogger(__name__)
@@ -27,13 +32,16 @@ def campaign_contact_settle(*, call: Call, now: datetime) -> bool:
 
     Writes the CampaignContact (state, last_call, last_result, next_attempt_at, outcome, reason).
     """
-    entry = (CampaignContact.objects.select_related("campaign")
+    entry = (CampaignContact.objects.select_related("campaign", "contact")
              .filter(campaign_id=call.campaign_id, contact_id=call.contact_id, attempts=call.campaign_attempt,
                      state__in=IN_FLIGHT_STATES).first())
     if entry is None:
         return False
     result = attempt_result(call)
-    if result == CONVERSATION and call_stream_running(call=call):
+    step = _callee_asked(entry)
+    if step is not None:
+        pass
+    elif result == CONVERSATION and call_stream_running(call=call):
         step = NextStep(state=ContactState.PROCESSING, reason="Waiting for the end of the call's audio stream.")
     else:
         step = attempt_next(campaign=entry.campaign, entry=entry, result=result, now=now)
@@ -42,6 +50,29 @@ def campaign_contact_settle(*, call: Call, now: datetime) -> bool:
     logger.info("Campaign %s contact=%s attempt %s: %s -> %s sid=%s", entry.campaign_id, entry.contact_id,
                 entry.attempts, result, step.outcome or step.state, call.twilio_sid)
     return bool(moved)
+
+
+def _callee_asked(entry: CampaignContact) -> NextStep | None:
+    if entry.contact.do_not_call:
+        return NextStep(state=ContactState.DONE, outcome=Outcome.REFUSED, reason=do_not_call_reason(entry.contact))
+    if entry.callback_at is not None:
+        return NextStep(state=ContactState.PENDING, next_attempt_at=entry.callback_at,
+                        reason=entry.reason or "The callee asked to be called back then.")
+    return None
+
+
+def do_not_call_reason(contact: Contact) -> str:
+    if contact.do_not_call_quote:
+        return f"Asked not to be called again: \"{contact.do_not_call_quote}\"."
+    return "Do not call."
+
+
+def campaign_contacts_refuse(*, contact: Contact, now: datetime) -> int:
+    """`contact` is do-not-call now: its runs waiting for an attempt are done (refused). One on a call is settled
+    when its call ends (`campaign_contact_settle`); one being dialled is refused by the dialler's own check. How many."""
+    return CampaignContact.objects.filter(contact_id=contact.pk, state=ContactState.PENDING).update(
+        state=ContactState.DONE, outcome=Outcome.REFUSED, reason=do_not_call_reason(contact), next_attempt_at=None,
+        callback_at=None, updated_at=now)
 
 
 def campaign_contacts_settle_waiting(*, campaign_id: int, now: datetime, limit: int = 200) -> int:

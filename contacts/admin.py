@@ -108,10 +108,12 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     list_filter = ["do_not_call", "number_invalid", CalledFilter, "created_at"]
     search_fields = ["phone_number", "name", "comments"]
     search_help_text = "Search by phone number (any format), name or comments."
-    readonly_fields = ["created_at", "updated_at", "last_called_at"]
+    readonly_fields = ["created_at", "updated_at", "last_called_at", "do_not_call_quote", "do_not_call_at_ms",
+                       "do_not_call_call"]
     fieldsets = [
         (None, {"fields": ["phone_number", "name", "comments"]}),
-        ("Calling", {"fields": ["do_not_call", "number_invalid", "last_called_at"]}),
+        ("Calling", {"fields": ["do_not_call", "do_not_call_quote", "do_not_call_at_ms", "do_not_call_call",
+                                "number_invalid", "last_called_at"]}),
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     inlines = [CallInline]

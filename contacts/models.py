@@ -29,6 +29,18 @@ class Contact(models.Model):
     do_not_call = models.BooleanField(
         "do not call", default=False, help_text="Never place a call to this contact."
     )
+    do_not_call_quote = models.CharField(
+        "callee's words", max_length=300, blank=True,
+        help_text="What the callee said when asking, during a call, not to be called again.",
+    )
+    do_not_call_at_ms = models.PositiveIntegerField(
+        "said at (ms into the recording)", null=True, blank=True,
+        help_text="Where in that call's recording the callee said it.",
+    )
+    do_not_call_call = models.ForeignKey(
+        "calls.Call", verbose_name="asked during call", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
     number_invalid = models.BooleanField(
         "number rejected by carrier", default=False,
         help_text="Twilio refused the number as invalid; it is not dialled again until you correct it.",

@@ -31,8 +31,10 @@ from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.events import RelayEvent
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
+from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
+from campaigns.call_tools import call_tool_run
 from voicebot_site.log_safety import log_value
 from voicebot_site.private_files import private_file_open
 
@@ -179,8 +181,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await recorder.open()
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config, recorder=recorder,
-            on_event=self._on_event,
-            hang_up=self._hang_up, call_sid=call.twilio_sid or str(call.code), started_at=started_at,
+            on_event=self._on_event, hang_up=self._hang_up, run_tool=self._run_tool,
+            call_sid=call.twilio_sid or str(call.code), started_at=started_at,
         )
 
     @staticmethod
@@ -203,6 +205,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def _on_event(self, event: RelayEvent) -> None:
         self.events.put_nowait(event)
+
+    async def _run_tool(self, call: ToolCall) -> dict[str, Any]:
+        # The relay runs it as a task of its own, bounded by its timeout: the audio never waits for the database.
+        return await database_sync_to_async(call_tool_run)(
+            call_id=self.call.pk, name=call.name, arguments=call.arguments, at_ms=call.at_ms)
 
     async def _hang_up(self, reason: str) -> None:
         # Started as a task: a slow Twilio REST round trip must not hold up the frames of the goodbye.

@@ -57,8 +57,8 @@ def call_stream_failed(*, call_id: int, reason: str) -> Call:
 def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
     """Persist one relay event as it happens, so a crash keeps what was said.
 
-    Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors, AI loss and hang-ups become
-    CallEvent rows; metrics and token usage are stored on the call; `StreamEnded` finishes the stream
+    Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors, AI loss, hang-ups and tool
+    calls become CallEvent rows; metrics and token usage are stored on the call; `StreamEnded` finishes the stream
     (`call_stream_finished`). An event of any other type raises TypeError: none is dropped unnoticed.
     """
     match event:
@@ -77,6 +77,8 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
             _timeline_add(call_id=call_id, kind=CallEvent.Kind.AI_UNAVAILABLE, event=event)
         case events.HangUp():
             _timeline_add(call_id=call_id, kind=CallEvent.Kind.HANG_UP, event=event)
+        case events.ToolCalled():
+            _timeline_add(call_id=call_id, kind=CallEvent.Kind.TOOL_CALLED, event=event)
         case events.CallMetrics():
             Call.objects.filter(pk=call_id).update(metrics=asdict(event))
         case events.TokenUsage(responses=responses, tokens=tokens):

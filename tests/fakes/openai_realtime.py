@@ -13,8 +13,8 @@ Every client event is checked against the GA shapes (strict: unknown event types
 as `input_audio_format`, missing fields and bad base64 are answered with an `error` event, as the service does)
 and recorded. Scripted behaviour: server VAD "hears" the callee after a given amount of appended audio
 (speech_started/stopped, committed, input transcription, then an automatic response); `response.create` is
-answered with real pcmu audio deltas, a transcript and `response.done` with usage, or with an `end_call` function
-call; the socket drops after N responses on cue (`drop_after_responses`) or when told (`await server.drop()`).
+answered with real pcmu audio deltas, a transcript and `response.done` with usage, or with a function call
+(`end_call`, or any tool the session declared; a `function_call_output` must name a call the model made); the socket drops after N responses on cue (`drop_after_responses`) or when told (`await server.drop()`).
 """
 from __future__ import annotations
 
@@ -234,7 +234,8 @@ class CalleeTurn:
 
 @dataclass
 class Reply:
-    """One response: speech (`audio_ms` of tone in `chunk_ms` deltas) or, if `end_call` is set, that tool call.
+    """One response: speech (`audio_ms` of tone in `chunk_ms` deltas) or, if `end_call` is set, that tool call, or
+    if `tool` is set, (name, arguments) of a call of another tool (one the session must have declared).
 
     `audio` (pcmu bytes, e.g. recorded speech) replaces the tone; `audio_ms` then follows its length.
     """
@@ -243,6 +244,7 @@ class Reply:
     audio_ms: int = 600
     chunk_ms: int = 200
     end_call: str | None = None
+    tool: tuple[str, dict[str, Any]] | None = None
     audio: bytes | None = None
     usage: dict[str, Any] = field(default_factory=lambda: {
         "total_tokens": 120, "input_tokens": 80, "output_tokens": 40,
@@ -577,7 +579,9 @@ class FakeRealtimeServer:
                     "output_modalities": ["audio"], "conversation_id": "conv_fake", "usage": None}
         await self._send(session, {"type": "response.created", "response": response})
         if reply.end_call is not None:
-            item = await self._call_end_call(session, response_id, reply.end_call)
+            item = await self._call_tool(session, response_id, "end_call", {"reason": reply.end_call})
+        elif reply.tool is not None:
+            item = await self._call_tool(session, response_id, *reply.tool)
         else:
             item = await self._speak(session, response_id, reply)
         session.active_response = None
@@ -587,17 +591,21 @@ class FakeRealtimeServer:
         if self.scenario.drop_after_responses is not None and self.responses_done >= self.scenario.drop_after_responses:
             session.ws.transport.abort()
 
-    async def _call_end_call(self, session: _Session, response_id: str, reason: str) -> dict[str, Any]:
+    async def _call_tool(self, session: _Session, response_id: str, name: str,
+                         values: dict[str, Any]) -> dict[str, Any]:
+        if name not in {tool.get("name") for tool in session.config.get("tools") or []}:
+            # The model only calls the tools the session offers: a script that makes it call another is wrong.
+            await self._error(session, "fake_script", f"the script calls {name!r}, a tool the session lacks")
         call_id = new_id("call")
         session.call_ids.add(call_id)
-        arguments = json.dumps({"reason": reason})
+        arguments = json.dumps(values)
         item = {"id": new_id("item"), "object": "realtime.item", "type": "function_call", "status": "completed",
-                "call_id": call_id, "name": "end_call", "arguments": arguments}
+                "call_id": call_id, "name": name, "arguments": arguments}
         where = {"response_id": response_id, "output_index": 0}
         await self._send(session, {"type": "response.output_item.added", **where,
                                    "item": {**item, "status": "in_progress", "arguments": ""}})
         await self._send(session, {"type": "response.function_call_arguments.done", **where,
-                                   "item_id": item["id"], "call_id": call_id, "name": "end_call",
+                                   "item_id": item["id"], "call_id": call_id, "name": name,
                                    "arguments": arguments})
         await self._send(session, {"type": "response.output_item.done", **where, "item": item})
         return item

@@ -90,8 +90,10 @@ def settings(**overrides: Any) -> RelaySettings:
 class Harness:
     """A Relay wired to doubles, with its `run()` pump going; every helper lets the loop settle."""
 
-    def __init__(self, tmp_path: Path, *, clock: Callable[[], float] | None = None, **setting_overrides: Any) -> None:
-        """`clock`: the relay's (a `FakeClock` by default; `time.monotonic` to let its timers fire on their own)."""
+    def __init__(self, tmp_path: Path, *, clock: Callable[[], float] | None = None, run_tool: Any = None,
+                 tool_timeout_s: float = 5.0, **setting_overrides: Any) -> None:
+        """`clock`: the relay's (a `FakeClock` by default; `time.monotonic` to let its timers fire on their own);
+        `run_tool`: the relay's tool runner (none: every tool but end_call is unknown)."""
         self.clock = clock or FakeClock()
         self.framer = TwilioFrames()
         self.ai = FakeRealtime()
@@ -102,7 +104,7 @@ class Harness:
         self.relay = Relay(
             send_to_twilio=self._twilio, realtime=self.ai, settings=settings(**setting_overrides),
             recorder=Recorder(self.recording), on_event=self._event, hang_up=self._hang_up, clock=self.clock,
-            call_sid="pending", tick_s=3600,
+            call_sid="pending", tick_s=3600, run_tool=run_tool, tool_timeout_s=tool_timeout_s,
         )
         self.run_task: asyncio.Task[str | None] | None = None
 
@@ -189,6 +191,11 @@ def speech_stopped(item_id: str = "item_user1", at_ms: int = 0) -> dict[str, Any
 
 
 def end_call(response_id: str = "resp_1", reason: str = "informacion_completa") -> dict[str, Any]:
+    return function_call("end_call", {"reason": reason}, response_id=response_id)
+
+
+def function_call(name: str, arguments: dict[str, Any], *, response_id: str = "resp_1",
+                  call_id: str = "call_1") -> dict[str, Any]:
     return {"type": "response.function_call_arguments.done", "event_id": "ev", "response_id": response_id,
-            "item_id": "item_fc", "output_index": 0, "call_id": "call_1", "name": "end_call",
-            "arguments": json.dumps({"reason": reason})}
+            "item_id": "item_fc", "output_index": 0, "call_id": call_id, "name": name,
+            "arguments": json.dumps(arguments)}

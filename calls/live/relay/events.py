@@ -4,7 +4,7 @@ The consumer saves each through `calls.services.streaming.call_relay_event_recor
 Times are milliseconds on the call clock (since Twilio's `start`). No Django here: the relay stays pure asyncio.
 
 - `TranscriptTurn`: a line of the live transcript, the callee's or the bot's.
-- `Dtmf`, `BargeIn`, `AiError`, `AiUnavailable`, `HangUp`: moments on the call's timeline.
+- `Dtmf`, `BargeIn`, `AiError`, `AiUnavailable`, `HangUp`, `ToolCalled`: moments on the call's timeline.
 - `CallMetrics`, `TokenUsage`: reported once, when the call closes.
 - `StreamEnded`: the last event of every call: why it ended and where its recording is.
 """
@@ -66,6 +66,17 @@ class HangUp:
 
 
 @dataclass(frozen=True)
+class ToolCalled:
+    """The model called one of its tools (not `end_call`): what it asked, what it was answered, how long it took."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: dict[str, Any]
+    duration_ms: int
+    at_ms: int
+
+
+@dataclass(frozen=True)
 class CallMetrics:
     duration_ms: int
     response_latency_ms: tuple[int, ...]  # callee stops speaking -> first bot audio sent, per reply
@@ -89,5 +100,5 @@ class StreamEnded:
     recording: Path
 
 
-RelayEvent = (TranscriptTurn | Dtmf | BargeIn | AiError | AiUnavailable | HangUp | CallMetrics | TokenUsage
-              | StreamEnded)
+RelayEvent = (TranscriptTurn | Dtmf | BargeIn | AiError | AiUnavailable | HangUp | ToolCalled | CallMetrics
+              | TokenUsage | StreamEnded)

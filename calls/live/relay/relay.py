@@ -5,7 +5,8 @@ Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot spea
 the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
 frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,
 `conversation.item.truncate` at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
-mark returns (or at a cap). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+mark returns (or at a cap); any other declared tool runs as a task through the injected `run_tool` (`tool_calls`),
+its answer sent back as a `function_call_output` followed by a `response.create`. Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
 `response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
@@ -27,12 +28,13 @@ from . import session
 from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio, parse_arguments
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
-from .events import AiError, AiUnavailable, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded
+from .events import AiError, AiUnavailable, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled
 from .mulaw import gain_table
 from .reasons import AI_UNAVAILABLE, BOT_HANGUP, CALLEE_HANGUP, DURATION_LIMIT, FATAL_ERROR_CODES, SILENCE
 from .recorder import Recorder
 from .response_queue import ResponseQueue, ResponseRequest
 from .timers import CallTimers, Due, Ending
+from .tool_calls import TOOL_TIMEOUT_S, UNKNOWN_TOOL, RunTool, ToolCall, tool_answer
 from .transcript import Metrics, Transcript
 
 log = logging.getLogger(__name__)
@@ -53,13 +55,17 @@ class Relay:
     def __init__(
         self, *, send_to_twilio: SendToTwilio, realtime: RealtimeConnection, settings: session.RelaySettings,
         recorder: Recorder, on_event: OnEvent, hang_up: RequestHangUp, clock: Callable[[], float] = time.monotonic,
-        call_sid: str = "-", tick_s: float = 0.25, started_at: float | None = None,
+        call_sid: str = "-", tick_s: float = 0.25, started_at: float | None = None, run_tool: RunTool | None = None,
+        tool_timeout_s: float = TOOL_TIMEOUT_S,
     ) -> None:
         self._realtime, self.settings = realtime, settings
         self.recorder, self._on_event, self._hang_up, self._clock = recorder, on_event, hang_up, clock
         self.log = CallLogger(log, call_sid)
         self.recorder.log = self.log
         self._tick_s = tick_s
+        self._run_tool, self._tool_timeout_s = run_tool, tool_timeout_s
+        self._tool_names = {str(tool.get("name")) for tool in settings.tools} - {END_CALL_TOOL}
+        self._tool_tasks: set[asyncio.Task] = set()
         self._gain = gain_table(settings.input_gain_db) if settings.input_gain_db else None
         self.bot_audio = BotAudio(send_to_twilio=send_to_twilio, recorder=recorder, log=self.log)
         self._t0: float | None = None
@@ -247,14 +253,40 @@ class Relay:
 
     async def _on_function_call(self, event: Any) -> None:
         if event.name != END_CALL_TOOL:
-            self.log.warning("the model called an unknown tool %r", str(event.name)[:60])
-            await self._send_ai(session.function_call_output(event.call_id, {"error": "unknown tool"}))
+            await self._start_tool(event)
             return
         arguments = parse_arguments(event.arguments)
         await self._send_ai(session.function_call_output(event.call_id, {"ok": True}))
         reason = DURATION_LIMIT if self.timers.wrapped_up else BOT_HANGUP
         tool_reason = str(arguments.get("reason", ""))[:200]
         await self._begin_goodbye(reason, self.settings.goodbye_instruction, tool_reason=tool_reason)
+
+    async def _start_tool(self, event: Any) -> None:
+        name = str(event.name)
+        if self._run_tool is None or name not in self._tool_names:
+            self.log.warning("the model called an unknown tool %r", name[:60])
+            await self._send_ai(session.function_call_output(event.call_id, UNKNOWN_TOOL))
+            return
+        call = ToolCall(name=name, arguments=parse_arguments(event.arguments), call_id=str(event.call_id),
+                        at_ms=int(self.now_ms))
+        task = asyncio.create_task(self._tool_run(call))  # audio never waits for a tool
+        self._tool_tasks.add(task)
+        task.add_done_callback(self._tool_tasks.discard)
+
+    async def _tool_run(self, call: ToolCall) -> None:
+        """Run one tool, answer the model with its result and have it go on (one response at a time)."""
+        started = self._clock()
+        result = await tool_answer(self._run_tool, call, timeout_s=self._tool_timeout_s)
+        duration_ms = int((self._clock() - started) * 1000)
+        if "error" in result:
+            self.log.warning("tool %s: %s", call.name, str(result["error"])[:200])
+        else:
+            self.log.info("tool %s answered in %d ms", call.name, duration_ms)
+        await self._send_ai(session.function_call_output(call.call_id, result))
+        await self._emit(ToolCalled(name=call.name, arguments=call.arguments, result=result,
+                                    duration_ms=duration_ms, at_ms=call.at_ms))
+        if not self._hung_up and self.timers.ending is None:
+            await self._request_response(None)
 
     async def _on_response_done(self, event: Any) -> None:
         response = getattr(event, "response", None)
@@ -355,6 +387,8 @@ class Relay:
             return
         self._closed = True
         self.end_reason = self.end_reason or reason
+        if self._tool_tasks:  # their events come before StreamEnded, unless a tool is slow (its write still happens)
+            await asyncio.wait(set(self._tool_tasks), timeout=min(self._tool_timeout_s, REALTIME_CLOSE_TIMEOUT_S))
         # Bounded: a slow closing handshake with OpenAI must not hold up the recording and StreamEnded, which the
         # server may not wait for (Daphne cancels a consumer some seconds after its socket has gone).
         with contextlib.suppress(Exception):
