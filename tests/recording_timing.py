@@ -79,15 +79,3 @@ def recording_timing(wav: bytes, *, ended_ms: float, callee_speech: bytes, playe
         callee_error_ms=longest_disagreement_ms(_pcm(callee_speech)[:until], left[:until]),
     )
 
-
-def played_spans(played) -> list[tuple[float, float]]:
-    """[start, end) in ms of each run of the bot's sound where the phone played it."""
-    spans: list[tuple[float, float]] = []
-    for chunk in played:
-        for index in np.flatnonzero(loud_windows(_pcm(chunk.payload))):
-            start = chunk.stream_ms + index * WINDOW_MS
-            if spans and start - spans[-1][1] < 2 * WINDOW_MS:
-                spans[-1] = (spans[-1][0], start + WINDOW_MS)
-            else:
-                spans.append((start, start + WINDOW_MS))
-    return spans

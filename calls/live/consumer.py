@@ -161,7 +161,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 await self._close_realtime(connection)
             await self._start_failed(reason)
             return
-        self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._persist_events())]
+        self.run_task = asyncio.create_task(self._run())
+        self.tasks = [self.run_task, asyncio.create_task(self._persist_events())]
         await self.relay.handle_twilio_frame(frame)
 
     async def _refuse(self) -> None:
@@ -224,8 +225,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         else:
             # Twilio now ends the stream with `stop`: the audio it sent until then (still on its way, or queued here
             # behind a busy moment) belongs to the call and its recording. Close it ourselves only if it does not.
-            running = [task for task in self.tasks[:1] if not task.done()]
-            if running and (await asyncio.wait(running, timeout=STOP_AFTER_HANG_UP_TIMEOUT))[0]:
+            if not self.run_task.done() and (
+                    await asyncio.wait({self.run_task}, timeout=STOP_AFTER_HANG_UP_TIMEOUT))[0]:
                 return  # the relay ended with Twilio's stop, and closed the socket
         await self.close()
 

@@ -7,8 +7,7 @@ is echoed once the audio before it has played, `clear` drops the unplayed audio 
 Like Twilio, it keeps real time whatever the server does, and plays and captures on that one clock: frames leave
 once their 20 ms have been heard, and a mark whose audio has played by then goes out before the frame, so a late
 moment of this process (it sends in bursts to catch up) changes no order. Everything goes into one ordered outbox,
-so a server slow to read delays delivery (`max_behind_ms` says how much) but never the clock. `played` and
-`ended_ms` are on that clock.
+so a server slow to read delays delivery but never the clock. `played` and `ended_ms` are on that clock.
 """
 import asyncio
 import base64
@@ -50,7 +49,6 @@ class TwilioMediaClient:
     marks_returned: list[str] = field(default_factory=list)
     marks_returned_at: list[float] = field(default_factory=list)  # stream ms at which each mark went back
     clears: int = 0
-    max_behind_ms: float = 0.0  # the longest a message waited in the outbox: the server read that late
     closed_by_server: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -63,7 +61,7 @@ class TwilioMediaClient:
         self._queued = asyncio.Event()
         self._playing_until = 0.0  # stream ms
         self._streaming = False
-        self._outbox: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
         self._end_due: float | None = None  # time.monotonic() when Twilio ended the call
@@ -96,15 +94,10 @@ class TwilioMediaClient:
         """Queue a message behind everything sent before it (the outbox keeps Twilio's order)."""
         if self._stopped:
             return
-        self._outbox.put_nowait((time.monotonic(), message if isinstance(message, str) else json.dumps(message)))
-
-    def _stop_text(self) -> str:
-        return json.dumps(self.framer.stop())
+        self._outbox.put_nowait(message if isinstance(message, str) else json.dumps(message))
 
     async def _write(self) -> None:
-        while (item := await self._outbox.get()) is not None:
-            queued_at, text = item
-            self.max_behind_ms = max(self.max_behind_ms, (time.monotonic() - queued_at) * 1000)
+        while (text := await self._outbox.get()) is not None:
             try:
                 await self._ws.send(text)
             except ConnectionClosed:
@@ -156,7 +149,7 @@ class TwilioMediaClient:
             return
         self._mark_ended()
         self._stopped = True
-        self._outbox.put_nowait((time.monotonic(), self._stop_text()))
+        self._outbox.put_nowait(json.dumps(self.framer.stop()))
         self._outbox.put_nowait(None)
         await asyncio.wait({self._tasks[2]}, timeout=10)
         try:

@@ -1,4 +1,4 @@
-"""Stereo call recording on the call's own clock: left = callee, right = bot, 16-bit PCM at 8 kHz (WAV).
+"""Stereo call recording on the stream's clock: left = callee, right = bot, 16-bit PCM at 8 kHz (WAV).
 
 Audio arrives as mu-law and is placed by time, not appended, on the stream's own clock (Twilio's), never on our
 process's: the callee's by Twilio's media `timestamp` (milliseconds since the stream started; gaps become silence),
