@@ -195,7 +195,8 @@ class CallAdmin(admin.ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
         context = {"can_process": self.has_rerun_processing_permission(request),
-                   "can_upload": self.has_upload_recording_permission(request)}
+                   "can_upload": self.has_upload_recording_permission(request),
+                   "can_hang_up": self.has_hangup_call_permission(request)}
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
 
     # List columns
@@ -210,8 +211,9 @@ class CallAdmin(admin.ModelAdmin):
         if not call.is_final:
             # live_status.js refreshes badges that carry the call's id, until the call ends.
             badge = ('<span class="call-status call-status--{}" data-live-call="{}" data-live-url="{}" '
-                     'title="Updates by itself">{}</span>')
-            return format_html(badge, call.status, call.pk, reverse("admin:calls_call_live_status"), label)
+                     'title="Updates by itself">{}</span> <a class="call-watch" href="{}#live-call">Watch live</a>')
+            return format_html(badge, call.status, call.pk, reverse("admin:calls_call_live_status"), label,
+                               reverse("admin:calls_call_change", args=[call.pk]))
         return format_html('<span class="call-status call-status--{}">{}</span>', call.status, label)
 
     @admin.display(description="Created at", ordering="created_at")
@@ -285,6 +287,7 @@ class CallAdmin(admin.ModelAdmin):
             path("live-status/", view(self.live_status_view), name="calls_call_live_status"),
             path("upload/", view(self.upload_view), name="calls_call_upload"),
             path("<int:pk>/process/", view(require_POST(self.process_view)), name="calls_call_process"),
+            path("<int:pk>/hang-up/", view(require_POST(self.hang_up_view)), name="calls_call_hang_up"),
             path("<int:pk>/recording/", view(self.recording_view), name="calls_call_recording"),
             *super().get_urls(),
         ]
@@ -296,6 +299,13 @@ class CallAdmin(admin.ModelAdmin):
         ids = [int(value) for value in request.GET.get("ids", "").split(",")[:LIVE_STATUS_MAX] if value.isdigit()]
         calls = Call.objects.filter(pk__in=ids).only(*LIVE_FIELDS)
         return JsonResponse({"calls": {str(call.pk): _live_state(call) for call in calls}})
+
+    def hang_up_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """The live call page's "Hang up" button (the list's action, for one call)."""
+        if not self.has_hangup_call_permission(request):
+            raise PermissionDenied
+        self.hang_up(request, Call.objects.filter(pk=get_object_or_404(Call, pk=pk).pk))
+        return redirect("admin:calls_call_change", pk)
 
     # Re-run processing and upload recordings
 

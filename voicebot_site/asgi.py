@@ -26,7 +26,7 @@ application = ProtocolTypeRouter(
         # Static files (the admin's assets) are answered here, asynchronously, before any middleware: a sync
         # middleware such as WhiteNoise would pin a thread for every long-waiting async view (/make_call).
         "http": BodySizeLimit(ASGIStaticFilesHandler(django_asgi_app)),
-        # No origin validator: Twilio's handshake carries no Origin header. The consumer authenticates instead.
+        # Per route (calls.live.routing): Twilio's handshake has no Origin header nor cookie, the staff's has both.
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

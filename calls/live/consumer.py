@@ -27,12 +27,14 @@ from calls.live import media
 from calls.agent_config import apology_text, load_agent_config, relay_settings
 from calls.exceptions import CallError, StreamTokenError
 from calls.models import Call, EndReason
+from calls.live.monitor import MonitorFeed
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.events import RelayEvent
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
+from calls.services.monitoring import monitor_group
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
 from campaigns.call_tools import call_tool_run
 from voicebot_site.log_safety import log_value
@@ -137,6 +139,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._refuse()
             return
         self.call = call
+        self.monitor = MonitorFeed(monitor_group(call=call), call_sid=call.twilio_sid or str(call.code))
         connection = None
         try:
             # Both at once (the callee is waiting to hear the bot); a failure of either is handled as before.
@@ -162,7 +165,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._start_failed(reason)
             return
         self.run_task = asyncio.create_task(self._run())
-        self.tasks = [self.run_task, asyncio.create_task(self._persist_events())]
+        self.tasks = [self.run_task, asyncio.create_task(self._persist_events()),
+                      asyncio.create_task(self.monitor.run())]
         await self.relay.handle_twilio_frame(frame)
 
     async def _refuse(self) -> None:
@@ -206,6 +210,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def _on_event(self, event: RelayEvent) -> None:
         self.events.put_nowait(event)
+        self.monitor.publish(event)  # to the staff watching the call page: never waits
 
     async def _run_tool(self, call: ToolCall) -> dict[str, Any]:
         # The relay runs it as a task of its own, bounded by its timeout: the audio never waits for the database.
@@ -273,5 +278,6 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         # in the database once the writer has saved everything before it.
         await self.relay.close(EndReason.STREAM_LOST)
         self.events.put_nowait(None)
+        self.monitor.close()
         current = asyncio.current_task()
         await asyncio.gather(*(task for task in self.tasks if task is not current), return_exceptions=True)

@@ -12,6 +12,7 @@ from calls import twilio_client
 from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
+from calls.services.monitoring import call_monitor_status_publish
 from calls.services.recordings import (
     call_recording_recover,
     call_recordings_recover_final,
@@ -74,6 +75,7 @@ def call_update_status(
     if moved:
         detail = {"status": status, "sequence_number": sequence_number, "duration": duration, "source": source}
         CallEvent.objects.create(call=call, kind=CallEvent.Kind.STATUS, detail=detail)
+        call_monitor_status_publish(call=call)
         if call.is_final:
             _after_final(call=call)
     return call

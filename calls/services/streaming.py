@@ -53,6 +53,17 @@ def call_stream_failed(*, call_id: int, reason: str) -> Call:
                                 recording_name=call.recording.name if exists else "")
 
 
+# The relay's moments that become a line on the call's timeline (and a line on a watcher's page).
+TIMELINE_KINDS: dict[type, CallEvent.Kind] = {
+    events.Dtmf: CallEvent.Kind.DTMF,
+    events.BargeIn: CallEvent.Kind.BARGE_IN,
+    events.AiError: CallEvent.Kind.AI_ERROR,
+    events.AiUnavailable: CallEvent.Kind.AI_UNAVAILABLE,
+    events.HangUp: CallEvent.Kind.HANG_UP,
+    events.ToolCalled: CallEvent.Kind.TOOL_CALLED,
+}
+
+
 @transaction.atomic
 def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
     """Persist one relay event as it happens, so a crash keeps what was said.
@@ -67,18 +78,9 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
             turn = {"speaker": speaker, "text": text, "start_ms": start_ms, "end_ms": end_ms}
             call.live_transcript = [*call.live_transcript, turn]
             call.save(update_fields=["live_transcript"])
-        case events.Dtmf():
-            _timeline_add(call_id=call_id, kind=CallEvent.Kind.DTMF, event=event)
-        case events.BargeIn():
-            _timeline_add(call_id=call_id, kind=CallEvent.Kind.BARGE_IN, event=event)
-        case events.AiError():
-            _timeline_add(call_id=call_id, kind=CallEvent.Kind.AI_ERROR, event=event)
-        case events.AiUnavailable():
-            _timeline_add(call_id=call_id, kind=CallEvent.Kind.AI_UNAVAILABLE, event=event)
-        case events.HangUp():
-            _timeline_add(call_id=call_id, kind=CallEvent.Kind.HANG_UP, event=event)
-        case events.ToolCalled():
-            _timeline_add(call_id=call_id, kind=CallEvent.Kind.TOOL_CALLED, event=event)
+        case events.Dtmf() | events.BargeIn() | events.AiError() | events.AiUnavailable() | events.HangUp() \
+                | events.ToolCalled():
+            _timeline_add(call_id=call_id, kind=TIMELINE_KINDS[type(event)], event=event)
         case events.CallMetrics():
             Call.objects.filter(pk=call_id).update(metrics=asdict(event))
         case events.TokenUsage(responses=responses, tokens=tokens):
@@ -92,8 +94,12 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
 
 
 def _timeline_add(*, call_id: int, kind: CallEvent.Kind, event: Any) -> None:
-    detail = {key: value for key, value in asdict(event).items() if value is not None}
-    CallEvent.objects.create(call_id=call_id, kind=kind, detail=detail)
+    CallEvent.objects.create(call_id=call_id, kind=kind, detail=timeline_detail(event))
+
+
+def timeline_detail(event: Any) -> dict[str, Any]:
+    """A relay event's fields as its timeline entry keeps them (None left out)."""
+    return {key: value for key, value in asdict(event).items() if value is not None}
 
 
 @transaction.atomic

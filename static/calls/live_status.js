@@ -22,6 +22,8 @@
     setCell(row, "end_reason", state.end_reason);
     setCell(row, "answered_by", state.answered_by);
     if (state.final) {
+      var watch = badge.parentNode && badge.parentNode.querySelector(".call-watch");
+      if (watch) { watch.remove(); }
       badge.removeAttribute("data-live-call");
       badge.removeAttribute("title");
     }

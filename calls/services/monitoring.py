@@ -1,0 +1,73 @@
+"""What staff watching a live call see: the call's state as one message, and where updates about it are published.
+
+Everything about one live call that a watching browser needs goes to the Channels group `call-live-<code>`
+(`monitor_group`): the relay's events from the consumer carrying the call (`calls.live.monitor`), status changes
+from Twilio's callbacks (`call_monitor_status_publish`). The watchers' own consumer
+(`calls.live.monitor_consumer`) also re-reads `call_monitor_state` every few seconds, so a call carried by another
+web process on the in-memory layer (no shared layer) is still followed, a few seconds behind.
+
+The group is not `calls.services.waiting`'s `call-<code>`: a waiting `/make_call` re-reads the database on every
+message of its group, and a transcript turn is none of its business.
+"""
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from calls.models import Call, CallEvent
+
+logger = logging.getLogger(__name__)
+
+MONITOR_MESSAGE_TYPE = "call.live"  # handled by CallMonitorConsumer.call_live
+MONITOR_EVENT_KINDS = (
+    CallEvent.Kind.STATUS, CallEvent.Kind.BARGE_IN, CallEvent.Kind.DTMF, CallEvent.Kind.TOOL_CALLED,
+    CallEvent.Kind.HANG_UP, CallEvent.Kind.HANGUP_REQUESTED, CallEvent.Kind.AI_ERROR, CallEvent.Kind.AI_UNAVAILABLE,
+)
+MONITOR_EVENTS_MAX = 200  # timeline entries sent in one state message (the newest)
+
+
+def monitor_group(*, call: Call) -> str:
+    return f"call-live-{call.code}"
+
+
+def call_monitor_state(*, call_id: int) -> dict[str, Any] | None:
+    """The whole state a watcher shows, from the database: None if the call does not exist. Reads; writes nothing."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return None
+    events = CallEvent.objects.filter(call_id=call_id, kind__in=MONITOR_EVENT_KINDS).order_by("-at", "-pk")
+    timeline = [{"kind": event.kind, "label": event.get_kind_display(), "at": event.at.isoformat(),
+                 "detail": event.detail} for event in reversed(events[:MONITOR_EVENTS_MAX])]
+    return {"type": "state", **call_monitor_status(call=call), "transcript": list(call.live_transcript),
+            "timeline": timeline}
+
+
+def call_monitor_status(*, call: Call) -> dict[str, Any]:
+    """The call's status fields, as both the state message and a status update carry them."""
+    return {
+        "status": call.status, "status_label": call.get_status_display(), "final": call.is_final,
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "streaming": bool(call.stream_sid) and not call.recording.name,
+        "end_reason": call.end_reason, "end_reason_label": call.get_end_reason_display(),
+    }
+
+
+def call_monitor_status_publish(*, call: Call) -> None:
+    """After the transaction commits, tell the call's watchers its new status. Never raises: a broken layer only
+    delays the watchers until their next re-read."""
+    message = {"type": "status", **call_monitor_status(call=call)}
+    group = monitor_group(call=call)
+    transaction.on_commit(lambda: _publish(group, message, call_sid=call.twilio_sid))
+
+
+def _publish(group: str, message: dict[str, Any], *, call_sid: str | None) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": MONITOR_MESSAGE_TYPE, "message": message})
+    except Exception:
+        logger.exception("Could not publish the status to the call's watchers sid=%s", call_sid)

@@ -1,0 +1,143 @@
+"""Watching a live phone call from its admin page, in a real Chromium against a real Daphne.
+
+The call is real as far as voicebot can tell: placed through the API, dialled by FakeTwilio, answered by a simulated
+phone streaming speech over the media stream (signed handshake, single-use token), talked to by the fake OpenAI
+Realtime server. Staff open it from the calls list's "Watch live" link; the transcript grows on the page as the
+callee and the bot speak, without a reload; the "Hang up" button ends the call through Twilio's REST API.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from tests.fakes.phone import SimulatedPhones
+from tests.fakes.twilio import FakeTwilio
+from tests.polling import wait_for
+from tests.processes import Stack
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+PUBLIC_BASE_URL = "https://voicebot.example"
+NUMBER = "+34600777888"
+OPENING = "Hola, soy Lucía, de la inmobiliaria."
+CALLEE = "Busco un piso en Valencia."
+ANSWER = "¿Y qué presupuesto tiene?"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
+expect = sync_api.expect
+
+
+class Background:
+    """An event loop in a thread of its own for the fakes that speak asyncio (OpenAI Realtime, the phones), while
+    the test drives the browser synchronously."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def cancel_the_rest() -> None:
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_the_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def system(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed: run scripts/ensure_chromium.sh as root (make test does)")
+    background = Background()
+    scenario = RealtimeScenario(replies=[Reply(OPENING, audio_ms=1200), Reply(ANSWER, audio_ms=1200)])
+    realtime = FakeRealtimeServer(scenario)
+    background.run(realtime.__aenter__())
+    with FakeTwilio(public_base_url=PUBLIC_BASE_URL) as twilio:
+        stack = Stack(tmp_path, extra_env={
+            **twilio.voicebot_env(), "OPENAI_BASE_URL": realtime.base_url, "OPENAI_API_KEY": realtime.api_key,
+            "CALL_DURATION_LIMIT": "0", "SILENCE_TIMEOUT": "0", "AMD_MODE": "off",
+        })  # SQLite and the in-memory layer, or PostgreSQL + Redis when the environment names them
+        phones = SimulatedPhones(twilio, server_url="", hang_up_after_s=120)
+        try:
+            stack.prepare()
+            stack.base_url = phones.server_url = f"http://127.0.0.1:{stack.start_daphne()}"
+            background.run(phones.__aenter__())
+            yield stack, twilio, realtime, phones, background
+        except BaseException:
+            print(stack.logs())
+            raise
+        finally:
+            background.run(phones.__aexit__(None, None, None))
+            background.run(realtime.__aexit__(None, None, None))
+            background.close()
+            stack.stop_all()
+
+
+def test_staff_follow_a_live_call_and_hang_it_up(system):
+    stack, twilio, realtime, phones, _ = system
+    response = requests.post(stack.base_url + "/api/calls/", json={"phone_number": NUMBER}, timeout=10,
+                             headers={"Authorization": f"Token {stack.token}"})
+    assert response.status_code == 202, response.text
+    sid = response.json()["call_sid"]
+    wait_for(lambda: sid in phones.outcomes and phones.outcomes[sid].media is not None, timeout=30,
+             what="the phone to answer and open the media stream")
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(base_url=stack.base_url).new_page()
+        page.set_default_timeout(15_000)
+        page.goto("/admin/")
+        page.get_by_label("Username").fill("ops")
+        page.get_by_label("Password").fill("pw-ops")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/admin/$"))
+
+        # The calls list says the call is live and links to it.
+        page.goto("/admin/calls/call/")
+        page.get_by_role("row").filter(has_text=NUMBER).get_by_role("link", name="Watch live").click()
+        panel = page.locator("#live-call")
+        expect(panel.locator("#live-connection")).to_have_text("Live")
+        expect(panel.locator("#live-status")).to_have_text("In progress")
+        expect(panel.locator("#live-transcript")).to_contain_text(OPENING)
+        expect(panel.locator("#live-elapsed")).to_have_text(re.compile(r"^\d+:\d\d$"))
+        page.evaluate("window.stillTheSamePage = true")
+        assert CALLEE not in panel.locator("#live-transcript").inner_text()
+
+        # The callee speaks now; their words, then the bot's answer, appear on the open page.
+        media = phones.outcomes[sid].media
+        realtime.scenario.callee_turns.append(
+            CalleeTurn(after_ms=media.next_timestamp_ms + 300, speech_ms=600, transcript=CALLEE))
+        expect(panel.locator(".live-turn--callee")).to_contain_text(CALLEE)
+        expect(panel.locator(".live-turn--bot").last).to_contain_text(ANSWER)
+        assert page.evaluate("window.stillTheSamePage") is True  # no reload
+        texts = panel.locator(".live-turn").all_inner_texts()
+        assert [OPENING in texts[0], CALLEE in texts[1], ANSWER in texts[2]] == [True, True, True]
+
+        # Hang up: Twilio is asked to end the call, the phone's stream stops, the page says it is over.
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Hang up").click()
+        wait_for(lambda: twilio.calls[sid].hung_up, timeout=15, what="Twilio's REST hang-up")
+        expect(page.locator(".messagelist")).to_contain_text(f"Hung up {NUMBER}")
+        expect(page.get_by_text("Completed").first).to_be_visible()
+        browser.close()
+
+    call = requests.get(f"{stack.base_url}/api/calls/{sid}/", timeout=10,
+                        headers={"Authorization": f"Token {stack.token}"}).json()
+    assert call["end_reason"] == "staff_hangup"
+    assert [turn["text"] for turn in call["live_transcript"]][:3] == [OPENING, CALLEE, ANSWER]
