@@ -196,7 +196,8 @@ class CallAdmin(admin.ModelAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
         context = {"can_process": self.has_rerun_processing_permission(request),
                    "can_upload": self.has_upload_recording_permission(request),
-                   "can_hang_up": self.has_hangup_call_permission(request)}
+                   "can_hang_up": self.has_hangup_call_permission(request),
+                   "can_listen": request.user.has_perm("calls.listen_recording")}
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
 
     # List columns

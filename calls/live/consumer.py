@@ -34,7 +34,7 @@ from calls.live.relay.events import RelayEvent
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
-from calls.services.monitoring import monitor_group
+from calls.services.monitoring import monitor_groups
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
 from campaigns.call_tools import call_tool_run
 from voicebot_site.log_safety import log_value
@@ -139,7 +139,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._refuse()
             return
         self.call = call
-        self.monitor = MonitorFeed(monitor_group(call=call), call_sid=call.twilio_sid or str(call.code))
+        self.monitor = MonitorFeed(monitor_groups(call=call), call_sid=call.twilio_sid or str(call.code))
         connection = None
         try:
             # Both at once (the callee is waiting to hear the bot); a failure of either is handled as before.
@@ -184,6 +184,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         recorder = Recorder(Path(settings.MEDIA_ROOT) / call.recording.name, open_file=private_file_open)
         await recorder.open()
+        self.monitor.attach(recorder)
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config, recorder=recorder,
             on_event=self._on_event, hang_up=self._hang_up, run_tool=self._run_tool,

@@ -1,7 +1,7 @@
 """What staff watching a live call see: the call's state as one message, and where updates about it are published.
 
 Everything about one live call that a watching browser needs goes to the Channels group `call-live-<code>`
-(`monitor_group`): the relay's events from the consumer carrying the call (`calls.live.monitor`), status changes
+(`monitor_groups`): the relay's events from the consumer carrying the call (`calls.live.monitor`), status changes
 from Twilio's callbacks (`call_monitor_status_publish`). The watchers' own consumer
 (`calls.live.monitor_consumer`) also re-reads `call_monitor_state` every few seconds, so a call carried by another
 web process on the in-memory layer (no shared layer) is still followed, a few seconds behind.
@@ -10,6 +10,7 @@ The group is not `calls.services.waiting`'s `call-<code>`: a waiting `/make_call
 message of its group, and a transcript turn is none of its business.
 """
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -21,15 +22,28 @@ from calls.models import Call, CallEvent
 logger = logging.getLogger(__name__)
 
 MONITOR_MESSAGE_TYPE = "call.live"  # handled by CallMonitorConsumer.call_live
+LISTEN_MESSAGE_TYPE = "call.audio"  # handled by CallListenConsumer.call_audio
+LISTEN_KEEPALIVE_TYPE = "listen.keepalive"  # a listener to the call's feed: I am still here
 MONITOR_EVENT_KINDS = (
     CallEvent.Kind.STATUS, CallEvent.Kind.BARGE_IN, CallEvent.Kind.DTMF, CallEvent.Kind.TOOL_CALLED,
     CallEvent.Kind.HANG_UP, CallEvent.Kind.HANGUP_REQUESTED, CallEvent.Kind.AI_ERROR, CallEvent.Kind.AI_UNAVAILABLE,
+    CallEvent.Kind.LISTENED,
 )
 MONITOR_EVENTS_MAX = 200  # timeline entries sent in one state message (the newest)
 
 
-def monitor_group(*, call: Call) -> str:
-    return f"call-live-{call.code}"
+@dataclass(frozen=True)
+class MonitorGroups:
+    """A live call's Channels groups: its watchers (events), its listeners (audio), its feed (listeners' word)."""
+
+    watch: str
+    listen: str
+    control: str
+
+
+def monitor_groups(*, call: Call) -> MonitorGroups:
+    return MonitorGroups(watch=f"call-live-{call.code}", listen=f"call-listen-{call.code}",
+                         control=f"call-feed-{call.code}")
 
 
 def call_monitor_state(*, call_id: int) -> dict[str, Any] | None:
@@ -59,7 +73,7 @@ def call_monitor_status_publish(*, call: Call) -> None:
     """After the transaction commits, tell the call's watchers its new status. Never raises: a broken layer only
     delays the watchers until their next re-read."""
     message = {"type": "status", **call_monitor_status(call=call)}
-    group = monitor_group(call=call)
+    group = monitor_groups(call=call).watch
     transaction.on_commit(lambda: _publish(group, message, call_sid=call.twilio_sid))
 
 
@@ -71,3 +85,8 @@ def _publish(group: str, message: dict[str, Any], *, call_sid: str | None) -> No
         async_to_sync(layer.group_send)(group, {"type": MONITOR_MESSAGE_TYPE, "message": message})
     except Exception:
         logger.exception("Could not publish the status to the call's watchers sid=%s", call_sid)
+
+
+def call_listened_record(*, call_id: int, user: str, seconds: float) -> None:
+    """Write on the call's timeline that `user` listened in for `seconds`."""
+    CallEvent.objects.create(call_id=call_id, kind=CallEvent.Kind.LISTENED, detail={"user": user, "seconds": seconds})

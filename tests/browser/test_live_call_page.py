@@ -3,7 +3,8 @@
 The call is real as far as voicebot can tell: placed through the API, dialled by FakeTwilio, answered by a simulated
 phone streaming speech over the media stream (signed handshake, single-use token), talked to by the fake OpenAI
 Realtime server. Staff open it from the calls list's "Watch live" link; the transcript grows on the page as the
-callee and the bot speak, without a reload; the "Hang up" button ends the call through Twilio's REST API.
+callee and the bot speak, without a reload; "Listen" plays both voices in the page on the call's clock (checked
+against what the phone streamed and played); the "Hang up" button ends the call through Twilio's REST API.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from tests.processes import Stack
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--autoplay-policy=no-user-gesture-required"]
 PUBLIC_BASE_URL = "https://voicebot.example"
 NUMBER = "+34600777888"
 OPENING = "Hola, soy Lucía, de la inmobiliaria."
@@ -118,6 +120,8 @@ def test_staff_follow_a_live_call_and_hang_it_up(system):
         expect(panel.locator("#live-elapsed")).to_have_text(re.compile(r"^\d+:\d\d$"))
         page.evaluate("window.stillTheSamePage = true")
         assert CALLEE not in panel.locator("#live-transcript").inner_text()
+        panel.get_by_role("button", name="Listen").click()
+        expect(panel.locator("#live-listen-state")).to_have_text("Listening")
 
         # The callee speaks now; their words, then the bot's answer, appear on the open page.
         media = phones.outcomes[sid].media
@@ -128,6 +132,21 @@ def test_staff_follow_a_live_call_and_hang_it_up(system):
         assert page.evaluate("window.stillTheSamePage") is True  # no reload
         texts = panel.locator(".live-turn").all_inner_texts()
         assert [OPENING in texts[0], CALLEE in texts[1], ANSWER in texts[2]] == [True, True, True]
+
+        # What staff heard is the call, on its own clock: the callee's audio where Twilio stamped it, the bot's
+        # where Twilio played it.
+        heard = page.evaluate("window.voicebotListen.pieces")
+        callee = [piece for piece in heard if piece["side"] == 0]
+        bot = [piece for piece in heard if piece["side"] == 1]
+        assert len(callee) >= 10 and bot, heard
+        assert all(piece["at_ms"] % 20 == 0 for piece in callee)
+        joined = sum(a["at_ms"] + a["samples"] // 8 == b["at_ms"] for a, b in zip(callee, callee[1:]))
+        assert joined >= len(callee) - 2  # back to back (a gap only where the tap started or a piece was sent early)
+        played = [(chunk.stream_ms, len(chunk.payload)) for chunk in media.played]
+        for piece in bot:
+            assert any(abs(piece["at_ms"] - at) <= 60 for at, _ in played), (piece, played)
+        panel.get_by_role("button", name="Stop listening").click()
+        expect(panel.locator("#live-timeline")).to_contain_text("Staff listened in: ops")
 
         # Hang up: Twilio is asked to end the call, the phone's stream stops, the page says it is over.
         page.once("dialog", lambda dialog: dialog.accept())

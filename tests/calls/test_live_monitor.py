@@ -18,7 +18,7 @@ from calls.live.relay import events
 from calls.live.routing import websocket_urlpatterns
 from calls.models import CallEvent, CallStatus
 from calls.services import call_update_status
-from calls.services.monitoring import monitor_group
+from calls.services.monitoring import monitor_groups
 from tests.calls import test_consumers
 from tests.calls.test_consumers import FRAME, answered_call
 from tests.conftest import role_group
@@ -46,10 +46,14 @@ def session_cookie(user) -> bytes:
 
 
 async def watch(call, user=None, *, origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
+    return await watch_on("live", call, user, origin=origin)
+
+
+async def watch_on(socket: str, call, user=None, *, origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
     headers = [origin]
     if user is not None:
         headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
-    return WebsocketCommunicator(application, f"/ws/calls/{call.pk}/live", headers=headers)
+    return WebsocketCommunicator(application, f"/ws/calls/{call.pk}/{socket}", headers=headers)
 
 
 @pytest.fixture
@@ -75,7 +79,7 @@ async def test_a_watcher_gets_the_state_then_each_update_as_it_is_published(live
     assert state["transcript"] == [{"speaker": "bot", "text": "Hola.", "start_ms": 100, "end_ms": 900}]
     assert state["server_time"]
 
-    feed = MonitorFeed(monitor_group(call=live_call), call_sid=live_call.twilio_sid)
+    feed = MonitorFeed(monitor_groups(call=live_call), call_sid=live_call.twilio_sid)
     sending = asyncio.create_task(feed.run())
     feed.publish(events.TranscriptTurn("callee", "Busco piso.", 1500, 2600, "item_1"))
     feed.publish(events.CallMetrics(1, (), None, None, 0))  # not shown: nothing sent
@@ -183,7 +187,7 @@ async def test_what_the_browser_sends_is_ignored(live_call, agent):
 
 
 class StuckLayer:
-    """A channel layer whose sends never complete (Redis unreachable, say)."""
+    """A channel layer whose sends and receives never complete (Redis unreachable, say)."""
 
     def __init__(self) -> None:
         self.sends = 0
@@ -192,18 +196,28 @@ class StuckLayer:
         self.sends += 1
         await asyncio.Event().wait()
 
+    async def new_channel(self) -> str:
+        return "stuck!1"
 
-async def test_a_stuck_layer_drops_updates_and_never_blocks_the_call(monkeypatch):
+    async def group_add(self, group: str, channel: str) -> None:
+        await asyncio.Event().wait()
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_stuck_layer_drops_updates_and_never_blocks_the_call(monkeypatch, live_call):
     monkeypatch.setattr(monitor, "MONITOR_QUEUE_MAX", 3)
     monkeypatch.setattr(monitor, "MONITOR_SEND_TIMEOUT_S", 0.05)
-    feed = MonitorFeed("call-live-x", call_sid="CAx")
-    feed.layer = StuckLayer()
+    stuck = StuckLayer()
+    monkeypatch.setattr(monitor, "get_channel_layer", lambda: stuck)
+    feed = MonitorFeed(monitor_groups(call=live_call), call_sid="CAx")
     sending = asyncio.create_task(feed.run())
     for index in range(10):  # each returns at once: publish never awaits
         feed.publish(events.Dtmf(digit=str(index), at_ms=index))
     feed.close()
     await asyncio.wait_for(sending, 5)  # every send timed out; the feed still ends
-    assert feed.layer.sends + feed.dropped >= 10
+    assert stuck.sends + feed.dropped >= 10
     assert feed.dropped >= 10 - 3
 
 
@@ -228,7 +242,7 @@ async def test_a_live_calls_events_reach_its_group_as_they_happen(settings, live
         replies=[Reply("Hola, soy Lucía.", audio_ms=600), Reply("¿Cuál es su presupuesto?", audio_ms=400)])
     async with answered_call(settings, live, scenario) as (server, call, twilio):
         watcher = await layer.new_channel()
-        await layer.group_add(monitor_group(call=call), watcher)
+        await layer.group_add(monitor_groups(call=call).watch, watcher)
         await server.wait_for("response.create")
         await twilio.stream(callee_audio[: FRAME * 75])
         await twilio.dtmf("7")
@@ -243,3 +257,74 @@ async def test_a_live_calls_events_reach_its_group_as_they_happen(settings, live
     keys = [m for m in received if m["type"] == "event" and m["kind"] == "dtmf"]
     assert [(m["label"], m["detail"]["digit"]) for m in keys] == [("Key pressed", "7")]
     assert received[-1]["end_reason"] == "callee_hangup"
+
+
+# Listening in
+
+
+class FakeRecorder:
+    listener = None
+
+
+async def test_the_feed_sends_audio_only_while_someone_listens(live_call, monkeypatch):
+    monkeypatch.setattr(monitor, "LISTEN_EXPIRES_S", 0.3)
+    layer = get_channel_layer()
+    groups = monitor_groups(call=live_call)
+    listener = await layer.new_channel()
+    await layer.group_add(groups.listen, listener)
+    feed = MonitorFeed(groups, call_sid=live_call.twilio_sid)
+    recorder = FakeRecorder()
+    feed.attach(recorder)
+    sending = asyncio.create_task(feed.run())
+    await asyncio.sleep(0.05)  # the feed subscribes to its control group
+    assert recorder.listener is None  # nobody listens: the recorder is not even tapped
+
+    await layer.group_send(groups.control, {"type": "listen.keepalive"})
+    await async_wait_for(lambda: recorder.listener is not None, what="the tap")
+    for index in range(7):  # 140 ms of the callee, then 200 ms of the bot played at 500 ms
+        recorder.listener(0, index * 20, bytes([index]) * 160)
+    recorder.listener(1, 500, b"\x01" * 1600)
+    pieces = [await asyncio.wait_for(layer.receive(listener), 5) for _ in range(2)]
+    assert [(p["type"], p["side"], p["at_ms"], len(p["audio"])) for p in pieces] == [
+        ("call.audio", 0, 0, 800), ("call.audio", 1, 500, 1600)]  # 100 ms pieces of the callee, bot chunks whole
+    assert pieces[0]["audio"] == b"".join(bytes([index]) * 160 for index in range(5))
+
+    await asyncio.sleep(0.4)  # no keep-alive since: the next audio ends the tap, and what was gathered is sent
+    recorder.listener(0, 140, b"\x09" * 160)
+    assert recorder.listener is None
+    rest = await asyncio.wait_for(layer.receive(listener), 5)
+    assert (rest["side"], rest["at_ms"], len(rest["audio"])) == (0, 100, 320)
+    feed.close()
+    await asyncio.wait_for(sending, 5)
+
+
+async def test_listening_needs_its_permission_and_goes_on_the_timeline(live_call, agent, django_user_model):
+    def viewer_only():
+        from django.contrib.auth.models import Permission
+
+        user = django_user_model.objects.create_user("vic", "vic@example.com", "pw", is_staff=True)
+        user.user_permissions.add(Permission.objects.get(codename="view_call"))
+        return user
+
+    socket = await watch_on("listen", live_call, await sync_to_async(viewer_only)())
+    assert await socket.connect() == (False, 4403)
+
+    socket = await watch_on("listen", live_call, agent)
+    assert (await socket.connect())[0]
+    layer = get_channel_layer()
+    feed_channel = await layer.new_channel()
+    await layer.group_add(monitor_groups(call=live_call).control, feed_channel)
+    assert (await asyncio.wait_for(layer.receive(feed_channel), 5))["type"] == "listen.keepalive"
+    await layer.group_send(monitor_groups(call=live_call).listen,
+                           {"type": "call.audio", "side": 1, "at_ms": 1234, "audio": b"\x7f" * 800})
+    message = await socket.receive_from(timeout=5)
+    assert message == b"\x01" + (1234).to_bytes(4, "little") + b"\x7f" * 800
+    await socket.disconnect()
+    listened = await sync_to_async(list)(CallEvent.objects.filter(call=live_call, kind="listened"))
+    assert [event.detail["user"] for event in listened] == ["ana"] and listened[0].detail["seconds"] >= 0
+
+
+async def test_an_ended_call_cannot_be_listened_to(live_call, agent):
+    await sync_to_async(type(live_call).objects.filter(pk=live_call.pk).update)(status=CallStatus.COMPLETED)
+    socket = await watch_on("listen", live_call, agent)
+    assert await socket.connect() == (False, 4404)

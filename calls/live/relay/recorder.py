@@ -73,6 +73,8 @@ class Recorder:
         self.bot_hold_ms: float | None = None  # set while bot audio waits for its mark: it may go from here on
         self._flush_task: asyncio.Task[None] | None = None
         self._last_flush_ms = 0.0
+        # While someone listens in: called with (0 callee | 1 bot, stream ms, mu-law) for audio as it is placed.
+        self.listener: Callable[[int, int, bytes], None] | None = None
 
     @property
     def end_ms(self) -> int:
@@ -107,9 +109,14 @@ class Recorder:
         if now_ms is not None:
             self._least_delay_ms = min(self._least_delay_ms, now_ms - self.callee_end_ms)
         self._place(0, at_ms, audio)
+        if self.listener is not None and audio:
+            self.listener(0, at_ms, audio)
 
     def add_bot(self, at_ms: float, audio: bytes) -> None:
+        """Bot audio heard from `at_ms` (placed once its mark came back, so where Twilio played it)."""
         self._place(1, round(at_ms), audio)
+        if self.listener is not None and audio:
+            self.listener(1, round(at_ms), audio)
 
     def cut_bot(self, from_ms: int) -> None:
         """Forget bot audio from `from_ms` on: it was cleared at Twilio and never heard."""
