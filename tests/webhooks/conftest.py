@@ -26,3 +26,11 @@ def send(delivery: Delivery) -> Delivery:
     delivery_send(delivery.pk)
     delivery.refresh_from_db()
     return delivery
+
+
+def queued_deliveries() -> list[int]:
+    """The ids of the deliveries waiting in django-q2's queue for the worker."""
+    from django_q.models import OrmQ
+
+    return [queued.task["args"][0] for queued in OrmQ.objects.order_by("id")
+            if queued.task.get("func") == "webhooks.tasks.delivery_send"]
