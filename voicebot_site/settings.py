@@ -279,7 +279,7 @@ SPECTACULAR_SETTINGS = {
 
 # Webhooks out (README, "Webhooks out"): seconds a receiver gets per attempt (the worker sends, never a call), and
 # seconds after an event during which failed deliveries are retried with exponential backoff.
-WEBHOOK_TIMEOUT = config("WEBHOOK_TIMEOUT", default=10, cast=float)
+WEBHOOK_TIMEOUT = config("WEBHOOK_TIMEOUT", default=10.0, cast=float)
 WEBHOOK_RETRY_FOR = config("WEBHOOK_RETRY_FOR", default=86400, cast=int)
 
 # Contacts

@@ -115,8 +115,9 @@ def _attempt_store(delivery: Delivery, *, status: int | None, ok: bool, error: s
     with transaction.atomic():
         delivery.save()
         if delivery.status == Delivery.Status.RETRYING:
-            schedule(SEND_TASK, delivery.pk, schedule_type=Schedule.ONCE, next_run=next_at,
-                     name=f"webhook-delivery-{delivery.pk}-attempt-{delivery.attempts + 1}")
+            name = f"webhook-delivery-{delivery.pk}-attempt-{delivery.attempts + 1}"
+            Schedule.objects.filter(name=name).delete()  # left by a run of this task the broker handed out twice
+            schedule(SEND_TASK, delivery.pk, schedule_type=Schedule.ONCE, next_run=next_at, name=name)
 
 
 def _enqueue(delivery: Delivery) -> None:
