@@ -42,6 +42,7 @@ class Answer:
     body: bytes = b"ok"
     headers: tuple[tuple[str, str], ...] = ()
     hang: bool = False  # never answer (until the receiver is closed or released)
+    drip: float = 0.0  # seconds between the bytes of the answer, status line and headers included
 
 
 class WebhookReceiver:
@@ -94,12 +95,26 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             if answer.hang:
                 receiver.release.wait()
                 return
+            if answer.drip:
+                self._drip(answer)
+                return
             self.send_response(answer.status)
             for name, value in answer.headers:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
             self.wfile.write(answer.body)
+
+        def _drip(self, answer: Answer) -> None:
+            raw = (f"HTTP/1.0 {answer.status} OK\r\nContent-Length: {len(answer.body)}\r\n\r\n").encode()
+            for byte in raw + answer.body:
+                if receiver.release.wait(answer.drip):
+                    return
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
 
         def log_message(self, *args: object) -> None:
             pass

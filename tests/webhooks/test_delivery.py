@@ -75,6 +75,14 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(receiver, delivery, 
     assert Schedule.objects.count() == 1
 
 
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(receiver, delivery, settings):
+    # Each byte comes well within the socket timeout; the whole answer would take 100 x 0.05 s, twice the timeout.
+    settings.WEBHOOK_TIMEOUT = 2.5
+    receiver.answers = [Answer(200, b"x" * 60, drip=0.05)]
+    delivery = send(delivery)
+    assert (delivery.status, delivery.response_code, delivery.error) == (Delivery.Status.RETRYING, None, "timed out")
+
+
 def test_a_refused_connection_is_retried(delivery):
     Endpoint.objects.filter(pk=delivery.endpoint_id).update(url=closed_port_url())
     delivery = send(Delivery.objects.get(pk=delivery.pk))
