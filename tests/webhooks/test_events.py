@@ -40,17 +40,20 @@ def placed(fake_twilio) -> Call:
 
 
 def test_a_final_status_callback_writes_call_completed_and_the_worker_sends_it(
-        client, fake_twilio, placed, endpoint, receiver, django_capture_on_commit_callbacks):
+        client, fake_twilio, placed, endpoint, receiver, django_capture_on_commit_callbacks, caplog):
     with django_capture_on_commit_callbacks(execute=True):
         assert fake_twilio.status_callback(placed.twilio_sid, "completed", duration=42).post(client).status_code == 200
     [delivery] = Delivery.objects.all()
     assert receiver.received == [] and queued_deliveries() == [delivery.pk]
     assert (delivery.event, delivery.call_id, delivery.status) == (Event.CALL_COMPLETED, placed.pk, "pending")
 
-    delivery = send(delivery)
+    with caplog.at_level("INFO", logger="webhooks"):
+        delivery = send(delivery)
     [request] = receiver.received
     body = request.json()
     assert request.verified and delivery.status == Delivery.Status.DELIVERED
+    [line] = [record.getMessage() for record in caplog.records if record.name == "webhooks.services"]
+    assert placed.twilio_sid in line and "delivered" in line and endpoint.secret not in line
     assert set(body) == ENVELOPE | CALL_KEYS
     assert (body["event"], body["event_id"]) == ("call.completed", str(delivery.event_id))
     placed.refresh_from_db()
