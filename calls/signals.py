@@ -4,3 +4,7 @@ from django.dispatch import Signal
 
 # Sent with call=<Call> once, when a call reaches a final status (callback, reconciliation, failure, cancel).
 call_final = Signal()
+
+# Sent with call=<Call> when post-call processing has finished (done or failed) and stored its transcript and
+# extracted data, inside the transaction that stored them.
+call_processed = Signal()

@@ -37,6 +37,7 @@ from campaigns.models import (
     Outcome,
 )
 from campaigns.settling import campaign_contact_settle, campaign_contacts_settle_waiting
+from campaigns.signals import campaign_completed
 from campaigns.windows import Window, is_open
 
 logger = logging.getLogger(__name__)
@@ -271,9 +272,15 @@ def campaign_expire(*, campaign_id: int) -> int:
 
 
 def campaign_complete_if_settled(*, campaign_id: int, now: datetime) -> bool:
-    """A running campaign whose every contact is done becomes completed (a canceled one gets its finish time)."""
+    """A running campaign whose every contact is done becomes completed (a canceled one gets its finish time).
+    Sends campaigns.signals.campaign_completed in the transaction that completes it (webhooks out listen)."""
     if CampaignContact.objects.filter(campaign_id=campaign_id).exclude(state=ContactState.DONE).exists():
         return False
     finished = Campaign.objects.filter(pk=campaign_id, finished_at__isnull=True)
     finished.filter(state=CampaignState.CANCELED).update(finished_at=now)
-    return bool(finished.filter(state=CampaignState.RUNNING).update(state=CampaignState.COMPLETED, finished_at=now))
+    with transaction.atomic():
+        completed = finished.filter(state=CampaignState.RUNNING).update(state=CampaignState.COMPLETED,
+                                                                       finished_at=now)
+        if completed:
+            campaign_completed.send(sender=Campaign, campaign=Campaign.objects.get(pk=campaign_id))
+    return bool(completed)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from calls.models import Call, CallEvent, CallStatus
+from calls.signals import call_processed
 from contacts.models import Contact
 from contacts.services import ContactAlreadyExists, contact_create, contact_phone
 from extraction.audio import Recording, RecordingError, recording_read
@@ -118,16 +119,19 @@ def process_call_run(*, call: Call) -> Outcome:
     Writes Call.processing (status, timings, per-step {status, seconds, error, attempts}), Call.transcript and
     Call.conversation (when the merge succeeded), Call.extracted_data (when extraction succeeded; emptied when a
     new transcript could not be extracted) and Call.extraction_error (readable reason, or empty). Never touches
-    the recording or the live transcript. Enqueues nothing.
+    the recording or the live transcript. Sends calls.signals.call_processed in the transaction that stores the
+    outcome (webhooks out listen).
     """
     started = timezone.now()
     running = {"status": "running", "started_at": started.isoformat()}
     Call.objects.filter(pk=call.pk).update(processing=running)
     outcome = pipeline_run(call=call)
     fields = _outcome_fields(outcome, started)
-    Call.objects.filter(pk=call.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(call, name, value)
+    with transaction.atomic():
+        Call.objects.filter(pk=call.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(call, name, value)
+        call_processed.send(sender=Call, call=call)
     log.info("call %s processed: %s", call.twilio_sid or f"#{call.pk}", fields["processing"]["status"])
     return outcome
 

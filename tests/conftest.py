@@ -80,6 +80,7 @@ def role_group(name: str):
     import calls.migrations
 
     import campaigns.migrations
+    import webhooks.migrations
 
     group, created = Group.objects.get_or_create(name=name)
     if created:
@@ -88,11 +89,11 @@ def role_group(name: str):
         codes = importlib.import_module(f"calls.migrations.{module}").ROLES[name]
         group.permissions.add(*(Permission.objects.get(content_type__app_label=code.split(".")[0],
                                                        codename=code.split(".")[1]) for code in codes))
-        module = next(info.name for info in pkgutil.iter_modules(campaigns.migrations.__path__)
-                      if info.name.endswith("_campaign_roles"))
-        codenames = importlib.import_module(f"campaigns.migrations.{module}").ROLES[name]
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="campaigns",
-                                                         codename__in=codenames))
+        for app, migrations in (("campaigns", campaigns.migrations), ("webhooks", webhooks.migrations)):
+            module = next(info.name for info in pkgutil.iter_modules(migrations.__path__)
+                          if info.name.endswith(f"_{app.rstrip('s')}_roles"))
+            codenames = importlib.import_module(f"{app}.migrations.{module}").ROLES[name]
+            group.permissions.add(*Permission.objects.filter(content_type__app_label=app, codename__in=codenames))
     return group
 
 

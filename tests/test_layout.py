@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("calls", "campaigns", "contacts", "extraction", "voicebot_site")
+APPS = ("calls", "campaigns", "contacts", "extraction", "voicebot_site", "webhooks")
 
 
 def _project_modules() -> dict[str, Path]:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "calls",
     "campaigns",
     "extraction",
+    "webhooks",
     "voicebot_site",  # for its model of failed logins (login_limits.py)
 ]
 
@@ -275,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus", "EndReasonEnum": "calls.models.EndReason"},
 }
+
+# Webhooks out (README, "Webhooks out"): seconds a receiver gets per attempt (the worker sends, never a call), and
+# seconds after an event during which failed deliveries are retried with exponential backoff.
+WEBHOOK_TIMEOUT = config("WEBHOOK_TIMEOUT", default=10.0, cast=float)
+WEBHOOK_RETRY_FOR = config("WEBHOOK_RETRY_FOR", default=86400, cast=int)
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")

@@ -1,10 +1,10 @@
 """Campaigns in the two roles (README, "Roles"): Supervisors manage campaigns, Agents may look at them.
 
-As in calls' roles migration, permissions are created first (post_migrate comes after this on a fresh database)
-and only ever added to the groups.
+As in calls' roles migration, permissions are created first and only ever added (voicebot_site.role_migrations).
 """
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from voicebot_site.role_migrations import roles_grant
 
 MODELS = ("campaign", "campaigncontact")
 ROLES = {
@@ -14,17 +14,7 @@ ROLES = {
 
 
 def add_campaign_roles(apps, schema_editor) -> None:
-    using = schema_editor.connection.alias
-    config = apps.get_app_config("campaigns")
-    config.models_module = True  # create_permissions skips app configs without one, as migration stubs are
-    create_permissions(config, verbosity=0, using=using, apps=apps)
-    config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in ROLES.items():
-        group, _ = Group.objects.using(using).get_or_create(name=name)
-        group.permissions.add(*Permission.objects.using(using).filter(
-            content_type__app_label="campaigns", codename__in=codenames))
+    roles_grant(apps, schema_editor, app_label="campaigns", roles=ROLES)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,94 @@
+"""What is stored about webhooks out: the endpoints staff configure and every delivery made to them."""
+import secrets
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+
+SECRET_PREFIX = "whsec_"
+
+
+class Event(models.TextChoices):
+    """What an endpoint may be told. TEST is only sent by the admin's "Send test event"."""
+
+    CALL_COMPLETED = "call.completed", "A call reached its final state"
+    CALL_PROCESSED = "call.processed", "A call's transcript and extracted data are ready"
+    CAMPAIGN_COMPLETED = "campaign.completed", "A campaign completed"
+    TEST = "webhook.test", "Test event"
+
+
+SUBSCRIBABLE = [Event.CALL_COMPLETED, Event.CALL_PROCESSED, Event.CAMPAIGN_COMPLETED]
+
+
+def secret_generate() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+class Endpoint(models.Model):
+    """A URL of an integrator's that receives the events it subscribed to, signed with its secret."""
+
+    url = models.URLField("URL", max_length=500, validators=[URLValidator(schemes=["http", "https"])],
+                          help_text="http:// or https:// address that receives a POST per event.")
+    events = models.JSONField(default=list, help_text="The events sent to it.")
+    secret = models.CharField(max_length=100, blank=True,
+                              help_text="Signs each delivery (README, \"Webhooks out\"). Leave blank to generate one.")
+    active = models.BooleanField(default=True, help_text="Inactive endpoints get nothing new; retries stop.")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def clean(self) -> None:
+        events = self.events if isinstance(self.events, list) else None
+        if not events or not set(events) <= set(SUBSCRIBABLE):
+            raise ValidationError({"events": f"Choose one or more of: {', '.join(SUBSCRIBABLE)}."})
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.secret:
+            self.secret = secret_generate()
+        super().save(*args, **kwargs)
+
+    def wants(self, event: str) -> bool:
+        return self.active and isinstance(self.events, list) and event in self.events
+
+
+class Delivery(models.Model):
+    """One event sent (or being sent) to one endpoint: the exact body, and how each attempt went."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        RETRYING = "retrying", "Failed; will retry"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=Event.choices)
+    event_id = models.UUIDField(default=uuid.uuid4, db_index=True,
+                                help_text="The same for a re-send, so receivers can drop duplicates.")
+    body = models.TextField(help_text="The JSON sent, byte for byte.")
+    call = models.ForeignKey("calls.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    campaign = models.ForeignKey("campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    resent_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Of the last attempt.")
+    response_body = models.TextField(blank=True, help_text="The start of the last failed attempt's answer.")
+    error = models.CharField(max_length=300, blank=True, help_text="Why the last attempt failed.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Of the last attempt.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        permissions = [("resend_delivery", "Can re-send webhook deliveries")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint} · {self.get_status_display()}"
