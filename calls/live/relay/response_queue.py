@@ -40,6 +40,11 @@ class ResponseQueue:
         return self._in_flight
 
     @property
+    def waiting(self) -> int:
+        """Requests queued behind the response in flight."""
+        return len(self._queued)
+
+    @property
     def goodbye_done(self) -> bool:
         """The goodbye response has finished (all its audio has been sent)."""
         return self._goodbye_done
