@@ -91,7 +91,7 @@ class CallEventInline(admin.TabularInline):
 
 
 EVENT_DETAILS_HIDDEN = frozenset({"sequence_number"})
-EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID"}
+EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID", "filler": "Filler line said"}
 
 
 @admin.register(Call)

@@ -79,3 +79,16 @@ def test_a_keypad_message_without_the_digit_fails(ai_copy):
     path.write_text(path.read_text(encoding="utf-8").replace("tecla {digit} del", "tecla del"), encoding="utf-8")
     with pytest.raises(AgentConfigError, match=r"keypad\.message: Value error, must contain \{digit\}"):
         load_agent_config(ai_copy)
+
+
+def test_the_system_check_warns_when_an_http_tool_has_no_signing_secret(ai_copy, settings, monkeypatch):
+    from calls.checks import http_tools_check
+
+    monkeypatch.setenv("CRM_TOKEN", "Bearer x")
+    settings.TOOLS_SIGNING_SECRET = ""
+    assert http_tools_check(None) == []  # no HTTP tool: nothing to sign
+    tools_file(ai_copy, HTTP_TOOL)
+    [warning] = http_tools_check(None)
+    assert warning.id == "calls.W004" and "check_availability" in warning.msg
+    settings.TOOLS_SIGNING_SECRET = "s3cret"
+    assert http_tools_check(None) == []
