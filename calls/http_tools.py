@@ -130,12 +130,26 @@ async def _request(endpoint: HttpEndpoint, body: bytes, headers: dict[str, str])
 
 
 def _answer(name: str, status: int, raw: bytes, logger: CallLogger) -> dict[str, Any]:
-    if not 200 <= status < 300:
-        logger.warning("tool %s: HTTP %d", name, status)
-        return {"error": f"{name} failed: its service answered HTTP {status}."}
     try:
         value = json.loads(raw) if raw.strip() else {}
     except ValueError:
+        value = _NOT_JSON
+    if not 200 <= status < 300:
+        logger.warning("tool %s: HTTP %d", name, status)
+        reason = _explained(value) if 400 <= status < 500 else ""
+        said = f" ({reason[:200]})" if reason else ""
+        return {"error": f"{name} failed: its service answered HTTP {status}{said}."}
+    if value is _NOT_JSON:
         logger.warning("tool %s: the answer is not JSON", name)
         return {"error": f"{name} failed: its service answered something that is not JSON."}
     return value if isinstance(value, dict) else {"result": value}
+
+
+_NOT_JSON = object()
+
+
+def _explained(value: Any) -> str:
+    """The reason a refusal gives ({"error": "..."} or {"detail": "..."}, e.g. with a 422): the model can say it."""
+    if not isinstance(value, dict):
+        return ""
+    return next((value[key] for key in ("error", "detail") if isinstance(value.get(key), str)), "")

@@ -67,6 +67,12 @@ async def test_an_http_error_is_a_readable_error():
     assert answer == {"error": "check_availability failed: its service answered HTTP 500."}
 
 
+async def test_a_refusal_the_endpoint_explains_reaches_the_model():
+    async with FakeBusiness(secret=SECRET, status=422, answer={"error": "No hay visitas ese día."}) as business:
+        answer = await call(endpoint_of(business))
+    assert answer == {"error": "check_availability failed: its service answered HTTP 422 (No hay visitas ese día.)."}
+
+
 async def test_a_redirect_is_not_followed():
     async with FakeBusiness(secret=SECRET, status=302) as business:
         answer = await call(endpoint_of(business))
