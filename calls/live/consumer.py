@@ -25,8 +25,8 @@ import orjson
 from calls import twilio_client
 from calls.live import media
 from calls.agent_config import apology_text, load_agent_config, relay_settings
-from calls.http_tools import http_tool_call, tools_timeout_s
 from calls.exceptions import CallError, StreamTokenError
+from calls.http_tools import http_tool_call, tools_timeout_s
 from calls.models import Call, EndReason
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay

@@ -64,7 +64,7 @@ class FakeBusiness:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
         self.received, self._closing = asyncio.Event(), asyncio.Event()
         return self
 
