@@ -82,7 +82,9 @@ class CallEventInline(admin.TabularInline):
             shown_as_what = event.kind == CallEvent.Kind.STATUS and key == "status"
             if value in (None, "", [], {}) or key in EVENT_DETAILS_HIDDEN or shown_as_what:
                 continue
-            if key == "duration" and isinstance(value, int | float):
+            if isinstance(value, bool):
+                value = "yes" if value else "no"
+            elif key == "duration" and isinstance(value, int | float):
                 value = format_duration(value)
             elif key == "end_reason" and value in EndReason.values:
                 value = EndReason(value).label
@@ -91,7 +93,7 @@ class CallEventInline(admin.TabularInline):
 
 
 EVENT_DETAILS_HIDDEN = frozenset({"sequence_number"})
-EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID"}
+EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID", "filler": "Filler line said"}
 
 
 @admin.register(Call)

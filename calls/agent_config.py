@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from calls.http_tools import HttpEndpoint
 from calls.live.relay.session import RelaySettings, TurnDetection
 
 DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
@@ -47,6 +48,20 @@ class TurnDetectionConfig(_Strict):
     eagerness: Literal["low", "medium", "high", "auto"] = "auto"
 
 
+class KeypadConfig(_Strict):
+    """Digits the callee presses reach the model as a user message (`{digit}` replaced), then it answers."""
+
+    enabled: bool = False
+    message: str = "{digit}"
+
+    @field_validator("message")
+    @classmethod
+    def _has_digit(cls, value: str) -> str:
+        if "{digit}" not in value:
+            raise ValueError("must contain {digit}")
+        return value
+
+
 class AgentPrompts(_Strict):
     persona: str = Field(min_length=1)
     say_exactly: str
@@ -57,6 +72,8 @@ class AgentPrompts(_Strict):
     silence_goodbye: str = Field(min_length=1)
     voicemail: str = Field(min_length=1)
     apology: str = Field(min_length=1)  # said by Twilio (not the AI) when the AI fails mid-call
+    tool_filler: str = ""  # said while a tool takes longer than a second; empty: nothing is said
+    keypad: KeypadConfig = KeypadConfig()
     turn_detection: TurnDetectionConfig = TurnDetectionConfig()
 
     @field_validator("say_exactly")
@@ -89,6 +106,11 @@ class ToolSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str = Field(min_length=1)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    http: HttpEndpoint | None = None  # the business's endpoint that does it (calls.http_tools)
+    profiles: tuple[str, ...] = ()  # offered only to calls of these agent profiles; empty: to every call
+
+    def offered_to(self, profile: str) -> bool:
+        return not self.profiles or profile in self.profiles
 
     def to_wire(self) -> dict[str, Any]:
         """The GA Realtime function tool shape for `session.tools`."""
@@ -105,6 +127,8 @@ class ToolsFile(_Strict):
         end_call = next((tool for tool in value if tool.name == "end_call"), None)
         if end_call is None or "reason" not in end_call.parameters.get("properties", {}):
             raise ValueError("an end_call tool with a 'reason' argument is required")
+        if end_call.http is not None or end_call.profiles:
+            raise ValueError("end_call is the relay's own: it takes no http endpoint and no profiles")
         return value
 
 
@@ -191,8 +215,12 @@ def load_agent_config(ai_dir: Path | str | None = None, profile: str = "") -> Ag
     loaded = {name: load_part(name, ai_dir, profile) for name in SCHEMAS}
     tools = loaded["tools/tools.yaml"]
     assert isinstance(tools, ToolsFile)
+    unknown = sorted({name for tool in tools.tools for name in tool.profiles} - set(profile_names(ai_dir)))
+    if unknown:  # a misspelt profile would silently never get the tool
+        raise AgentConfigError(f"tools/tools.yaml: profiles: no agent profile {unknown[0]!r}")
     return AgentConfig(agent=loaded["prompts/agent.yaml"], transcription=loaded["prompts/transcription.yaml"],
-                       extraction=loaded["prompts/extraction.yaml"], tools=tools.tools)
+                       extraction=loaded["prompts/extraction.yaml"],
+                       tools=[tool for tool in tools.tools if tool.offered_to(profile)])
 
 
 def apology_text(ai_dir: Path | str | None = None, profile: str = "") -> str:
@@ -220,6 +248,8 @@ def relay_settings(
         silence_prompt_instruction=agent.silence_prompt,
         silence_goodbye_instruction=agent.silence_goodbye,
         voicemail_instruction=agent.say(agent.voicemail),
+        tool_filler_instruction=agent.say(agent.tool_filler) if agent.tool_filler else "",
+        keypad_message=agent.keypad.message if agent.keypad.enabled else "",
         voice=voice,
         turn_detection=TurnDetection(**agent.turn_detection.model_dump()),
         transcription_model=transcription_model,

@@ -3,6 +3,8 @@ background-task timings under which a task would run twice at once."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from calls.agent_config import AgentConfigError, ToolsFile, load_part, profile_names
+
 
 @register()
 def credentials_check(app_configs, **kwargs) -> list[Warning]:
@@ -36,3 +38,22 @@ def task_timing_check(app_configs, **kwargs) -> list[Error]:
         "Q_TIMEOUT, with a margin for the time a task waits in a worker's queue (the defaults are 1900 and 1800).",
         id="calls.E001",
     )]
+
+
+@register()
+def http_tools_check(app_configs, **kwargs) -> list[Warning]:
+    """An HTTP tool under AI/ (or a profile) needs TOOLS_SIGNING_SECRET: without it the bot's requests are not sent."""
+    if settings.TOOLS_SIGNING_SECRET:
+        return []
+    named = set()
+    for profile in ["", *profile_names(settings.AI_CONFIG_DIR)]:
+        try:
+            tools = load_part("tools/tools.yaml", settings.AI_CONFIG_DIR, profile)
+        except AgentConfigError:
+            continue  # a broken file is reported where it is loaded, with its own message
+        assert isinstance(tools, ToolsFile)
+        named |= {tool.name for tool in tools.tools if tool.http is not None}
+    if not named:
+        return []
+    return [Warning(f"TOOLS_SIGNING_SECRET is not set: the HTTP tools {', '.join(sorted(named))} send nothing.",
+                    hint="Set TOOLS_SIGNING_SECRET to a long random value shared with your endpoint.", id="calls.W004")]

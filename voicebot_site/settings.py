@@ -337,6 +337,9 @@ CALL_WRAP_UP_GRACE = config("CALL_WRAP_UP_GRACE", default=15, cast=int)
 SILENCE_TIMEOUT = config("SILENCE_TIMEOUT", default=12, cast=int)
 GOODBYE_MARK_CAP = config("GOODBYE_MARK_CAP", default=10, cast=int)
 INPUT_GAIN_DB = config("INPUT_GAIN_DB", default=None, cast=float)
+# The key that signs each request of an HTTP tool (AI/tools/tools.yaml `http:`) to the business's endpoint, which
+# checks it (README "Tools that call your systems"). Unset: HTTP tools answer the model an error and send nothing.
+TOOLS_SIGNING_SECRET = config("TOOLS_SIGNING_SECRET", default="")
 
 # OpenAI
 OPENAI_API_KEY = config("OPENAI_API_KEY", default="")

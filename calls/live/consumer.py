@@ -26,6 +26,7 @@ from calls import twilio_client
 from calls.live import media
 from calls.agent_config import apology_text, load_agent_config, relay_settings
 from calls.exceptions import CallError, StreamTokenError
+from calls.http_tools import http_tool_call, tools_timeout_s
 from calls.models import Call, EndReason
 from calls.live.monitor import MonitorFeed
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
@@ -176,6 +177,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _build_relay(self, connection: Any, call: Call, *, started_at: float) -> Relay:
         config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR, call.agent_profile)
         self.apology = config.agent.apology
+        self.http_tools = {tool.name: tool.http for tool in config.tools if tool.http is not None}
         relay_config = relay_settings(
             config, voice=settings.OPENAI_AUDIO_VOICE, transcription_model=settings.OPENAI_STT_MODEL,
             language=settings.MODEL_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
@@ -188,6 +190,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         return Relay(
             send_to_twilio=self.send_json, realtime=connection, settings=relay_config, recorder=recorder,
             on_event=self._on_event, hang_up=self._hang_up, run_tool=self._run_tool,
+            tool_timeout_s=tools_timeout_s(self.http_tools.values()),
             call_sid=call.twilio_sid or str(call.code), started_at=started_at,
         )
 
@@ -214,7 +217,13 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.monitor.publish(event)  # to the staff watching the call page: never waits
 
     async def _run_tool(self, call: ToolCall) -> dict[str, Any]:
-        # The relay runs it as a task of its own, bounded by its timeout: the audio never waits for the database.
+        # The relay runs it as a task of its own, bounded by its timeout: the audio never waits for the database
+        # or the business's endpoint.
+        if (endpoint := self.http_tools.get(call.name)) is not None:
+            context = {"sid": self.call.twilio_sid, "contact_id": self.call.contact_id,
+                       "phone": self.call.phone_number, "campaign_id": self.call.campaign_id}
+            return await http_tool_call(endpoint, name=call.name, arguments=call.arguments, context=context,
+                                        secret=settings.TOOLS_SIGNING_SECRET, call_sid=self.call.twilio_sid)
         return await database_sync_to_async(call_tool_run)(
             call_id=self.call.pk, name=call.name, arguments=call.arguments, at_ms=call.at_ms)
 

@@ -83,6 +83,18 @@ def test_the_timeline_names_every_kind_of_event_in_words(admin_client_logged):
     assert all(kind.label and kind.label != kind.value for kind in CallEvent.Kind)
 
 
+def test_the_timeline_shows_what_a_tool_was_asked_and_answered_and_whether_the_filler_was_said(admin_client_logged):
+    call = CallFactory()
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.TOOL_CALLED, detail={
+        "name": "check_availability", "arguments": {"date": "2026-12-01"}, "result": {"free": True},
+        "duration_ms": 2104, "at_ms": 8000, "filler": True})
+
+    html = admin_client_logged.get(change_url(call)).content.decode()
+
+    assert "The bot used a tool" in html and "check_availability" in html and "2026-12-01" in html
+    assert "Filler line said: yes" in html
+
+
 def test_it_falls_back_to_the_conversation_text(admin_client_logged):
     call = CallFactory(conversation="Bot: Buenas tardes\nClient: Hola")
 

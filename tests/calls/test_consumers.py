@@ -186,7 +186,10 @@ def wav_of(call: Call) -> wave.Wave_read:
 # ---- a whole call ------------------------------------------------------------------------------------------------
 
 
-async def test_it_relays_a_short_call_and_saves_what_happened(settings, live, callee_audio):
+async def test_it_relays_a_short_call_and_saves_what_happened(settings, live, callee_audio, ai_copy):
+    # The key goes on the timeline only (its keypad item: tests/calls/test_consumer_http_tools.py).
+    agent = ai_copy / "prompts" / "agent.yaml"
+    agent.write_text(agent.read_text(encoding="utf-8") + "\nkeypad: {enabled: false}\n", encoding="utf-8")
     scenario = RealtimeScenario(
         callee_turns=[CalleeTurn(after_ms=400, speech_ms=800, transcript="Busco piso en Madrid.")],
         replies=[Reply("Hola, soy Lucía.", audio_ms=600), Reply("¿Cuál es su presupuesto?", audio_ms=400)])

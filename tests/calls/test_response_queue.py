@@ -90,3 +90,24 @@ def test_a_refused_goodbye_waits_for_its_own_response_not_the_one_that_refused_i
     queue.created("resp_bye")
     queue.done("resp_bye")
     assert queue.goodbye_done
+
+
+def test_plain_requests_made_while_one_waits_share_it():
+    queue = ResponseQueue()
+    queue.request(ResponseRequest("opening"))
+    assert queue.request(ResponseRequest(None)) is None
+    assert queue.request(ResponseRequest(None)) is None  # a second tool answer or key: the waiting one covers it
+    assert queue.request(ResponseRequest("wrap up")) is None
+    assert queue.waiting == 2
+    assert queue.done("resp_1") == ResponseRequest(None)
+    assert queue.done("resp_2") == ResponseRequest("wrap up")
+
+
+def test_a_waiting_request_can_be_withdrawn_but_not_one_already_sent():
+    queue = ResponseQueue()
+    sent = queue.request(ResponseRequest("opening"))
+    filler = ResponseRequest("filler")
+    queue.request(filler)
+    assert queue.withdraw(filler) is True and queue.waiting == 0
+    assert queue.withdraw(sent) is False
+    assert queue.done("resp_1") is None

@@ -7,8 +7,11 @@ reads everything back through the REST API only: status, stereo recording, Bot/C
 fields and the contact's last-called time.
 """
 import asyncio
+import contextlib
 import io
+import json
 import re
+import shutil
 import wave
 from urllib.parse import urlsplit
 
@@ -16,6 +19,8 @@ import numpy as np
 import pytest
 import requests
 
+from calls.agent_config import DEFAULT_AI_DIR
+from tests.fakes.business import FakeBusiness
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 from tests.fakes.openai_rest import OpenAIRestFake
 from tests.fakes.phone import SimulatedPhones
@@ -35,22 +40,44 @@ CLIENT_WORDS = "Busco un piso en Madrid, mil euros al mes."
 EXTRACTED = {"place": "Madrid", "budget": 1000, "other_requirements": None}
 
 
-def _scenario() -> RealtimeScenario:
+SIGNING_SECRET = "e2e-tools-signing-secret"
+TOOL_ARGUMENTS = {"date": "2026-12-01"}
+
+
+def _scenario(*, http_tool: bool = False) -> RealtimeScenario:
+    """The callee says what they look for; the bot ends the call (first calling the HTTP tool, with `http_tool`)."""
+    # With the tool, the callee also presses a key at once: the bot answers it before the callee speaks.
+    tool = [Reply("De acuerdo.", audio_ms=400), Reply(tool=("check_availability", TOOL_ARGUMENTS))] if http_tool else []
     return RealtimeScenario(
         api_key=KEY,
         callee_turns=[CalleeTurn(after_ms=1500, speech_ms=2000, transcript=CLIENT_WORDS)],
-        replies=[Reply(BOT_WORDS, audio_ms=1200), Reply(end_call="informacion_completa"),
+        replies=[Reply(BOT_WORDS, audio_ms=1200), *tool, Reply(end_call="informacion_completa"),
                  Reply("Gracias por su tiempo, adiós.", audio_ms=800)],
     )
+
+
+def _http_tool_env(tmp_path, business: FakeBusiness) -> dict[str, str]:
+    """AI/ with an HTTP tool calling `business`, and the environment it needs."""
+    ai_dir = tmp_path / "AI"
+    shutil.copytree(DEFAULT_AI_DIR, ai_dir)
+    tools = ai_dir / "tools" / "tools.yaml"
+    tools.write_text(tools.read_text(encoding="utf-8") + (
+        "  - name: check_availability\n    description: Mira si hay visitas libres ese día.\n"
+        "    parameters: {type: object, properties: {date: {type: string}}}\n"
+        f"    http: {{url: '{business.url('/availability')}', headers: {{Authorization: 'env:CRM_TOKEN'}}}}\n"),
+        encoding="utf-8")
+    return {"AI_CONFIG_DIR": str(ai_dir), "CRM_TOKEN": "Bearer crm-e2e", "TOOLS_SIGNING_SECRET": SIGNING_SECRET}
 
 
 class System:
     """Everything one test needs: the deployment, the fakes and the phones."""
 
     def __init__(self, stack: Stack, port: int, twilio: FakeTwilio, realtime: FakeRealtimeServer,
-                 rest: OpenAIRestFake, phones: SimulatedPhones, proxy: PathProxy) -> None:
+                 rest: OpenAIRestFake, phones: SimulatedPhones, proxy: PathProxy,
+                 business: FakeBusiness | None = None) -> None:
         self.stack, self.port, self.twilio, self.realtime, self.rest, self.phones, self.proxy = (
             stack, port, twilio, realtime, rest, phones, proxy)
+        self.business = business
         self.url = proxy.url  # the one public address, as behind nginx
         self.auth = {"Authorization": f"Token {stack.token}"}
 
@@ -76,15 +103,21 @@ class System:
 async def system(tmp_path, request):
     """The deployment; parametrize indirectly with {"worker": False} to start it without the worker, or with
     {"webs": 2} for two Daphne processes behind one address: /make_call and the API on the first, Twilio's
-    callbacks and the media stream on the second."""
+    callbacks and the media stream on the second, or with {"http_tool": True} for a bot that calls a fake business
+    endpoint (system.business) during the call."""
     options = getattr(request, "param", {})
-    async with FakeRealtimeServer(_scenario()) as realtime:
+    async with contextlib.AsyncExitStack() as extras:
+        business, tool_env = None, {}
+        if options.get("http_tool"):
+            business = await extras.enter_async_context(FakeBusiness(secret=SIGNING_SECRET, answer={"free": True}))
+            tool_env = _http_tool_env(tmp_path, business)
+        realtime = await extras.enter_async_context(FakeRealtimeServer(_scenario(http_tool=bool(business))))
         with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
                             chat_answer=EXTRACTED) as rest, FakeTwilio(public_base_url=PUBLIC) as twilio:
             stack = Stack(tmp_path, extra_env={
                 **twilio.voicebot_env(), "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
                 "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
-                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1",
+                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1", **tool_env,
             })
             try:
                 await asyncio.to_thread(stack.prepare)
@@ -96,7 +129,7 @@ async def system(tmp_path, request):
                 async with PathProxy(default_port=port, routes=routes) as proxy, SimulatedPhones(
                     twilio, proxy.url, hang_up_after_s=25
                 ) as phones:
-                    yield System(stack, port, twilio, realtime, rest, phones, proxy)
+                    yield System(stack, port, twilio, realtime, rest, phones, proxy, business)
             finally:
                 await asyncio.to_thread(stack.stop_all)
                 print(stack.logs())  # shown by pytest when the test fails
@@ -276,3 +309,23 @@ async def test_two_web_processes_behind_one_address_share_a_call(system):
     assert status_path.startswith("/twilio/status/")
     assert system.proxy.routed[(status_path, streamer)] == 4
     await _assert_complete_call(system, response.json()["call_sid"])
+
+
+@pytest.mark.parametrize("system", [{"http_tool": True}], indirect=True)
+async def test_a_call_whose_bot_uses_an_http_tool_and_hears_a_key_keeps_both_on_its_record(system):
+    system.phones.keypresses[NUMBER] = [(0.3, "1")]
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
+    sid = response.json()["call_sid"]
+
+    await _assert_complete_call(system, sid)
+    [request] = system.business.requests  # its signature checked with README's recipe, else it is in `refused`
+    assert request.json["arguments"] == TOOL_ARGUMENTS and request.json["call"]["sid"] == sid
+    assert request.headers["Authorization"] == "Bearer crm-e2e" and system.business.refused == []
+    script = ("import json; from calls.models import CallEvent; print(json.dumps([e.detail for e in "
+              f"CallEvent.objects.filter(call__twilio_sid='{sid}', kind='tool_called')]))")
+    [event] = json.loads((await asyncio.to_thread(system.stack.manage, "shell", "-c", script)).stdout.splitlines()[-1])
+    assert (event["name"], event["arguments"], event["result"]) == ("check_availability", TOOL_ARGUMENTS,
+                                                                    {"free": True})
+    [key] = [event["item"]["content"][0]["text"] for event in system.realtime.of_type("conversation.item.create")
+             if event["item"]["type"] == "message"]
+    assert key == "El cliente ha pulsado la tecla 1 del teléfono."

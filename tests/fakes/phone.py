@@ -2,7 +2,8 @@
 
 For every call FakeTwilio accepts, a lifecycle runs as Twilio's would: signed `initiated` and `ringing` callbacks;
 then, by the number's behaviour, `busy` / `no-answer`, or `in-progress` and the media stream (TwilioMediaClient
-streaming real speech at real-time pace, signed handshake, the call's token); the call ends when voicebot hangs
+streaming real speech at real-time pace, signed handshake, the call's token; keys pressed as scripted in
+`keypresses`); the call ends when voicebot hangs
 up through the REST API (or a TwiML update with <Hangup>), or when the callee hangs up after `hang_up_after_s`:
 the stream gets `stop` and the signed `completed` callback carries the duration.
 """
@@ -42,6 +43,7 @@ class SimulatedPhones:
     speech: bytes = SPEECH
     ring_s: float = 0.2
     hang_up_after_s: float = 60.0
+    keypresses: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # number -> (s after start, key)
     outcomes: dict[str, PhoneOutcome] = field(default_factory=dict)
 
     async def __aenter__(self) -> "SimulatedPhones":
@@ -98,6 +100,13 @@ class SimulatedPhones:
         outcome.duration = max(1, round(time.monotonic() - answered))
         await self._callback(outcome, "completed", duration=outcome.duration)
 
+    @staticmethod
+    async def _press_keys(media: TwilioMediaClient, keys: list[tuple[float, str]]) -> None:
+        """The callee presses keys on the stream's clock: Twilio's `dtmf` frames, in order with the audio."""
+        for at_s, digit in keys:
+            await asyncio.sleep(max(0.0, at_s - media.stream_ms() / 1000))
+            await media.dtmf(digit)
+
     async def _talk(self, call: FakeCall, outcome: PhoneOutcome) -> str:
         url, headers, params = self.twilio.stream_handshake(call.sid)
         local = urlsplit(self.server_url)
@@ -120,6 +129,7 @@ class SimulatedPhones:
             if call.ended_at is not None:
                 ended()
         streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))
+        pressing = asyncio.create_task(self._press_keys(media, self.keypresses.get(call.to, [])))
         closed = asyncio.create_task(media.closed_by_server.wait())
         ended = asyncio.create_task(hung_up.wait())
         await asyncio.wait({closed, ended}, timeout=self.hang_up_after_s, return_when=asyncio.FIRST_COMPLETED)
@@ -130,6 +140,7 @@ class SimulatedPhones:
         else:
             ended_by = "stream_closed" if media.closed_by_server.is_set() else "callee"
         hung_up.set()
+        pressing.cancel()
         await streaming
         await media.stop()
         return ended_by

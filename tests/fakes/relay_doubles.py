@@ -91,7 +91,7 @@ class Harness:
     """A Relay wired to doubles, with its `run()` pump going; every helper lets the loop settle."""
 
     def __init__(self, tmp_path: Path, *, clock: Callable[[], float] | None = None, run_tool: Any = None,
-                 tool_timeout_s: float = 5.0, **setting_overrides: Any) -> None:
+                 tool_timeout_s: float = 5.0, filler_after_s: float = 1.0, **setting_overrides: Any) -> None:
         """`clock`: the relay's (a `FakeClock` by default; `time.monotonic` to let its timers fire on their own);
         `run_tool`: the relay's tool runner (none: every tool but end_call is unknown)."""
         self.clock = clock or FakeClock()
@@ -105,6 +105,7 @@ class Harness:
             send_to_twilio=self._twilio, realtime=self.ai, settings=settings(**setting_overrides),
             recorder=Recorder(self.recording), on_event=self._event, hang_up=self._hang_up, clock=self.clock,
             call_sid="pending", tick_s=3600, run_tool=run_tool, tool_timeout_s=tool_timeout_s,
+            filler_after_s=filler_after_s,
         )
         self.run_task: asyncio.Task[str | None] | None = None
 

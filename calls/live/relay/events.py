@@ -74,6 +74,7 @@ class ToolCalled:
     result: dict[str, Any]
     duration_ms: int
     at_ms: int
+    filler: bool = False  # the bot said the filler line while it ran
 
 
 @dataclass(frozen=True)

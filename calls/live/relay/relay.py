@@ -2,11 +2,13 @@
 
 Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot speaks first with `response.create`);
 `media` audio is appended untouched (pcmu both sides) and recorded; `mark` confirms bot audio played; `dtmf` goes to
-the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
-frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,
-`conversation.item.truncate` at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
+the timeline (and, keypad on, to the model as a user item: `keypad`); `stop` closes. OpenAI -> Twilio (`run()`):
+`response.output_audio.delta` becomes a Twilio `media` frame followed by a `mark`;
+`input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`, `conversation.item.truncate`
+at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
 mark returns (or at a cap); any other declared tool runs as a task through the injected `run_tool` (`tool_calls`),
-its answer sent back as a `function_call_output` followed by a `response.create`. Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+its answer sent back as a `function_call_output` followed by a `response.create` (a filler line said meanwhile
+when it is slow). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
 `response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
@@ -29,12 +31,13 @@ from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio,
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
 from .events import AiError, AiUnavailable, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled
+from .keypad import keypad_item
 from .mulaw import gain_table
 from .reasons import AI_UNAVAILABLE, BOT_HANGUP, CALLEE_HANGUP, DURATION_LIMIT, FATAL_ERROR_CODES, SILENCE
 from .recorder import Recorder
 from .response_queue import ResponseQueue, ResponseRequest
 from .timers import CallTimers, Due, Ending
-from .tool_calls import TOOL_TIMEOUT_S, UNKNOWN_TOOL, RunTool, ToolCall, tool_answer
+from .tool_calls import FILLER_AFTER_S, TOOL_TIMEOUT_S, UNKNOWN_TOOL, RunTool, ToolCall, tool_answer
 from .transcript import Metrics, Transcript
 
 log = logging.getLogger(__name__)
@@ -56,14 +59,14 @@ class Relay:
         self, *, send_to_twilio: SendToTwilio, realtime: RealtimeConnection, settings: session.RelaySettings,
         recorder: Recorder, on_event: OnEvent, hang_up: RequestHangUp, clock: Callable[[], float] = time.monotonic,
         call_sid: str = "-", tick_s: float = 0.25, started_at: float | None = None, run_tool: RunTool | None = None,
-        tool_timeout_s: float = TOOL_TIMEOUT_S,
+        tool_timeout_s: float = TOOL_TIMEOUT_S, filler_after_s: float = FILLER_AFTER_S,
     ) -> None:
         self._realtime, self.settings = realtime, settings
         self.recorder, self._on_event, self._hang_up, self._clock = recorder, on_event, hang_up, clock
         self.log = CallLogger(log, call_sid)
         self.recorder.log = self.log
         self._tick_s = tick_s
-        self._run_tool, self._tool_timeout_s = run_tool, tool_timeout_s
+        self._run_tool, self._tool_timeout_s, self._filler_after_s = run_tool, tool_timeout_s, filler_after_s
         self._tool_names = {str(tool.get("name")) for tool in settings.tools} - {END_CALL_TOOL}
         self._tool_tasks: set[asyncio.Task] = set()
         self._gain = gain_table(settings.input_gain_db) if settings.input_gain_db else None
@@ -162,6 +165,10 @@ class Relay:
     async def _on_twilio_dtmf(self, frame: media.DtmfFrame) -> None:
         self.timers.callee_spoke(self.now_ms)
         await self._emit(Dtmf(digit=frame.dtmf.digit, at_ms=int(self.now_ms)))
+        item = keypad_item(self.settings.keypad_message, frame.dtmf.digit) if self.settings.keypad_message else None
+        if item is not None and not self._hung_up and self.timers.ending is None:
+            await self._send_ai(item)
+            await self._request_response(None)  # several keys in a row share one queued response
 
     async def _on_twilio_stop(self, frame: media.StopFrame) -> None:
         await self.close(CALLEE_HANGUP)
@@ -276,17 +283,32 @@ class Relay:
     async def _tool_run(self, call: ToolCall) -> None:
         """Run one tool, answer the model with its result and have it go on (one response at a time)."""
         started = self._clock()
-        result = await tool_answer(self._run_tool, call, timeout_s=self._tool_timeout_s)
+        answer = asyncio.ensure_future(tool_answer(self._run_tool, call, timeout_s=self._tool_timeout_s))
+        filler = await self._filler_while(answer)
+        result = await answer
         duration_ms = int((self._clock() - started) * 1000)
+        filler_said = filler is not None and not self.responses.withdraw(filler)  # too late: not said
         if "error" in result:
             self.log.warning("tool %s: %s", call.name, str(result["error"])[:200])
         else:
             self.log.info("tool %s answered in %d ms", call.name, duration_ms)
         await self._send_ai(session.function_call_output(call.call_id, result))
         await self._emit(ToolCalled(name=call.name, arguments=call.arguments, result=result,
-                                    duration_ms=duration_ms, at_ms=call.at_ms))
+                                    duration_ms=duration_ms, at_ms=call.at_ms, filler=filler_said))
         if not self._hung_up and self.timers.ending is None:
             await self._request_response(None)
+
+    async def _filler_while(self, answer: asyncio.Future) -> ResponseRequest | None:
+        """If the tool has not answered within `filler_after_s`, the bot says the filler line meanwhile (queued
+        behind the response in flight, like any other); returns that request."""
+        if not self.settings.tool_filler_instruction:
+            return None
+        done, _ = await asyncio.wait({answer}, timeout=self._filler_after_s)
+        if done or self._hung_up or self.timers.ending is not None:
+            return None
+        filler = ResponseRequest(self.settings.tool_filler_instruction)
+        await self._send_response(self.responses.request(filler))
+        return filler
 
     async def _on_response_done(self, event: Any) -> None:
         response = getattr(event, "response", None)

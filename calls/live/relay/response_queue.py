@@ -22,6 +22,9 @@ class ResponseRequest:
     goodbye: bool = False
 
 
+PLAIN = ResponseRequest(None)  # the model goes on from the conversation as it stands (a tool's answer, a key)
+
+
 class ResponseQueue:
     def __init__(self) -> None:
         self._in_flight = False
@@ -37,6 +40,11 @@ class ResponseQueue:
         return self._in_flight
 
     @property
+    def waiting(self) -> int:
+        """Requests queued behind the response in flight."""
+        return len(self._queued)
+
+    @property
     def goodbye_done(self) -> bool:
         """The goodbye response has finished (all its audio has been sent)."""
         return self._goodbye_done
@@ -44,9 +52,18 @@ class ResponseQueue:
     def request(self, request: ResponseRequest) -> ResponseRequest | None:
         """Ask for a response: returns it if it should be sent now, or None if it waits its turn."""
         if self._in_flight:
-            self._queued.append(request)
+            if not (request == PLAIN and PLAIN in self._queued):  # one plain response answers every new item
+                self._queued.append(request)
             return None
         return self._send(request)
+
+    def withdraw(self, request: ResponseRequest) -> bool:
+        """Take back `request` if it is still waiting its turn; False if it was already sent (or never asked)."""
+        try:
+            self._queued.remove(request)
+        except ValueError:
+            return False
+        return True
 
     def created(self, response_id: str | None) -> None:
         """`response.created`: ours or one the server's VAD started. The first after the goodbye request is it."""

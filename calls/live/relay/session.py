@@ -59,6 +59,8 @@ class RelaySettings:
     silence_timeout_s: float = 0.0  # 0 = never prompt a silent callee
     input_gain_db: float | None = None  # None = pass the callee's bytes through untouched
     goodbye_mark_cap_s: float = 10.0  # hang up this long after the goodbye even if Twilio never confirms it
+    tool_filler_instruction: str = ""  # said while a tool is slow to answer; empty: nothing
+    keypad_message: str = ""  # the user message for a key pressed (`{digit}`); empty: keys stay off the model
 
 
 def session_update(settings: RelaySettings) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 `Relay` hands each call of a declared tool to an injected `RunTool` (the consumer's, which writes to the database)
 as a task of its own: audio keeps flowing while it runs. Its answer, or a readable error when it fails or takes
-longer than `TOOL_TIMEOUT_S`, goes back to the model as the call's `function_call_output`. No Django here.
+longer than `TOOL_TIMEOUT_S`, goes back to the model as the call's `function_call_output`; one slower than
+`FILLER_AFTER_S` has the bot say a filler line meanwhile. No Django here.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TOOL_TIMEOUT_S = 5.0
+FILLER_AFTER_S = 1.0  # a tool slower than this has the bot say agent.yaml's `tool_filler` while it runs
 UNKNOWN_TOOL = {"error": "unknown tool"}
 
 
