@@ -8,7 +8,7 @@ extraction.services; calls/review/display.py turns the stored JSON into tables s
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
@@ -45,6 +45,26 @@ from voicebot_site.admin_history import history_record
 PHONE_LIKE = frozenset("0123456789 +-().")
 LIVE_STATUS_MAX = 200  # ids per poll: more than a page of the list (list_per_page)
 LIVE_FIELDS = ("pk", "status", "duration", "end_reason", "answered_by")
+
+
+class ProcessingFilter(admin.SimpleListFilter):
+    """Calls by the state of their transcription and extraction (Call.processing's status)."""
+
+    title = "processing"
+    parameter_name = "processing"
+    NOT_PROCESSED = "none"
+    STATES = ("failed", "done", "queued", "running")
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("failed", "Processing failed"), ("done", "Processed"), ("queued", "Waiting to be processed"),
+                ("running", "Being processed"), (self.NOT_PROCESSED, "Not processed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == self.NOT_PROCESSED:  # no status at all, or none of the four
+            return queryset.filter(~Q(processing__has_key="status") | ~Q(processing__status__in=self.STATES))
+        if self.value() in self.STATES:
+            return queryset.filter(processing__status=self.value())
+        return queryset
 
 
 class CallEventInline(admin.TabularInline):
@@ -102,7 +122,7 @@ class CallAdmin(admin.ModelAdmin):
         "contact_display", "status_badge", "end_reason", "answered_by", "created_display", "duration_display",
         "extracted_summary",
     )
-    list_filter = ("status", "end_reason", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", "end_reason", ProcessingFilter, ("created_at", admin.DateFieldListFilter))
     date_hierarchy = "created_at"
     search_fields = ("phone_number", "contact__phone_number", "contact__name", "twilio_sid")
     search_help_text = "Phone number (any format), name, call SID, or any extracted value."
@@ -132,7 +152,7 @@ class CallAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("calls/admin.css",)}
-        js = ("calls/live_status.js",)
+        js = ("calls/live_status.js", "calls/transcript_seek.js")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -200,7 +220,19 @@ class CallAdmin(admin.ModelAdmin):
                    "can_upload": self.has_upload_recording_permission(request),
                    "can_hang_up": self.has_hangup_call_permission(request),
                    "can_listen": request.user.has_perm("calls.listen_recording")}
+        context.update(self._neighbours(request, object_id))
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    def _neighbours(self, request: HttpRequest, object_id: str) -> dict[str, int | None]:
+        """The calls just newer and just older than this one, in the calls list's order (newest first)."""
+        call = Call.objects.filter(pk=object_id).only("created_at").first() if object_id.isdigit() else None
+        if call is None:
+            return {}
+        calls = self.get_queryset(request).order_by()
+        newer = calls.filter(Q(created_at__gt=call.created_at) | Q(created_at=call.created_at, pk__gt=call.pk))
+        older = calls.filter(Q(created_at__lt=call.created_at) | Q(created_at=call.created_at, pk__lt=call.pk))
+        return {"newer_call": newer.order_by("created_at", "pk").values_list("pk", flat=True).first(),
+                "older_call": older.order_by("-created_at", "-pk").values_list("pk", flat=True).first()}
 
     # List columns
 

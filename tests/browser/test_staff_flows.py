@@ -404,6 +404,8 @@ def test_open_the_call_page_with_player_transcript_and_extracted_data(page, stac
     assert len(turns) == 4
     assert turns[0].startswith("0:00 Bot: Hola, le llamo de la inmobiliaria")
     assert turns[1].startswith("0:04 Client: Sí, un piso de dos habitaciones")
+    transcript.locator(".call-turn").first.click()  # the player jumps to that line (0.4 s) and plays
+    page.wait_for_function("document.querySelector('audio.call-audio').currentTime >= 0.39")
     extracted = page.locator("table.call-extracted").inner_text()
     assert "City\tValencia" in extracted and "Bedrooms\t2" in extracted and "Monthly budget\t900 EUR" in extracted
     timeline = page.locator(".inline-group").filter(has_text=re.compile("timeline", re.I))

@@ -149,3 +149,38 @@ def test_it_exports_selected_calls_to_csv_with_formulas_escaped(admin_client_log
 
     assert header[-1] == "Budget"
     assert row[0] == chosen.twilio_sid and row[5] == "'-2+3" and row[6] == "900"
+
+
+def test_transcript_lines_carry_where_the_player_should_seek(admin_client_logged):
+    call = CallFactory(transcript=[{"speaker": "Bot", "text": "Hola", "start": 0.5},
+                                   {"speaker": "Client", "text": "Sí", "start": 62.25}])
+
+    html = admin_client_logged.get(change_url(call)).content.decode()
+
+    assert 'data-seconds="0.50"' in html and 'data-seconds="62.25"' in html
+    assert "calls/transcript_seek.js" in html
+
+
+def test_it_filters_by_processing_state(admin_client_logged):
+    CallFactory(contact=ContactFactory(name="Broken"), processing={"status": "failed", "error": "boom"})
+    CallFactory(contact=ContactFactory(name="Fine"), processing={"status": "done"})
+    CallFactory(contact=ContactFactory(name="Never"), processing={})
+
+    def names(value: str) -> set[str]:
+        response = admin_client_logged.get(LIST_URL, {"processing": value})
+        return {call.contact.name for call in response.context["cl"].result_list}
+
+    assert names("failed") == {"Broken"}
+    assert names("done") == {"Fine"}
+    assert names("none") == {"Never"}
+    assert "Processing failed" in admin_client_logged.get(LIST_URL).content.decode()
+
+
+def test_the_call_page_links_the_newer_and_older_calls(admin_client_logged):
+    older, middle, newer = CallFactory(), CallFactory(), CallFactory()  # created in this order
+
+    html = admin_client_logged.get(change_url(middle)).content.decode()
+    assert f'href="{change_url(newer)}" rel="prev"' in html and f'href="{change_url(older)}" rel="next"' in html
+
+    html = admin_client_logged.get(change_url(newer)).content.decode()
+    assert 'rel="prev"' not in html and f'href="{change_url(middle)}" rel="next"' in html
