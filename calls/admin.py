@@ -34,6 +34,7 @@ from calls.exceptions import CallError
 from calls.models import Call, CallEvent, CallStatus, EndReason
 from calls.api.recording_download import recording_url_name
 from calls.services import call_hang_up
+from calls.services.monitoring import WHISPER_MAX_CHARS, call_whisper
 from calls.review.transcript_turns import conversation_turns, transcript_turns
 from contacts.services import ContactError
 from extraction.exceptions import RecordingRejected
@@ -219,7 +220,8 @@ class CallAdmin(admin.ModelAdmin):
         context = {"can_process": self.has_rerun_processing_permission(request),
                    "can_upload": self.has_upload_recording_permission(request),
                    "can_hang_up": self.has_hangup_call_permission(request),
-                   "can_listen": request.user.has_perm("calls.listen_recording")}
+                   "can_listen": request.user.has_perm("calls.listen_recording"),
+                   "can_whisper": self.has_whisper_permission(request), "whisper_max": WHISPER_MAX_CHARS}
         context.update(self._neighbours(request, object_id))
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
 
@@ -323,6 +325,7 @@ class CallAdmin(admin.ModelAdmin):
             path("upload/", view(self.upload_view), name="calls_call_upload"),
             path("<int:pk>/process/", view(require_POST(self.process_view)), name="calls_call_process"),
             path("<int:pk>/hang-up/", view(require_POST(self.hang_up_view)), name="calls_call_hang_up"),
+            path("<int:pk>/whisper/", view(require_POST(self.whisper_view)), name="calls_call_whisper"),
             path("<int:pk>/recording/", view(self.recording_view), name="calls_call_recording"),
             *super().get_urls(),
         ]
@@ -340,6 +343,23 @@ class CallAdmin(admin.ModelAdmin):
         if not self.has_hangup_call_permission(request):
             raise PermissionDenied
         self.hang_up(request, Call.objects.filter(pk=get_object_or_404(Call, pk=pk).pk))
+        return redirect("admin:calls_call_change", pk)
+
+    def has_whisper_permission(self, request: HttpRequest) -> bool:
+        """Telling the bot what to do mid-call changes the call: Supervisors (change call), not Agents."""
+        return request.user.has_perm("calls.change_call")
+
+    def whisper_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """The live call page's "Whisper to the bot" box: an instruction for the bot's next turn."""
+        if not self.has_whisper_permission(request):
+            raise PermissionDenied
+        call = get_object_or_404(Call, pk=pk)
+        try:
+            call_whisper(call=call, text=request.POST.get("text", ""), user=request.user.get_username())
+        except CallError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(request, "Whispered to the bot: it hears it before its next reply.", messages.SUCCESS)
         return redirect("admin:calls_call_change", pk)
 
     # Re-run processing and upload recordings

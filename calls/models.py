@@ -165,6 +165,7 @@ class CallEvent(models.Model):
         DTMF = "dtmf", "Key pressed"
         TOOL_CALLED = "tool_called", "The bot used a tool"
         LISTENED = "listened", "Staff listened in"
+        WHISPER = "whisper", "Staff whispered to the bot"
         AI_ERROR = "ai_error", "AI service error"
         AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
         FAILED = "failed", "Failed"

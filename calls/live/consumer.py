@@ -165,6 +165,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 await self._close_realtime(connection)
             await self._start_failed(reason)
             return
+        self.monitor.on_whisper = self.relay.whisper  # staff's instructions from the live call page
         self.run_task = asyncio.create_task(self._run())
         self.tasks = [self.run_task, asyncio.create_task(self._persist_events()),
                       asyncio.create_task(self.monitor.run())]

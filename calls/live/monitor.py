@@ -17,13 +17,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
 
 from calls.live.relay import Recorder, events
 from calls.models import CallEvent
-from calls.services.monitoring import LISTEN_KEEPALIVE_TYPE, LISTEN_MESSAGE_TYPE, MONITOR_MESSAGE_TYPE, MonitorGroups
+from calls.services.monitoring import (
+    LISTEN_KEEPALIVE_TYPE, LISTEN_MESSAGE_TYPE, MONITOR_MESSAGE_TYPE, WHISPER_TYPE, MonitorGroups,
+)
 from calls.services.streaming import TIMELINE_KINDS, timeline_detail
 
 logger = logging.getLogger(__name__)
@@ -98,6 +101,7 @@ class MonitorFeed:
         self.events = _GroupSender(self.layer, groups.watch, MONITOR_MESSAGE_TYPE, MONITOR_QUEUE_MAX)
         self.audio = _GroupSender(self.layer, groups.listen, LISTEN_MESSAGE_TYPE, LISTEN_QUEUE_MAX)
         self.recorder: Recorder | None = None
+        self.on_whisper: Callable[[str], Awaitable[None]] | None = None  # the relay's, once it runs
         self.listen_until = 0.0  # time.monotonic()
         self._pieces: list[tuple[int, bytearray] | None] = [None, None]  # (stream ms, mu-law) per side
 
@@ -133,7 +137,7 @@ class MonitorFeed:
                 logger.info("Live page updates dropped sid=%s: %d", self.call_sid, self.dropped)
 
     async def _control(self) -> None:
-        """Listeners' keep-alives, from whichever process their sockets are in (with a shared layer)."""
+        """Listeners' keep-alives and staff whispers, from whichever process sent them (with a shared layer)."""
         channel = await self.layer.new_channel()
         await self.layer.group_add(self.groups.control, channel)
         try:
@@ -144,6 +148,8 @@ class MonitorFeed:
                         logger.info("Listening in started sid=%s", self.call_sid)
                     self.listen_until = time.monotonic() + LISTEN_EXPIRES_S
                     self.recorder.listener = self._heard
+                elif message.get("type") == WHISPER_TYPE and self.on_whisper is not None:
+                    await self.on_whisper(str(message.get("text", "")))
         finally:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(MONITOR_SEND_TIMEOUT_S):

@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from calls.exceptions import CallError
 from calls.models import Call, CallEvent
 
 logger = logging.getLogger(__name__)
@@ -24,10 +25,12 @@ logger = logging.getLogger(__name__)
 MONITOR_MESSAGE_TYPE = "call.live"  # handled by CallMonitorConsumer.call_live
 LISTEN_MESSAGE_TYPE = "call.audio"  # handled by CallListenConsumer.call_audio
 LISTEN_KEEPALIVE_TYPE = "listen.keepalive"  # a listener to the call's feed: I am still here
+WHISPER_TYPE = "live.whisper"  # staff to the call's feed: an instruction for the bot's next turn
+WHISPER_MAX_CHARS = 500
 MONITOR_EVENT_KINDS = (
     CallEvent.Kind.STATUS, CallEvent.Kind.BARGE_IN, CallEvent.Kind.DTMF, CallEvent.Kind.TOOL_CALLED,
     CallEvent.Kind.HANG_UP, CallEvent.Kind.HANGUP_REQUESTED, CallEvent.Kind.AI_ERROR, CallEvent.Kind.AI_UNAVAILABLE,
-    CallEvent.Kind.LISTENED,
+    CallEvent.Kind.LISTENED, CallEvent.Kind.WHISPER,
 )
 MONITOR_EVENTS_MAX = 200  # timeline entries sent in one state message (the newest)
 
@@ -77,16 +80,34 @@ def call_monitor_status_publish(*, call: Call) -> None:
     transaction.on_commit(lambda: _publish(group, message, call_sid=call.twilio_sid))
 
 
-def _publish(group: str, message: dict[str, Any], *, call_sid: str | None) -> None:
+def _publish(group: str, message: dict[str, Any], *, call_sid: str | None, kind: str = MONITOR_MESSAGE_TYPE) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    body = {"type": kind, "message": message} if kind == MONITOR_MESSAGE_TYPE else {"type": kind, **message}
     try:
-        async_to_sync(layer.group_send)(group, {"type": MONITOR_MESSAGE_TYPE, "message": message})
+        async_to_sync(layer.group_send)(group, body)
     except Exception:
-        logger.exception("Could not publish the status to the call's watchers sid=%s", call_sid)
+        logger.exception("Could not publish %s for the live call sid=%s", kind, call_sid)
 
 
 def call_listened_record(*, call_id: int, user: str, seconds: float) -> None:
     """Write on the call's timeline that `user` listened in for `seconds`."""
     CallEvent.objects.create(call_id=call_id, kind=CallEvent.Kind.LISTENED, detail={"user": user, "seconds": seconds})
+
+
+def call_whisper(*, call: Call, text: str, user: str) -> None:
+    """Pass staff's instruction `text` to the bot of live `call`, for its next turn (a system message to the model).
+
+    Writes a `whisper` CallEvent (who, what); after commit, sends it to the call's feed through the channel layer
+    (the process carrying the call must share it: one process, or Redis). Raises CallError for an empty or too
+    long text, or a call that is over.
+    """
+    text = " ".join(text.split())
+    if not text or len(text) > WHISPER_MAX_CHARS:
+        raise CallError(f"Write an instruction of 1 to {WHISPER_MAX_CHARS} characters.")
+    if call.is_final:
+        raise CallError("The call is over: there is nobody to whisper to.")
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.WHISPER, detail={"user": user, "text": text})
+    group = monitor_groups(call=call).control
+    transaction.on_commit(lambda: _publish(group, {"text": text}, call_sid=call.twilio_sid, kind=WHISPER_TYPE))

@@ -59,7 +59,7 @@
         var item = document.createElement("li");
         item.className = "live-event live-event--" + entry.kind;
         var detail = entry.detail || {};
-        var extra = detail.status || detail.digit || detail.name || detail.reason || detail.message ||
+        var extra = detail.status || detail.digit || detail.name || detail.reason || detail.message || detail.text ||
           (detail.user ? detail.user + ", " + detail.seconds + " s" : "");
         item.textContent = entry.label + (extra ? ": " + extra : "");
         els.timeline.appendChild(item);

@@ -18,7 +18,8 @@ from calls.live.relay import events
 from calls.live.routing import websocket_urlpatterns
 from calls.models import CallEvent, CallStatus
 from calls.services import call_update_status
-from calls.services.monitoring import monitor_groups
+from calls.exceptions import CallError
+from calls.services.monitoring import call_whisper, monitor_groups
 from tests.calls import test_consumers
 from tests.calls.test_consumers import FRAME, answered_call
 from tests.conftest import role_group
@@ -328,3 +329,46 @@ async def test_an_ended_call_cannot_be_listened_to(live_call, agent):
     await sync_to_async(type(live_call).objects.filter(pk=live_call.pk).update)(status=CallStatus.COMPLETED)
     socket = await watch_on("listen", live_call, agent)
     assert await socket.connect() == (False, 4404)
+
+
+# Whispering to the bot
+
+
+async def test_a_whisper_reaches_the_model_as_a_system_item_before_its_next_turn(settings, live, callee_audio):
+    async with answered_call(settings, live) as (server, call, twilio):
+        await server.wait_for("response.create")
+        responses = len(server.of_type("response.create"))
+        await asyncio.sleep(0.05)  # the feed subscribes to the call's control group
+        await sync_to_async(call_whisper)(call=call, text="  Ofrécele  enviar los pisos por email. ", user="alice")
+        items = await server.wait_for("conversation.item.create")
+        await twilio.stop()
+
+    system = [item["item"] for item in items if item["item"].get("role") == "system"]
+    assert system == [{"type": "message", "role": "system",
+                       "content": [{"type": "input_text", "text": "Ofrécele enviar los pisos por email."}]}]
+    assert len(server.of_type("response.create")) == responses  # a hint for the next turn, not a turn of its own
+    assert server.errors == []
+    whispers = await sync_to_async(list)(CallEvent.objects.filter(call=call, kind="whisper"))
+    assert [w.detail for w in whispers] == [{"user": "alice", "text": "Ofrécele enviar los pisos por email."}]
+
+
+@pytest.mark.parametrize("text, status", [("", "in-progress"), ("x" * 501, "in-progress"), ("Hola", "completed")])
+def test_a_whisper_that_cannot_be_given_is_refused_with_the_reason(live_call, text, status):
+    type(live_call).objects.filter(pk=live_call.pk).update(status=status)
+    live_call.refresh_from_db()
+    with pytest.raises(CallError) as refused:
+        call_whisper(call=live_call, text=text, user="alice")
+    assert "characters" in refused.value.message or "over" in refused.value.message
+    assert not CallEvent.objects.filter(call=live_call, kind="whisper").exists()
+
+
+def test_only_supervisors_are_offered_the_whisper_box_and_may_post_it(live_call, agent, staff_user):
+    url = f"/admin/calls/call/{live_call.pk}/"
+    as_agent, as_supervisor = Client(), Client()
+    as_agent.force_login(agent)
+    as_supervisor.force_login(staff_user)
+    assert "Whisper to the bot" not in as_agent.get(url + "change/").content.decode()
+    assert as_agent.post(url + "whisper/", {"text": "Hola"}).status_code == 403
+    assert "Whisper to the bot" in as_supervisor.get(url + "change/").content.decode()
+    assert as_supervisor.post(url + "whisper/", {"text": "Pregunta por el presupuesto"}).status_code == 302
+    assert CallEvent.objects.get(call=live_call, kind="whisper").detail["user"] == staff_user.username

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .session import message_item
+
 DIGITS = frozenset("0123456789*#ABCD")  # what a phone keypad can send
 
 
@@ -15,6 +17,4 @@ def keypad_item(message: str, digit: str) -> dict[str, Any] | None:
     """The user item telling the model that `digit` was pressed, or None for anything that is not a key."""
     if digit not in DIGITS:
         return None
-    text = message.replace("{digit}", digit)
-    return {"type": "conversation.item.create",
-            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}
+    return message_item("user", message.replace("{digit}", digit))

@@ -403,6 +403,11 @@ class Relay:
         except Exception:
             self.log.exception("hang_up callback failed")
 
+    async def whisper(self, text: str) -> None:
+        """A staff member's instruction for the bot's next turn: a system item, no response asked for."""
+        self.log.info("staff whisper to the bot (%d characters)", len(text))
+        await self._send_ai(session.message_item("system", text))
+
     async def close(self, reason: str) -> None:
         """End of the call: close OpenAI, finalise the recording, report metrics, usage and the end reason."""
         if self._closed:

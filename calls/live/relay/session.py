@@ -94,6 +94,12 @@ def response_create(settings: RelaySettings, instructions: str | None = None) ->
     return {"type": "response.create", "response": {"instructions": f"{settings.instructions}\n\n{instructions}"}}
 
 
+def message_item(role: str, text: str) -> dict[str, Any]:
+    """A text message added to the conversation: the callee's key presses (user), a staff whisper (system)."""
+    return {"type": "conversation.item.create",
+            "item": {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}}
+
+
 def function_call_output(call_id: str, output: dict[str, Any]) -> dict[str, Any]:
     item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output)}
     return {"type": "conversation.item.create", "item": item}
