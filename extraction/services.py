@@ -115,7 +115,7 @@ def process_call_after_call(*, call: Call) -> None:
                                                  "(VOICEMAIL_PROCESSING=skip)."}
         Call.objects.filter(pk=call.pk).update(processing=skipped)
         call.processing = skipped
-        logger.info("Processing skipped for voicemail sid=%s", call.twilio_sid)
+        log.info("Processing skipped for voicemail sid=%s", call.twilio_sid)
         return
     process_call_enqueue(call=call)
 
