@@ -9,12 +9,16 @@ fields and the contact's last-called time.
 import asyncio
 import io
 import re
+import shutil
 import wave
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import requests
+import yaml
 
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 from tests.fakes.openai_rest import OpenAIRestFake
@@ -35,13 +39,26 @@ CLIENT_WORDS = "Busco un piso en Madrid, mil euros al mes."
 EXTRACTED = {"place": "Madrid", "budget": 1000, "other_requirements": None}
 
 
-def _scenario() -> RealtimeScenario:
+SALES = "+34910000001"
+
+
+def _scenario(*, transfer: bool = False) -> RealtimeScenario:
+    ending = Reply(tool=("transfer_call", {"reason": "ventas"})) if transfer else Reply(end_call="informacion_completa")
     return RealtimeScenario(
         api_key=KEY,
         callee_turns=[CalleeTurn(after_ms=1500, speech_ms=2000, transcript=CLIENT_WORDS)],
-        replies=[Reply(BOT_WORDS, audio_ms=1200), Reply(end_call="informacion_completa"),
-                 Reply("Gracias por su tiempo, adiós.", audio_ms=800)],
+        replies=[Reply(BOT_WORDS, audio_ms=1200), ending, Reply("Gracias por su tiempo, adiós.", audio_ms=800)],
     )
+
+
+def _ai_dir_with_transfers(tmp_path: Path) -> Path:
+    """AI/ with a number for the reason `ventas` (the shipped one has none)."""
+    folder = tmp_path / "AI"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "AI", folder)
+    agent = folder / "prompts" / "agent.yaml"
+    prompts = yaml.safe_load(agent.read_text(encoding="utf-8"))
+    agent.write_text(yaml.safe_dump({**prompts, "transfers": {"ventas": SALES}}, allow_unicode=True), "utf-8")
+    return folder
 
 
 class System:
@@ -76,15 +93,18 @@ class System:
 async def system(tmp_path, request):
     """The deployment; parametrize indirectly with {"worker": False} to start it without the worker, or with
     {"webs": 2} for two Daphne processes behind one address: /make_call and the API on the first, Twilio's
-    callbacks and the media stream on the second."""
+    callbacks and the media stream on the second, or with {"transfer": True} for a bot that passes the call to
+    sales (AI/ with a `ventas` number) instead of ending it."""
     options = getattr(request, "param", {})
-    async with FakeRealtimeServer(_scenario()) as realtime:
+    transfer = options.get("transfer", False)
+    ai_dir = {"AI_CONFIG_DIR": str(_ai_dir_with_transfers(tmp_path))} if transfer else {}
+    async with FakeRealtimeServer(_scenario(transfer=transfer)) as realtime:
         with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
                             chat_answer=EXTRACTED) as rest, FakeTwilio(public_base_url=PUBLIC) as twilio:
             stack = Stack(tmp_path, extra_env={
                 **twilio.voicebot_env(), "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
                 "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
-                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1",
+                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1", **ai_dir,
             })
             try:
                 await asyncio.to_thread(stack.prepare)
@@ -276,3 +296,21 @@ async def test_two_web_processes_behind_one_address_share_a_call(system):
     assert status_path.startswith("/twilio/status/")
     assert system.proxy.routed[(status_path, streamer)] == 4
     await _assert_complete_call(system, response.json()["call_sid"])
+
+
+@pytest.mark.parametrize("system", [{"transfer": True}], indirect=True)
+async def test_a_call_the_bot_transfers_to_sales_is_dialled_whispered_and_recorded(system):
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
+    sid = response.json()["call_sid"]
+
+    (outcome,) = await system.phones.wait_ended(1, timeout=60)
+    assert system.twilio.calls[sid].dial.number == SALES, "the number from AI/, never from the model"
+    assert ET.fromstring(outcome.whisper).find("Say").text == "Llamada del asistente: ventas."
+    assert [verb.tag for verb in ET.fromstring(outcome.after_dial)] == ["Hangup"]
+    record = await system.processed_record(sid)
+    assert f"Client: {CLIENT_WORDS}" in record["conversation"].splitlines(), "the talk before the hand-off is kept"
+    live = (await asyncio.to_thread(system.get, f"/api/calls/{sid}/")).json()
+    assert live["end_reason"] == "transferred"
+    assert {key: live["transfer"][key] for key in ("reason", "to", "outcome")} == {
+        "reason": "ventas", "to": SALES, "outcome": "answered"}
+    assert not system.realtime.errors, system.realtime.errors
