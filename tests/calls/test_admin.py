@@ -137,3 +137,15 @@ def test_it_exports_selected_calls_to_csv_with_formulas_escaped(admin_client_log
 
     assert header[-1] == "Budget"
     assert row[0] == chosen.twilio_sid and row[5] == "'-2+3" and row[6] == "900"
+
+
+def test_the_call_page_shows_its_transfer_to_a_person(admin_client_logged):
+    call = CallFactory(end_reason="transferred", transfer={"reason": "ventas", "to": "+34910000001",
+                                                           "outcome": "answered", "dial_duration": 42})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.TRANSFER_OUTCOME, detail={"outcome": "answered"})
+
+    html = admin_client_logged.get(change_url(call)).content.decode()
+
+    assert "ventas → +34910000001: answered (42 s)" in html
+    assert "Transfer answered or not" in html and "Transferred to a person" in html
+    assert "ventas → " not in admin_client_logged.get(change_url(CallFactory())).content.decode()

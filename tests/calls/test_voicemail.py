@@ -149,3 +149,14 @@ def test_voicemail_processing_setting(settings, setting, status):
     call_stream_finished(call_id=call.pk, end_reason="voicemail", recording_name="")
     call.refresh_from_db()
     assert call.processing["status"] == status
+
+
+@pytest.mark.parametrize("name, value", [
+    ("AMD_GREETING", "later"), ("VOICEMAIL_PROCESSING", "never"), ("TRANSFER_DIAL_TIMEOUT", 2)])
+def test_a_mistyped_call_setting_is_refused_at_start_up(settings, name, value):
+    from django.core import checks
+
+    assert [m.id for m in checks.run_checks() if m.level >= checks.ERROR] == []
+    setattr(settings, name, value)
+    [error] = [m for m in checks.run_checks() if m.level >= checks.ERROR]
+    assert error.id == "calls.E002" and name in error.msg
