@@ -363,7 +363,8 @@ class Relay:
         self.recorder.keep_up(now)
         if self._hung_up:
             return
-        idle = not (self.responses.in_flight or self.bot_audio.busy or self._callee_speaking)
+        # Waiting for answering-machine detection is not silence: nobody is asked "are you there?" meanwhile.
+        idle = not (self._awaiting_amd or self.responses.in_flight or self.bot_audio.busy or self._callee_speaking)
         due = self.timers.due(now, conversation_idle=idle)
         if due is Due.HANG_UP_GOODBYE and self.timers.ending:
             await self.hang_up(self.timers.ending.reason)
