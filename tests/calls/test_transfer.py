@@ -52,7 +52,8 @@ def asking_for(arguments: dict) -> RealtimeScenario:
 
 async def tool_output(server) -> dict:
     await server.wait_for("conversation.item.create")
-    [item] = [e["item"] for e in server.of_type("conversation.item.create") if e["item"]["type"] == "function_call_output"]
+    [item] = [event["item"] for event in server.of_type("conversation.item.create")
+              if event["item"]["type"] == "function_call_output"]
     return json.loads(item["output"])
 
 

@@ -5,9 +5,10 @@ Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot spea
 the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
 frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,
 `conversation.item.truncate` at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
-mark returns (or at a cap), `transfer_call` to the hand-off line and the move to a person (`handoff`);
-`answered_by` acts on answering-machine detection (`voicemail`); any other declared tool runs as a task through the injected `run_tool` (`tool_calls`),
-its answer sent back as a `function_call_output` followed by a `response.create`. Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+mark returns (or at a cap), `transfer_call` to the hand-off line and then the move to a person (`handoff`); any other
+declared tool runs as a task through the injected `run_tool` (`tool_calls`), its answer sent back as a
+`function_call_output` followed by a `response.create`. `answered_by` acts on answering-machine detection
+(`voicemail`). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
 `response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
