@@ -132,7 +132,8 @@ class CallAdmin(admin.ModelAdmin):
     actions = ["export_xlsx", "export_csv", "hang_up", "reprocess"]
     inlines = [CallEventInline]
     fieldsets = (
-        (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "error")}),
+        (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "transfer_display",
+                           "error")}),
         ("Timing", {"fields": ("created_at", "answered_at", "ended_at", "duration_display")}),
         ("Recording", {"fields": ("audio_player", "recording_download")}),
         ("Conversation", {"fields": ("final_transcript", "live_transcript_display")}),
@@ -142,7 +143,8 @@ class CallAdmin(admin.ModelAdmin):
                                                            "metrics_display")}),
     )
     readonly_fields = (
-        "contact", "phone_number", "status_badge", "end_reason", "answered_by", "error", "created_at",
+        "contact", "phone_number", "status_badge", "end_reason", "answered_by", "transfer_display", "error",
+        "created_at",
         "answered_at", "ended_at", "duration_display", "audio_player", "recording_download", "final_transcript",
         "live_transcript_display", "extracted_table", "extraction_error", "twilio_sid", "stream_sid", "code",
         "status_sequence", "processing_display", "token_usage_display", "metrics_display",
@@ -315,6 +317,17 @@ class CallAdmin(admin.ModelAdmin):
     @admin.display(description="Conversation measures")
     def metrics_display(self, call: Call) -> SafeString | str:
         return metrics_table(call.metrics)
+
+    @admin.display(description="Transferred to a person")
+    def transfer_display(self, call: Call) -> str:
+        """Reason, number and outcome of the transfer_call hand-off (calls.transfer), or "-"."""
+        transfer = call.transfer if isinstance(call.transfer, dict) else {}
+        if not transfer:
+            return "-"
+        outcome = str(transfer.get("outcome") or "")
+        seconds = transfer.get("dial_duration")
+        return (f"{transfer.get('reason', '')} → {transfer.get('to', '')}: {outcome}"
+                + (f" ({seconds} s)" if seconds else "") + (f" — {transfer['error']}" if transfer.get("error") else ""))
 
     # Live status (polled by static/calls/live_status.js on the calls list)
 

@@ -20,7 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from calls.http_tools import HttpEndpoint
+from calls.live.relay.handoff import TRANSFER_TOOL
 from calls.live.relay.session import RelaySettings, TurnDetection
+from contacts.phones import InvalidPhoneNumber, normalize_phone
 
 DEFAULT_AI_DIR = Path(__file__).resolve().parent.parent / "AI"
 PROFILES = "profiles"  # AI/profiles/<name>/: an agent profile, the same files as AI/, each one optional
@@ -75,6 +77,12 @@ class AgentPrompts(_Strict):
     tool_filler: str = ""  # said while a tool takes longer than a second; empty: nothing is said
     keypad: KeypadConfig = KeypadConfig()
     turn_detection: TurnDetectionConfig = TurnDetectionConfig()
+    # transfer_call: the numbers a person answers, by reason (the model picks a reason, never a number).
+    transfers: dict[str, str] = Field(default_factory=dict)
+    transfer_line: str = Field("Le paso con una persona del equipo, un momento por favor.", min_length=1)
+    transfer_whisper: str = ""  # said by Twilio to the person who picks up, before the callee joins ({reason})
+    transfer_fallback: str = Field(  # said by Twilio to the callee when nobody picks up; then the call ends
+        "Lo siento, ahora mismo no hay nadie disponible. Le llamaremos más tarde. Hasta pronto.", min_length=1)
 
     @field_validator("say_exactly")
     @classmethod
@@ -82,6 +90,19 @@ class AgentPrompts(_Strict):
         if "{line}" not in value:
             raise ValueError("must contain {line}")
         return value
+
+    @field_validator("transfers")
+    @classmethod
+    def _numbers_callable(cls, value: dict[str, str]) -> dict[str, str]:
+        numbers = {}
+        for reason, number in value.items():
+            if not re.match(r"^[a-z0-9_]{1,40}$", reason):
+                raise ValueError(f"reason {reason!r} must be 1-40 lowercase letters, digits or _")
+            try:
+                numbers[reason] = normalize_phone(number)
+            except InvalidPhoneNumber as exc:
+                raise ValueError(f"{reason}: {exc.message}") from None
+        return numbers
 
     def say(self, line: str) -> str:
         """An instruction to say `line` word for word (replace, not format: prompts may contain braces)."""
@@ -233,10 +254,22 @@ def apology_text(ai_dir: Path | str | None = None, profile: str = "") -> str:
     return agent.apology
 
 
+def _offered(tool: ToolSpec, transfers: dict[str, str]) -> dict[str, Any]:
+    """The tool as the model sees it; transfer_call's `reason` lists exactly the configured reasons."""
+    wire = tool.to_wire()
+    if tool.name == TRANSFER_TOOL:
+        reason = {"type": "string", **wire["parameters"].get("properties", {}).get("reason", {}),
+                  "enum": list(transfers)}
+        wire["parameters"] = {**wire["parameters"], "type": "object",
+                              "properties": {**wire["parameters"].get("properties", {}), "reason": reason},
+                              "required": ["reason"]}
+    return wire
+
+
 def relay_settings(
     config: AgentConfig, *, voice: str, transcription_model: str, language: str, duration_limit_s: float,
     grace_s: float = 15.0, silence_timeout_s: float = 0.0, input_gain_db: float | None = None,
-    goodbye_mark_cap_s: float = 10.0,
+    goodbye_mark_cap_s: float = 10.0, wait_for_amd: bool = False,
 ) -> RelaySettings:
     """The relay's per-call settings from the files under AI/ and the deployment's settings."""
     agent = config.agent
@@ -255,10 +288,14 @@ def relay_settings(
         transcription_model=transcription_model,
         transcription_language=language,
         transcription_prompt=config.transcription.prompt,
-        tools=tuple(tool.to_wire() for tool in config.tools),
+        tools=tuple(_offered(tool, agent.transfers) for tool in config.tools
+                    if tool.name != TRANSFER_TOOL or agent.transfers),
+        transfer_reasons=tuple(agent.transfers),
+        transfer_instruction=agent.say(agent.transfer_line),
         duration_limit_s=duration_limit_s,
         grace_s=grace_s,
         silence_timeout_s=silence_timeout_s,
         input_gain_db=input_gain_db,
         goodbye_mark_cap_s=goodbye_mark_cap_s,
+        wait_for_amd=wait_for_amd,
     )

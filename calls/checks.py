@@ -1,5 +1,5 @@
-"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), and refuse
-background-task timings under which a task would run twice at once."""
+"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), refuse
+background-task timings under which a task would run twice at once, and call settings with a value none of theirs."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -57,3 +57,17 @@ def http_tools_check(app_configs, **kwargs) -> list[Warning]:
         return []
     return [Warning(f"TOOLS_SIGNING_SECRET is not set: the HTTP tools {', '.join(sorted(named))} send nothing.",
                     hint="Set TOOLS_SIGNING_SECRET to a long random value shared with your endpoint.", id="calls.W004")]
+
+
+@register()
+def call_choices_check(app_configs, **kwargs) -> list[Error]:
+    """Settings read mid-call with a fixed set of values: a typo is refused at start-up, not met by a live call."""
+    errors = []
+    for name, allowed in (("AMD_GREETING", ("wait", "at_once")), ("VOICEMAIL_PROCESSING", ("skip", "process"))):
+        if getattr(settings, name) not in allowed:
+            errors.append(Error(f"{name} must be {' or '.join(allowed)}, not {getattr(settings, name)!r}.",
+                                id="calls.E002"))
+    if not 5 <= settings.TRANSFER_DIAL_TIMEOUT <= 600:
+        errors.append(Error(f"TRANSFER_DIAL_TIMEOUT must be 5-600 seconds (Twilio's <Dial timeout>), not "
+                            f"{settings.TRANSFER_DIAL_TIMEOUT}.", id="calls.E002"))
+    return errors

@@ -50,6 +50,7 @@ class EndReason(models.TextChoices):
     DURATION_LIMIT = "duration_limit", "Duration limit reached"
     SILENCE = "silence", "The callee stayed silent"
     VOICEMAIL = "voicemail", "Answering machine"
+    TRANSFERRED = "transferred", "Transferred to a person"
     STAFF_HANGUP = "staff_hangup", "Hung up by staff"
     AI_UNAVAILABLE = "ai_unavailable", "The AI service failed"
     STREAM_LOST = "stream_lost", "The audio stream dropped"
@@ -96,6 +97,9 @@ class Call(models.Model):
     processing = models.JSONField(default=dict, blank=True, help_text="Post-call steps: timings and errors.")
     token_usage = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    transfer = models.JSONField(
+        default=dict, blank=True,
+        help_text="The hand-off to a person (transfer_call): reason, number, dial outcome (calls.transfer).")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -166,6 +170,8 @@ class CallEvent(models.Model):
         TOOL_CALLED = "tool_called", "The bot used a tool"
         LISTENED = "listened", "Staff listened in"
         WHISPER = "whisper", "Staff whispered to the bot"
+        TRANSFER = "transfer", "Transferred to a person"
+        TRANSFER_OUTCOME = "transfer_outcome", "Transfer answered or not"
         AI_ERROR = "ai_error", "AI service error"
         AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
         FAILED = "failed", "Failed"

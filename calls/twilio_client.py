@@ -20,7 +20,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
-from twilio.twiml.voice_response import Connect, Hangup, Say, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Hangup, Number, Say, VoiceResponse
 
 from calls.exceptions import TwilioError, TwilioNotConfigured, TwilioProblem
 
@@ -192,11 +192,33 @@ def twilio_calls_hangup(*, sid: str) -> TwilioCallState:
 
 def twilio_calls_say_and_hangup(*, sid: str, text: str, language: str) -> TwilioCallState:
     """Replace the live call's TwiML: say `text`, then hang up (used when the AI fails mid-call)."""
-    response = VoiceResponse()
-    response.append(Say(text, language=language))
-    response.append(Hangup())
+    return twilio_calls_redirect(sid=sid, twiml=twilio_say_twiml(text=text, language=language))
+
+
+def twilio_calls_redirect(*, sid: str, twiml: str) -> TwilioCallState:
+    """Replace the live call's TwiML with `twiml` (its media stream, if any, ends)."""
     with _twilio_errors():
-        return _state(twilio_get_client().calls(sid).update(twiml=str(response)))
+        return _state(twilio_get_client().calls(sid).update(twiml=twiml))
+
+
+def twilio_say_twiml(*, text: str, language: str, hang_up: bool = True) -> str:
+    """TwiML: say `text` in Twilio's voice (if any), then hang up (unless not `hang_up`)."""
+    response = VoiceResponse()
+    if text:
+        response.append(Say(text, language=language))
+    if hang_up:
+        response.append(Hangup())
+    return str(response)
+
+
+def twilio_dial_twiml(*, number: str, caller_id: str, timeout: int, action_url: str, whisper_url: str = "") -> str:
+    """TwiML moving the call to `number`: it rings `timeout` s; Twilio then POSTs the outcome (DialCallStatus) to
+    `action_url` and plays the TwiML it answers. `whisper_url`: TwiML played to the person who picks up, first."""
+    response = VoiceResponse()
+    dial = Dial(timeout=timeout, action=action_url, method="POST", caller_id=caller_id)
+    dial.append(Number(number, url=whisper_url, method="POST") if whisper_url else Number(number))
+    response.append(dial)
+    return str(response)
 
 
 def twilio_request_is_valid(*, url: str, params: object, signature: str) -> bool:

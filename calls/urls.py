@@ -12,6 +12,8 @@ urlpatterns: list = [
     # answer still finds its call. The two above stay for calls placed before these existed.
     path("twilio/status/<uuid:code>", webhooks.twilio_status, name="twilio-status-call"),
     path("twilio/amd/<uuid:code>", webhooks.twilio_amd, name="twilio-amd-call"),
+    path("twilio/transfer/<uuid:code>", webhooks.twilio_transfer_outcome, name="twilio-transfer-outcome"),
+    path("twilio/transfer/<uuid:code>/whisper", webhooks.twilio_transfer_whisper, name="twilio-transfer-whisper"),
     path("api/calls/", call_actions.CallPlaceApi.as_view(), name="call-place"),
     path("api/calls/<str:sid>/", call_actions.CallDetailApi.as_view(), name="call-detail"),
     path("api/calls/<str:sid>/hangup/", call_actions.CallHangupApi.as_view(), name="call-hangup"),

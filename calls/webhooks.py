@@ -1,4 +1,4 @@
-"""Twilio's webhooks: call status callbacks and answering-machine detection, each signed by Twilio.
+"""Twilio's webhooks: call status callbacks, answering-machine detection and a transfer's TwiML, each signed by Twilio.
 
 Each view checks the signature and the params, hands the callback to one service, and answers so that Twilio does
 not retry what it need not. A database that refuses the write is retried and, failing that, the callback is kept
@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 
 from calls import twilio_client
 from calls.exceptions import TwilioNotConfigured
-from calls.models import CallStatus
+from calls.models import Call, CallStatus
+from calls.transfer import DIAL_STATUSES, call_transfer_outcome, call_transfer_whisper
 from calls.services.status import CallbackOutcome
 from calls.services.webhook_spool import twilio_callback_apply_or_spool
 from voicebot_site.log_safety import log_value
@@ -91,3 +92,29 @@ def twilio_amd(request: HttpRequest, code: uuid.UUID | None) -> HttpResponse:
     if _apply(request, kind="amd", code=code) == CallbackOutcome.UNKNOWN_CALL:
         logger.info("AMD callback for unknown sid=%s", log_value(sid))
     return HttpResponse(status=200)
+
+
+def _twiml(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="text/xml; charset=utf-8")
+
+
+@twilio_webhook
+def twilio_transfer_outcome(request: HttpRequest, code: uuid.UUID | None) -> HttpResponse:
+    """The `<Dial>` of a transfer ended: record DialCallStatus; answer what the callee hears next (calls.transfer)."""
+    status = request.POST.get("DialCallStatus", "")
+    if status not in DIAL_STATUSES:
+        logger.warning("Transfer outcome with unknown DialCallStatus=%s call=%s", log_value(status), code)
+        return HttpResponse("Unknown DialCallStatus", status=400)
+    call = Call.objects.select_related("campaign").filter(code=code).first()
+    if call is None:
+        return HttpResponse("Unknown call", status=404)
+    return _twiml(call_transfer_outcome(call=call, params=request.POST))
+
+
+@twilio_webhook
+def twilio_transfer_whisper(request: HttpRequest, code: uuid.UUID | None) -> HttpResponse:
+    """The person a call is transferred to picked up: the TwiML they hear before the callee joins."""
+    call = Call.objects.select_related("campaign").filter(code=code).first()
+    if call is None:
+        return HttpResponse("Unknown call", status=404)
+    return _twiml(call_transfer_whisper(call=call))

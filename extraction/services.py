@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from calls.models import Call, CallEvent, CallStatus
+from calls.models import Call, CallEvent, CallStatus, EndReason
 from calls.signals import call_processed
 from contacts.models import Contact
 from contacts.services import ContactAlreadyExists, contact_create, contact_phone
@@ -105,6 +105,20 @@ def process_call_enqueue(*, call: Call) -> None:
             PROCESS_CALL_TASK, call.pk, task_name=f"process-call-{call.pk}", timeout=timeout
         )
     )
+
+
+def process_call_after_call(*, call: Call) -> None:
+    """The call is over and its recording is in: queue its processing (`process_call_enqueue`), unless it ended on
+    an answering machine and VOICEMAIL_PROCESSING is `skip`: then Call.processing = {"status": "skipped"} (a
+    re-run from the admin still processes it)."""
+    if call.end_reason == EndReason.VOICEMAIL and settings.VOICEMAIL_PROCESSING == "skip":
+        skipped = {"status": "skipped", "error": "Answering machine: not transcribed nor extracted "
+                                                 "(VOICEMAIL_PROCESSING=skip)."}
+        Call.objects.filter(pk=call.pk).update(processing=skipped)
+        call.processing = skipped
+        log.info("Processing skipped for voicemail sid=%s", call.twilio_sid)
+        return
+    process_call_enqueue(call=call)
 
 
 def process_call_timeout() -> int:

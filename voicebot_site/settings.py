@@ -316,6 +316,12 @@ CALL_TIME_LIMIT_GRACE = config("CALL_TIME_LIMIT_GRACE", default=30, cast=int)
 # Answering-machine detection: off | Enable | DetectMessageEnd; on a machine, hangup | voicemail (say the message).
 AMD_MODE = config("AMD_MODE", default="off")
 AMD_ACTION = config("AMD_ACTION", default="hangup")
+# With AMD on: `wait` keeps the bot quiet until detection says human; `at_once` greets and stops on a machine.
+AMD_GREETING = config("AMD_GREETING", default="wait")
+# Post-call transcription and extraction of calls answered by a machine: skip | process.
+VOICEMAIL_PROCESSING = config("VOICEMAIL_PROCESSING", default="skip")
+# transfer_call: seconds the person's phone rings before the callee hears the fallback line.
+TRANSFER_DIAL_TIMEOUT = config("TRANSFER_DIAL_TIMEOUT", default=25, cast=int)
 TWILIO_SAY_LANGUAGE = config("TWILIO_SAY_LANGUAGE", default="es-ES")
 STREAM_TOKEN_TTL = config("STREAM_TOKEN_TTL", default=600, cast=int)
 # Seconds a media-stream socket may stay open without Twilio's `start` frame before we close it.

@@ -63,6 +63,6 @@ class CallOutputSerializer(serializers.ModelSerializer):
         model = Call
         fields = [
             "call_sid", "status", "phone_number", "contact_id", "created_at", "answered_at", "ended_at",
-            "duration", "end_reason", "answered_by", "error", "stream_sid", "live_transcript",
+            "duration", "end_reason", "answered_by", "error", "stream_sid", "live_transcript", "transfer",
         ]
         read_only_fields = fields

@@ -24,6 +24,7 @@ import orjson
 
 from calls import twilio_client
 from calls.live import media
+from calls.live.amd_channel import AmdListener
 from calls.agent_config import apology_text, load_agent_config, relay_settings
 from calls.exceptions import CallError, StreamTokenError
 from calls.http_tools import http_tool_call, tools_timeout_s
@@ -32,11 +33,13 @@ from calls.live.monitor import MonitorFeed
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.events import RelayEvent
+from calls.live.relay.reasons import TRANSFERRED
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.monitoring import monitor_groups
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
+from calls.transfer import TransferRefused, call_transfer_start
 from campaigns.call_tools import call_tool_run
 from voicebot_site.log_safety import log_value
 from voicebot_site.private_files import private_file_open
@@ -57,6 +60,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     call: Call | None = None
     relay: Relay | None = None
     refused = False  # closed before a relay ran: nothing more from this socket is read
+    amd: AmdListener | None = None  # answering-machine detection's verdict, from the web process (amd_channel)
+    answered_by = ""  # that verdict, when it came before the relay ran
 
     async def connect(self) -> None:
         self.call_code = str(self.scope["url_route"]["kwargs"]["call_code"])
@@ -69,6 +74,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.finished = False
         await self.accept()
         self.start_deadline = asyncio.create_task(self._close_without_start())
+        if settings.AMD_MODE not in ("", "off"):
+            self.amd = AmdListener(self.call_code, self._answered_by)
+            await self.amd.start()
 
     async def _close_without_start(self) -> None:
         # Without this a signed socket that never sends `start` would be held open for Daphne's own 24 h limit.
@@ -170,6 +178,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.tasks = [self.run_task, asyncio.create_task(self._persist_events()),
                       asyncio.create_task(self.monitor.run())]
         await self.relay.handle_twilio_frame(frame)
+        if self.answered_by or call.answered_by:  # detection answered before the relay ran
+            await self._answered_by(self.answered_by or call.answered_by)
 
     async def _refuse(self) -> None:
         self.refused = True
@@ -184,6 +194,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             language=settings.MODEL_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
             grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
+            wait_for_amd=self.amd is not None and settings.AMD_GREETING == "wait",
         )
         recorder = Recorder(Path(settings.MEDIA_ROOT) / call.recording.name, open_file=private_file_open)
         await recorder.open()
@@ -228,9 +239,27 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         return await database_sync_to_async(call_tool_run)(
             call_id=self.call.pk, name=call.name, arguments=call.arguments, at_ms=call.at_ms)
 
+    async def _answered_by(self, answered_by: str) -> None:
+        if self.relay is None:
+            self.answered_by = answered_by
+            return
+        await self.relay.answered_by(answered_by, leave_message=settings.AMD_ACTION == "voicemail")
+
     async def _hang_up(self, reason: str) -> None:
         # Started as a task: a slow Twilio REST round trip must not hold up the frames of the goodbye.
+        if reason == TRANSFERRED:
+            transfer = self._transfer(self.relay.timers.ending.tool_reason or "")
+            self.tasks.append(asyncio.create_task(transfer))
+            return
         self.tasks.append(asyncio.create_task(self._twilio_hang_up(reason)))
+
+    async def _transfer(self, reason: str) -> None:
+        """Twilio moves the call to the person (calls.transfer), and ends this stream; if it cannot, hang up."""
+        transfer = database_sync_to_async(call_transfer_start, thread_sensitive=False, executor=_twilio_rest)
+        try:
+            await transfer(call_id=self.call.pk, reason=reason)
+        except TransferRefused:
+            await self._twilio_hang_up(TRANSFERRED)
 
     async def _twilio_hang_up(self, reason: str) -> None:
         try:
@@ -282,6 +311,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if (deadline := getattr(self, "start_deadline", None)) is not None:
             deadline.cancel()
+        if self.amd is not None:
+            await self.amd.stop()
         if self.relay is None or self.finished:
             return
         self.finished = True

@@ -22,6 +22,7 @@ from extraction.steps import StepRecord
 
 STATES = {
     "queued": "Queued", "running": "Running", "done": "Done", "failed": "Failed",
+    "skipped": "Skipped (answering machine)",
 }
 STEPS = {
     "load": "Load recording", "diarize": "Speakers", "transcribe": "Transcribe", "merge": "Merge",

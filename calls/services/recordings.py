@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from calls.models import FINAL_STATUSES, Call, CallEvent, EndReason
-from extraction.services import process_call_enqueue
+from extraction.services import process_call_after_call
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def call_recordings_recover_final() -> int:
     processing never ran, and whose stream never finished (a killed web process, a consumer cancelled before its
     disconnect ended) or whose recording is not linked. For each: links the recording if its file exists
     (`call_recording_recover`), writes end_reason=stream_lost (unless one is set) and a `stream_ended` CallEvent if
-    the stream never finished, and enqueues processing (`process_call_enqueue`) when the recording is on disk.
+    the stream never finished, and enqueues processing (`process_call_after_call`) when the recording is on disk.
     Returns how many calls were enqueued.
     """
     now = timezone.now()
@@ -77,7 +77,7 @@ def call_stream_recover(*, call: Call) -> bool:
 
     Links the recording if its file exists and it is not linked (`call_recording_recover`); if the stream never
     finished, writes end_reason=stream_lost (unless one is set) and a `stream_ended` CallEvent; enqueues processing
-    (`process_call_enqueue`) when the recording is on disk. Returns whether it enqueued.
+    (`process_call_after_call`) when the recording is on disk. Returns whether it enqueued.
     """
     call_recording_recover(call=call)
     if call_stream_running(call=call):
@@ -87,6 +87,6 @@ def call_stream_recover(*, call: Call) -> bool:
         logger.warning("Finished the stream of sid=%s, which never reported its end", call.twilio_sid)
     if not (call.recording and (Path(settings.MEDIA_ROOT) / call.recording.name).is_file()):
         return False
-    process_call_enqueue(call=call)
+    process_call_after_call(call=call)
     logger.info("Queued processing of sid=%s, left undone when its stream was cut off", call.twilio_sid)
     return True

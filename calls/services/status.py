@@ -11,6 +11,7 @@ from django.utils import timezone
 from calls import twilio_client
 from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
+from calls.live.amd_channel import amd_publish
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
 from calls.services.monitoring import call_monitor_status_publish
 from calls.services.recordings import (
@@ -21,7 +22,7 @@ from calls.services.recordings import (
 )
 from calls.services.waiting import call_notify_final
 from calls.signals import call_final
-from extraction.services import process_call_enqueue
+from extraction.services import process_call_after_call
 from voicebot_site.log_safety import log_value
 
 logger = logging.getLogger(__name__)
@@ -168,14 +169,16 @@ def _after_final(*, call: Call) -> None:
     # The recording is linked when the stream starts; while the stream runs it is still being written, and the
     # stream's end enqueues the processing (calls.services.streaming.call_stream_finished).
     if call.recording and not call_stream_running(call=call):
-        process_call_enqueue(call=call)
+        process_call_after_call(call=call)
 
 
 def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
-    """Record who answered (AMD); for a machine or fax, leave the voicemail message or hang up (AMD_ACTION).
+    """Record who answered (AMD) and act on it: a call whose media stream runs hears it from its relay (through
+    the Channels layer: `calls.live.amd_channel`), which greets, leaves the voicemail line in the bot's voice or
+    hangs up (AMD_ACTION); without a live stream, a machine or fax gets Twilio's <Say> of the message, or hung up.
 
-    Writes call.answered_by (once: a replayed callback changes nothing), end_reason=voicemail and a CallEvent.
-    Asks Twilio to hang up (or say the voicemail message, then hang up). Enqueues nothing.
+    Writes call.answered_by (once: a replayed callback changes nothing), end_reason=voicemail for a machine and a
+    CallEvent. Enqueues nothing.
     """
     call = Call.objects.filter(twilio_sid=call_sid).first()
     if call is None:
@@ -186,8 +189,13 @@ def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
     call.answered_by = answered_by
     CallEvent.objects.create(call=call, kind=CallEvent.Kind.AMD, detail={"answered_by": answered_by})
     logger.info("AMD sid=%s answered_by=%s", call_sid, answered_by)
-    if answered_by in MACHINE_ANSWERS and not call.is_final:
+    machine = answered_by in MACHINE_ANSWERS and not call.is_final
+    if machine:
         Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.VOICEMAIL)
+    if call_stream_running(call=call):
+        # The live call acts on it: greets, or leaves the message in the bot's own voice, or hangs up.
+        amd_publish(call_code=call.code, call_sid=call_sid, answered_by=answered_by)
+    elif machine:
         _leave_machine(call=call)
     return call
 

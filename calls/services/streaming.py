@@ -16,7 +16,7 @@ from calls.live.relay import events
 from calls.models import Call, CallEvent, EndReason
 from calls.services.recordings import recording_name_for
 from calls.services.waiting import call_notify_final
-from extraction.services import process_call_enqueue
+from extraction.services import process_call_after_call
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def call_stream_finished(*, call_id: int, end_reason: str | None, recording_name
     CallEvent.objects.create(call=call, kind=CallEvent.Kind.STREAM_ENDED, detail={"end_reason": end_reason or ""})
     logger.info("Media stream ended sid=%s reason=%s recording=%s", call.twilio_sid, end_reason, recording_name)
     if call.is_final:
-        process_call_enqueue(call=call)
+        process_call_after_call(call=call)
         # Whoever waits for the call (POST /make_call) may be holding its answer for this recording.
         transaction.on_commit(lambda: call_notify_final(call=call))
     return call

@@ -184,3 +184,15 @@ def test_the_call_page_links_the_newer_and_older_calls(admin_client_logged):
 
     html = admin_client_logged.get(change_url(newer)).content.decode()
     assert 'rel="prev"' not in html and f'href="{change_url(middle)}" rel="next"' in html
+
+
+def test_the_call_page_shows_its_transfer_to_a_person(admin_client_logged):
+    call = CallFactory(end_reason="transferred", transfer={"reason": "ventas", "to": "+34910000001",
+                                                           "outcome": "answered", "dial_duration": 42})
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.TRANSFER_OUTCOME, detail={"outcome": "answered"})
+
+    html = admin_client_logged.get(change_url(call)).content.decode()
+
+    assert "ventas → +34910000001: answered (42 s)" in html
+    assert "Transfer answered or not" in html and "Transferred to a person" in html
+    assert "ventas → " not in admin_client_logged.get(change_url(CallFactory())).content.decode()

@@ -13,11 +13,14 @@ import json
 import re
 import shutil
 import wave
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import requests
+import yaml
 
 from calls.agent_config import DEFAULT_AI_DIR
 from tests.fakes.business import FakeBusiness
@@ -42,17 +45,19 @@ EXTRACTED = {"place": "Madrid", "budget": 1000, "other_requirements": None}
 
 SIGNING_SECRET = "e2e-tools-signing-secret"
 TOOL_ARGUMENTS = {"date": "2026-12-01"}
+SALES = "+34910000001"
 
 
-def _scenario(*, http_tool: bool = False) -> RealtimeScenario:
-    """The callee says what they look for; the bot ends the call (first calling the HTTP tool, with `http_tool`)."""
+def _scenario(*, http_tool: bool = False, transfer: bool = False) -> RealtimeScenario:
+    """The callee says what they look for; the bot ends the call (first calling the HTTP tool, with `http_tool`), or
+    passes it to sales (`transfer`)."""
     # With the tool, the callee also presses a key at once: the bot answers it before the callee speaks.
     tool = [Reply("De acuerdo.", audio_ms=400), Reply(tool=("check_availability", TOOL_ARGUMENTS))] if http_tool else []
+    ending = Reply(tool=("transfer_call", {"reason": "ventas"})) if transfer else Reply(end_call="informacion_completa")
     return RealtimeScenario(
         api_key=KEY,
         callee_turns=[CalleeTurn(after_ms=1500, speech_ms=2000, transcript=CLIENT_WORDS)],
-        replies=[Reply(BOT_WORDS, audio_ms=1200), *tool, Reply(end_call="informacion_completa"),
-                 Reply("Gracias por su tiempo, adiós.", audio_ms=800)],
+        replies=[Reply(BOT_WORDS, audio_ms=1200), *tool, ending, Reply("Gracias por su tiempo, adiós.", audio_ms=800)],
     )
 
 
@@ -67,6 +72,16 @@ def _http_tool_env(tmp_path, business: FakeBusiness) -> dict[str, str]:
         f"    http: {{url: '{business.url('/availability')}', headers: {{Authorization: 'env:CRM_TOKEN'}}}}\n"),
         encoding="utf-8")
     return {"AI_CONFIG_DIR": str(ai_dir), "CRM_TOKEN": "Bearer crm-e2e", "TOOLS_SIGNING_SECRET": SIGNING_SECRET}
+
+
+def _ai_dir_with_transfers(tmp_path: Path) -> Path:
+    """AI/ with a number for the reason `ventas` (the shipped one has none)."""
+    folder = tmp_path / "AI"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "AI", folder)
+    agent = folder / "prompts" / "agent.yaml"
+    prompts = yaml.safe_load(agent.read_text(encoding="utf-8"))
+    agent.write_text(yaml.safe_dump({**prompts, "transfers": {"ventas": SALES}}, allow_unicode=True), "utf-8")
+    return folder
 
 
 class System:
@@ -103,21 +118,25 @@ class System:
 async def system(tmp_path, request):
     """The deployment; parametrize indirectly with {"worker": False} to start it without the worker, or with
     {"webs": 2} for two Daphne processes behind one address: /make_call and the API on the first, Twilio's
-    callbacks and the media stream on the second, or with {"http_tool": True} for a bot that calls a fake business
-    endpoint (system.business) during the call."""
+    callbacks and the media stream on the second, with {"http_tool": True} for a bot that calls a fake business
+    endpoint (system.business) during the call, or with {"transfer": True} for a bot that passes the call to sales
+    (AI/ with a `ventas` number) instead of ending it."""
     options = getattr(request, "param", {})
     async with contextlib.AsyncExitStack() as extras:
-        business, tool_env = None, {}
+        business, extra_env = None, {}
         if options.get("http_tool"):
             business = await extras.enter_async_context(FakeBusiness(secret=SIGNING_SECRET, answer={"free": True}))
-            tool_env = _http_tool_env(tmp_path, business)
-        realtime = await extras.enter_async_context(FakeRealtimeServer(_scenario(http_tool=bool(business))))
+            extra_env = _http_tool_env(tmp_path, business)
+        if options.get("transfer"):
+            extra_env = {"AI_CONFIG_DIR": str(_ai_dir_with_transfers(tmp_path))}
+        scenario = _scenario(http_tool=bool(business), transfer=options.get("transfer", False))
+        realtime = await extras.enter_async_context(FakeRealtimeServer(scenario))
         with OpenAIRestFake(api_key=KEY, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
                             chat_answer=EXTRACTED) as rest, FakeTwilio(public_base_url=PUBLIC) as twilio:
             stack = Stack(tmp_path, extra_env={
                 **twilio.voicebot_env(), "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
                 "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
-                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1", **tool_env,
+                "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1", **extra_env,
             })
             try:
                 await asyncio.to_thread(stack.prepare)
@@ -329,3 +348,21 @@ async def test_a_call_whose_bot_uses_an_http_tool_and_hears_a_key_keeps_both_on_
     [key] = [event["item"]["content"][0]["text"] for event in system.realtime.of_type("conversation.item.create")
              if event["item"]["type"] == "message"]
     assert key == "El cliente ha pulsado la tecla 1 del teléfono."
+
+
+@pytest.mark.parametrize("system", [{"transfer": True}], indirect=True)
+async def test_a_call_the_bot_transfers_to_sales_is_dialled_whispered_and_recorded(system):
+    response = await asyncio.to_thread(system.post, "/make_call", {"phone_number": NUMBER}, timeout=60)
+    sid = response.json()["call_sid"]
+
+    (outcome,) = await system.phones.wait_ended(1, timeout=60)
+    assert system.twilio.calls[sid].dial.number == SALES, "the number from AI/, never from the model"
+    assert ET.fromstring(outcome.whisper).find("Say").text == "Llamada del asistente: ventas."
+    assert [verb.tag for verb in ET.fromstring(outcome.after_dial)] == ["Hangup"]
+    record = await system.processed_record(sid)
+    assert f"Client: {CLIENT_WORDS}" in record["conversation"].splitlines(), "the talk before the hand-off is kept"
+    live = (await asyncio.to_thread(system.get, f"/api/calls/{sid}/")).json()
+    assert live["end_reason"] == "transferred"
+    assert {key: live["transfer"][key] for key in ("reason", "to", "outcome")} == {
+        "reason": "ventas", "to": SALES, "outcome": "answered"}
+    assert not system.realtime.errors, system.realtime.errors

@@ -5,7 +5,10 @@ then, by the number's behaviour, `busy` / `no-answer`, or `in-progress` and the 
 streaming real speech at real-time pace, signed handshake, the call's token; keys pressed as scripted in
 `keypresses`); the call ends when voicebot hangs
 up through the REST API (or a TwiML update with <Hangup>), or when the callee hangs up after `hang_up_after_s`:
-the stream gets `stop` and the signed `completed` callback carries the duration.
+the stream gets `stop` and the signed `completed` callback carries the duration. A TwiML update with a `<Dial>` (a
+transfer) ends the stream too; the dialled number then behaves as `behaviour` says: when it answers, Twilio fetches
+its whisper (`<Number url>`), and in any case posts the dial's outcome to `<Dial action>`; both answers are checked
+as TwiML and kept in the outcome.
 """
 import asyncio
 import time
@@ -17,6 +20,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.fakes.twilio import FakeCall, FakeTwilio
+from tests.fakes.twiml import WHISPER_VERBS, twiml_check
 from tests.fakes.twilio_media import TwilioMediaClient
 from tests.polling import async_wait_for
 
@@ -31,6 +35,8 @@ class PhoneOutcome:
     duration: int = 0
     callbacks: list[int | None] = field(default_factory=list)  # HTTP status, None when the server was down
     ended_by: str = ""
+    whisper: str = ""  # what the dialled person heard first (a transfer), as TwiML
+    after_dial: str = ""  # the TwiML Twilio played to the callee once the dial ended
 
 
 @dataclass
@@ -96,7 +102,10 @@ class SimulatedPhones:
             return
         await self._callback(outcome, "in-progress")
         answered = time.monotonic()
-        outcome.ended_by = await self._talk(call, outcome)
+        ended_by = await self._talk(call, outcome)
+        if call.dial is not None:
+            await self._transfer(call, outcome)
+        outcome.ended_by = ended_by
         outcome.duration = max(1, round(time.monotonic() - answered))
         await self._callback(outcome, "completed", duration=outcome.duration)
 
@@ -106,6 +115,20 @@ class SimulatedPhones:
         for at_s, digit in keys:
             await asyncio.sleep(max(0.0, at_s - media.stream_ms() / 1000))
             await media.dtmf(digit)
+
+    async def _transfer(self, call: FakeCall, outcome: PhoneOutcome) -> None:
+        behaviour = self.behaviour.get(call.dial.number, "answer")
+        if behaviour == "answer" and call.dial.whisper_url:
+            whisper = await asyncio.to_thread(self.twilio.whisper_request(call.sid).post_http, self.server_url)
+            assert whisper.status_code == 200, whisper.text
+            twiml_check(whisper.text, verbs=WHISPER_VERBS)
+            outcome.whisper = whisper.text
+        status = "completed" if behaviour == "answer" else behaviour
+        hook = self.twilio.dial_outcome(call.sid, status, duration=1 if status == "completed" else None)
+        response = await asyncio.to_thread(hook.post_http, self.server_url)
+        assert response.status_code == 200, response.text
+        twiml_check(response.text)
+        outcome.after_dial = response.text
 
     async def _talk(self, call: FakeCall, outcome: PhoneOutcome) -> str:
         url, headers, params = self.twilio.stream_handshake(call.sid)

@@ -32,6 +32,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from twilio.request_validator import RequestValidator
 
+from tests.fakes.twiml import DialRequest, TwimlRefused, dial_of, twiml_check
+
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -73,6 +75,7 @@ class FakeCall:
     answered_by: str | None = None
     sequence: int = -1
     twiml_updates: list[str] = field(default_factory=list)
+    dial: DialRequest | None = None  # the <Dial> of its last TwiML update (a transfer): its stream ended there
     hung_up: bool = False
     ended_at: float | None = None  # time.monotonic() when voicebot ended it (REST hang-up or <Hangup/>)
     on_end: Callable[[], None] | None = None  # called (under the fake's lock, from its thread) when it ends
@@ -286,6 +289,30 @@ class FakeTwilio:
                   "MachineDetectionDuration": "2100"}
         return self.sign(url, params)
 
+    def dial_outcome(self, sid: str, dial_status: str, *, duration: int | None = None) -> SignedWebhook:
+        """Twilio's request to the `<Dial action>` of the call's transfer once the dial ended (DialCallStatus:
+        completed, busy, no-answer, failed, canceled)."""
+        with self.lock:
+            call = self.calls[sid]
+            assert call.dial is not None and call.dial.action_url, "the call was not moved to a <Dial action>"
+            url = call.dial.action_url
+        params = {"CallSid": sid, "AccountSid": self.account_sid, "From": call.from_, "To": call.to,
+                  "CallStatus": "in-progress", "Direction": "outbound-api", "DialCallStatus": dial_status,
+                  "DialCallSid": "CA" + secrets.token_hex(16), "DialBridged": str(dial_status == "completed").lower()}
+        if duration is not None:
+            params["DialCallDuration"] = str(duration)
+        return self.sign(url, params)
+
+    def whisper_request(self, sid: str) -> SignedWebhook:
+        """Twilio's request for the `<Number url>` TwiML once the dialled person picked up (the child call's)."""
+        with self.lock:
+            call = self.calls[sid]
+            assert call.dial is not None and call.dial.whisper_url, "the <Number> has no url"
+            url, number = call.dial.whisper_url, call.dial.number
+        params = {"CallSid": "CA" + secrets.token_hex(16), "ParentCallSid": sid, "AccountSid": self.account_sid,
+                  "From": call.from_, "To": number, "CallStatus": "in-progress", "Direction": "outbound-dial"}
+        return self.sign(url, params)
+
     # --- REST handling ---
     def handle(self, method: str, path: str, form: dict[str, list[str]], auth: tuple[str, str] | None):
         record = ReceivedRequest(method=method, path=path, form=form, auth=auth)
@@ -372,12 +399,13 @@ class FakeTwilio:
             self._ended(call)
         elif twiml:
             try:
-                ET.fromstring(twiml)
-            except ET.ParseError as exc:
-                return _error(400, 12100, f"Document parse failure: {exc}")
+                root = twiml_check(twiml)
+            except TwimlRefused as exc:
+                return _error(400, 12100, str(exc))
             call.twiml_updates.append(twiml)
-            if "<Hangup" in twiml:
-                self._ended(call)
+            call.dial = dial_of(root)
+            if root.find("Hangup") is not None or call.dial is not None:
+                self._ended(call)  # the stream ends: the call hangs up, or leaves for the dialled number
         else:
             return _error(400, 20001, "Status or Twiml is required")
         return 200, call.resource(self.account_sid)

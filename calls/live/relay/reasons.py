@@ -6,6 +6,7 @@ CALLEE_HANGUP = "callee_hangup"
 DURATION_LIMIT = "duration_limit"
 SILENCE = "silence"
 VOICEMAIL = "voicemail"
+TRANSFERRED = "transferred"
 AI_UNAVAILABLE = "ai_unavailable"
 STREAM_LOST = "stream_lost"
 

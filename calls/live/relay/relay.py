@@ -5,10 +5,11 @@ Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot spea
 the timeline (and, keypad on, to the model as a user item: `keypad`); `stop` closes. OpenAI -> Twilio (`run()`):
 `response.output_audio.delta` becomes a Twilio `media` frame followed by a `mark`;
 `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`, `conversation.item.truncate`
-at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its
-mark returns (or at a cap); any other declared tool runs as a task through the injected `run_tool` (`tool_calls`),
-its answer sent back as a `function_call_output` followed by a `response.create` (a filler line said meanwhile
-when it is slow). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
+at what was heard, recording cut); `end_call` leads to a goodbye and a hang-up once its mark returns (or at a cap),
+`transfer_call` to the hand-off line and then the move to a person (`handoff`); any other declared tool runs as a
+task through the injected `run_tool` (`tool_calls`), its answer sent back as a `function_call_output` followed by a
+`response.create` (a filler line said meanwhile when it is slow). `answered_by` acts on answering-machine detection
+(`voicemail`). Also acted on: `error`, `speech_stopped`, both transcripts, `response.created`,
 `response.output_audio.done` and `response.done` (the last mark, usage); any other OpenAI event is ignored.
 Both sides dispatch through a table from the wire's type name to a bound method, built once per relay: it lists what
 is handled. Pure asyncio: no Django here; persistence goes out through `on_event` as the events of `events.py`.
@@ -30,15 +31,18 @@ from . import session
 from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio, parse_arguments
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
+from .handoff import TRANSFER_TOOL, transfer_reason
 from .events import AiError, AiUnavailable, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled
 from .keypad import keypad_item
 from .mulaw import gain_table
-from .reasons import AI_UNAVAILABLE, BOT_HANGUP, CALLEE_HANGUP, DURATION_LIMIT, FATAL_ERROR_CODES, SILENCE
+from .reasons import (AI_UNAVAILABLE, BOT_HANGUP, CALLEE_HANGUP, DURATION_LIMIT, FATAL_ERROR_CODES, SILENCE,
+                      TRANSFERRED, VOICEMAIL)
 from .recorder import Recorder
 from .response_queue import ResponseQueue, ResponseRequest
 from .timers import CallTimers, Due, Ending
 from .tool_calls import FILLER_AFTER_S, TOOL_TIMEOUT_S, UNKNOWN_TOOL, RunTool, ToolCall, tool_answer
 from .transcript import Metrics, Transcript
+from .voicemail import AmdAction, amd_action
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,8 @@ class Relay:
         self.responses = ResponseQueue()
         self.end_reason: str | None = None
         self._callee_speaking = False
+        # Waiting for answering-machine detection: the callee's audio is recorded, not sent (no reply to a machine).
+        self._awaiting_amd = settings.wait_for_amd
         self._hung_up = self._closed = self._ai_failed = False
         self._done = asyncio.Event()
         self._timers_moved = asyncio.Event()  # a deadline came closer: the ticker recomputes its sleep
@@ -143,7 +149,8 @@ class Relay:
         self.log.call_sid = frame.start.callSid
         self.log.info("stream %s started", frame.streamSid)
         await self._send_ai(session.session_update(self.settings))
-        await self._request_response(self.settings.opening_instruction)
+        if not self._awaiting_amd:
+            await self._request_response(self.settings.opening_instruction)
 
     async def _on_twilio_media(self, frame: media.MediaFrame) -> None:
         await self._callee_audio(frame.media.timestamp, frame.media.audio)
@@ -153,6 +160,8 @@ class Relay:
             self.log.warning("ignored media stamped %d ms, far ahead of the call clock", timestamp)
             return
         self.recorder.add_callee(timestamp, audio, now_ms=self.now_ms)
+        if self._awaiting_amd:
+            return
         if self._gain is not None:
             audio = audio.translate(self._gain)
         await self._send_ai(session.audio_append(audio))
@@ -259,6 +268,9 @@ class Relay:
         await self._emit(self.transcript.bot_said(event.item_id, str(event.transcript or ""), start, end))
 
     async def _on_function_call(self, event: Any) -> None:
+        if event.name == TRANSFER_TOOL:
+            await self._begin_transfer(event)
+            return
         if event.name != END_CALL_TOOL:
             await self._start_tool(event)
             return
@@ -267,6 +279,17 @@ class Relay:
         reason = DURATION_LIMIT if self.timers.wrapped_up else BOT_HANGUP
         tool_reason = str(arguments.get("reason", ""))[:200]
         await self._begin_goodbye(reason, self.settings.goodbye_instruction, tool_reason=tool_reason)
+
+    async def _begin_transfer(self, event: Any) -> None:
+        """transfer_call: the hand-off line, then (once it played) the consumer moves the call (`handoff`)."""
+        reason, answer = transfer_reason(parse_arguments(event.arguments), self.settings.transfer_reasons)
+        await self._send_ai(session.function_call_output(event.call_id, answer))
+        if reason is None:
+            self.log.warning("transfer_call refused: %s", answer["error"])
+            await self._request_response(None)
+            return
+        self.log.info("transferring to a person: %s", reason)
+        await self._begin_goodbye(TRANSFERRED, self.settings.transfer_instruction, tool_reason=reason)
 
     async def _start_tool(self, event: Any) -> None:
         name = str(event.name)
@@ -317,6 +340,25 @@ class Relay:
         await self._send_response(self.responses.done(getattr(response, "id", None)))
         await self._finish_goodbye_if_played()
 
+    async def answered_by(self, answered_by: str, *, leave_message: bool) -> None:
+        """Answering-machine detection's verdict (`voicemail`): greet a person if still waiting; on a machine, stop
+        talking and hang up, or first leave the voicemail line (`leave_message`) in the bot's own voice."""
+        action = amd_action(answered_by, leave_message=leave_message)
+        self.log.info("answered by %s: %s", answered_by[:30], action.value)
+        if action is AmdAction.GREET:
+            if self._awaiting_amd:
+                self._awaiting_amd = False
+                await self._request_response(self.settings.opening_instruction)
+            return
+        self._awaiting_amd = True  # a machine: nothing it says is answered
+        await self._cut_bot_audio(self.now_ms)
+        if self.responses.in_flight:
+            await self._send_ai({"type": "response.cancel"})
+        if action is AmdAction.LEAVE_MESSAGE:
+            await self._begin_goodbye(VOICEMAIL, self.settings.voicemail_instruction)
+        else:
+            await self.hang_up(VOICEMAIL)
+
     # ---- clocks ---------------------------------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
         while True:
@@ -343,7 +385,8 @@ class Relay:
         self.recorder.keep_up(now)
         if self._hung_up:
             return
-        idle = not (self.responses.in_flight or self.bot_audio.busy or self._callee_speaking)
+        # Waiting for answering-machine detection is not silence: nobody is asked "are you there?" meanwhile.
+        idle = not (self._awaiting_amd or self.responses.in_flight or self.bot_audio.busy or self._callee_speaking)
         due = self.timers.due(now, conversation_idle=idle)
         if due is Due.HANG_UP_GOODBYE and self.timers.ending:
             await self.hang_up(self.timers.ending.reason)
@@ -359,14 +402,20 @@ class Relay:
     # ---- actions --------------------------------------------------------------------------------------------------
     async def _barge_in(self, now: float) -> None:
         """The callee spoke over queued bot audio: drop it at Twilio, tell the model what was heard."""
-        interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.sending_ms(now))
+        interruption = await self._cut_bot_audio(now)
         if interruption is None:
             return
-        await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
         self.metrics.barge_ins += 1
         await self._emit(BargeIn(at_ms=int(now), item_id=interruption.item_id,
                                  audio_end_ms=interruption.audio_end_ms))
         await self._finish_goodbye_if_played()
+
+    async def _cut_bot_audio(self, now: float) -> Any:
+        """Drop the bot audio queued at Twilio and truncate its item at what was heard; the interruption, if any."""
+        interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.sending_ms(now))
+        if interruption is not None:
+            await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
+        return interruption
 
     async def _begin_goodbye(self, reason: str, instruction: str, *, tool_reason: str | None = None) -> None:
         """Say goodbye, then hang up when its audio has played (or after the cap)."""

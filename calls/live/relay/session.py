@@ -48,6 +48,9 @@ class RelaySettings:
     silence_prompt_instruction: str = ""
     silence_goodbye_instruction: str = ""
     voicemail_instruction: str = ""
+    transfer_instruction: str = ""  # the hand-off line, said before transfer_call moves the call to a person
+    transfer_reasons: tuple[str, ...] = ()  # transfer_call's configured reasons (their numbers stay Django-side)
+    wait_for_amd: bool = False  # silent, and deaf, until answering-machine detection says a person answered
     voice: str = "coral"
     turn_detection: TurnDetection = field(default_factory=TurnDetection)
     transcription_model: str = "whisper-1"
