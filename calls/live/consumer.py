@@ -174,7 +174,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.apology = config.agent.apology
         relay_config = relay_settings(
             config, voice=settings.OPENAI_AUDIO_VOICE, transcription_model=settings.OPENAI_STT_MODEL,
-            language=settings.MODEL_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
+            language=settings.TRANSCRIPTION_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
             grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
         )
