@@ -1,7 +1,10 @@
-"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), and refuse
-background-task timings under which a task would run twice at once."""
+"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), refuse
+background-task timings under which a task would run twice at once, and refuse files under AI/ that a call could
+not load (a misspelt prompt variable, say) before any call is placed."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+
+from calls.agent_config import AgentConfigError, load_agent_config, profile_names
 
 
 @register()
@@ -36,3 +39,17 @@ def task_timing_check(app_configs, **kwargs) -> list[Error]:
         "Q_TIMEOUT, with a margin for the time a task waits in a worker's queue (the defaults are 1900 and 1800).",
         id="calls.E001",
     )]
+
+
+@register()
+def agent_config_check(app_configs, **kwargs) -> list[Error]:
+    """AI/'s files and every agent profile's load and validate (schemas, prompt variables)."""
+    errors = []
+    for profile in ("", *profile_names(settings.AI_CONFIG_DIR)):
+        try:
+            load_agent_config(settings.AI_CONFIG_DIR, profile)
+        except AgentConfigError as exc:
+            errors.append(Error(
+                str(exc), hint="Fix the file under AI/ (see AI/prompts/agent.yaml's comments for the variables).",
+                id="calls.E002"))
+    return errors

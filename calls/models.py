@@ -164,6 +164,7 @@ class CallEvent(models.Model):
         BARGE_IN = "barge_in", "The callee interrupted"
         DTMF = "dtmf", "Key pressed"
         TOOL_CALLED = "tool_called", "The bot used a tool"
+        PROMPT_VALUES_MISSING = "prompt_values_missing", "Prompt variables left empty"
         AI_ERROR = "ai_error", "AI service error"
         AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
         FAILED = "failed", "Failed"

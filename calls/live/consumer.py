@@ -33,6 +33,7 @@ from calls.live.relay.events import RelayEvent
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
+from calls.services.prompt_values import call_prompt_values
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
 from campaigns.call_tools import call_tool_run
 from voicebot_site.log_safety import log_value
@@ -171,6 +172,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def _build_relay(self, connection: Any, call: Call, *, started_at: float) -> Relay:
         config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR, call.agent_profile)
+        values = await database_sync_to_async(call_prompt_values)(call_id=call.pk, used=config.agent.variables())
+        config = config.model_copy(update={"agent": config.agent.rendered(values)})  # {{contact.name}}...
         self.apology = config.agent.apology
         relay_config = relay_settings(
             config, voice=settings.OPENAI_AUDIO_VOICE, transcription_model=settings.OPENAI_STT_MODEL,
