@@ -73,5 +73,34 @@ def _value(key: str, item: object) -> Value:
 
 
 def attribute_text(value: object) -> str:
-    """How an attribute reads in a prompt or a cell: numbers without a spurious `.0`."""
+    """How an attribute reads in a prompt."""
     return "" if value is None else str(value)
+
+
+_NUMBER = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d+)?$")  # 900, 12.5, 0.5; not 08001 (a postcode: text)
+
+
+def attributes_to_lines(attributes: object) -> str:
+    """The admin's editor text: one `name: value` a line."""
+    items = attributes.items() if isinstance(attributes, dict) else ()
+    return "\n".join(f"{key}: {value}" for key, value in items)
+
+
+def attributes_from_lines(text: str) -> dict[str, Value]:
+    """Parse the admin's `name: value` lines (blank lines skipped; a value that reads as a plain number is stored
+    as one), then clean them; AttributesInvalid naming the line that is wrong."""
+    parsed: dict[str, Value] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        if not colon:
+            raise AttributesInvalid(f"Line {number} ({line.strip()[:40]!r}) has no ':'. Write one attribute a line, "
+                                    "as name: value (e.g. Ciudad: Madrid).")
+        key, value = key.strip(), value.strip()
+        if key in parsed:
+            raise AttributesInvalid(f"Line {number}: the attribute {key!r} is already on an earlier line.")
+        if problem := attribute_key_problem(key):
+            raise AttributesInvalid(f"Line {number}: {problem}")
+        parsed[key] = (float(value) if "." in value else int(value)) if _NUMBER.match(value) else value
+    return attributes_clean(parsed)
