@@ -34,7 +34,8 @@ class ContactResource(resources.ModelResource):
         dataset = super().export(queryset=queryset, **kwargs)
         stored = [attributes if isinstance(attributes, dict) else {}
                   for attributes in queryset.values_list("attributes", flat=True)]  # the same order as the rows
-        for key in dict.fromkeys(key for attributes in stored for key in attributes):
+        # Columns in the order the oldest contacts had them (the file's own order, for imported contacts).
+        for key in dict.fromkeys(key for attributes in reversed(stored) for key in attributes):
             dataset.append_col([attributes.get(key, "") for attributes in stored], header=key)
         return dataset
 
