@@ -87,7 +87,8 @@ class ContactUpdateSerializer(serializers.Serializer):
 
 
 class ContactImportRequestSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text=".xlsx, .xls, .csv (column 1 phone, column 2 optional name) or .txt.")
+    file = serializers.FileField(help_text=".xlsx, .xls, .csv (column 1 phone, column 2 optional name; with a title row, "
+                                 "further titled columns become attributes named by their titles) or .txt.")
 
 
 class FailedRowSerializer(serializers.Serializer):

@@ -36,6 +36,7 @@ def _values_of(instructions: str) -> dict[str, str]:
     """The clock values a rendered default persona shows (the call's own instant and zone)."""
     today = re.search(r"Hoy es (\S+ \(\w+\))", instructions).group(1)
     local_time, zone = re.search(r"son las (\d\d:\d\d) \(hora local, ([^)]+)\)", instructions).groups()
+    assert "{{" not in instructions
     return {"today": today, "local_time": local_time, "time_zone": zone}
 
 
@@ -43,7 +44,8 @@ async def test_a_call_of_a_campaign_with_a_profile_speaks_with_its_files(setting
     campaign = await Campaign.objects.acreate(name="Ventas", profile="ventas", window={})
     session, opening = await session_of(settings, live, campaign)
     ventas, default = load_agent_config(profile="ventas"), load_agent_config()
-    assert session["instructions"] == ventas.agent.persona != default.agent.persona
+    assert session["instructions"] == ventas.agent.rendered(_values_of(session["instructions"])).persona
+    assert ventas.agent.persona != default.agent.persona
     assert ventas.agent.opening_line in opening["instructions"]
     assert session["tools"] == [tool.to_wire() for tool in default.tools]  # not overridden: AI/'s
 
