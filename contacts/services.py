@@ -243,7 +243,7 @@ def _valid_rows(
         try:
             number = _phone_number(row.phone)
             name = _name(row.name)
-            attributes = _row_attributes(row, attribute_names)
+            attributes = _row_attributes(row, attribute_names) if attribute_names else {}
         except ContactError as exc:
             report.failed.append(RowError(row.row, as_typed(row.phone), str(exc)))
             continue

@@ -169,7 +169,9 @@ def _xlsx_rows(file: IO[bytes]) -> Iterator[SheetRow]:
         raise _damaged(exc) from exc
     try:
         sheet = workbook.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(max_col=_MAX_COLUMNS, values_only=True), start=1):
+        # The sheet's own width when it declares one: a two-column list is not padded to _MAX_COLUMNS a row.
+        columns = min(sheet.max_column or _MAX_COLUMNS, _MAX_COLUMNS)
+        for number, values in enumerate(sheet.iter_rows(max_col=columns, values_only=True), start=1):
             yield _cells(number, list(values))
     except SpreadsheetRejected:
         raise
