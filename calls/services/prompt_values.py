@@ -30,7 +30,8 @@ def call_prompt_values(*, call_id: int, used: list[str], now: datetime | None = 
     }
     missing = prompt_variables.missing_values(used, values)
     if missing:
-        CallEvent.objects.create(call=call, kind=CallEvent.Kind.PROMPT_VALUES_MISSING, detail={"variables": missing})
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.PROMPT_VALUES_MISSING,
+                                 detail={"variables": ", ".join(missing)})  # read on the timeline as is
         logger.info("Prompt variables left empty sid=%s: %s", call.twilio_sid, ", ".join(missing))
     return values
 

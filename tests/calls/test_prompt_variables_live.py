@@ -87,8 +87,8 @@ async def test_missing_values_render_empty_and_are_noted_on_the_call(settings, l
     assert session["instructions"].startswith("Llamas a  () de , presupuesto , campaña ;")
     assert opening["instructions"].split('"')[1].endswith("Hola , ¿sigue buscando en ?")
     event = await CallEvent.objects.aget(call=call, kind=CallEvent.Kind.PROMPT_VALUES_MISSING)
-    assert event.detail == {"variables": ["contact.name", "contact.notes", "contact.attributes.Ciudad",
-                                          "contact.attributes.Presupuesto", "campaign.name"]}
+    assert event.detail == {"variables": "contact.name, contact.notes, contact.attributes.Ciudad, "
+                                         "contact.attributes.Presupuesto, campaign.name"}
 
 
 async def test_an_empty_disclosure_says_none(settings, live, ai_copy):  # noqa: F811
