@@ -155,6 +155,7 @@ def _report_json(report: ImportReport) -> dict:
     return {
         "message": message, "imported_count": len(report.new), "failed_count": len(failed),
         "imported_users": report.imported_numbers, "failed_users": failed,
+        "attribute_columns": report.attribute_names,
     }
 
 

@@ -104,6 +104,8 @@ class ContactImportResultSerializer(serializers.Serializer):
     failed_count = serializers.IntegerField()
     imported_users = serializers.ListField(child=serializers.CharField(), help_text="E.164 numbers added.")
     failed_users = FailedRowSerializer(many=True)
+    attribute_columns = serializers.ListField(
+        child=serializers.CharField(), help_text="The titled columns after the name, imported as attributes.")
 
 
 class MessageSerializer(serializers.Serializer):

@@ -37,6 +37,7 @@ def stored() -> dict[str, dict]:
 def test_titled_extra_columns_become_attributes_in_every_format(api, name, content):
     response = api_import(api, name, content)
     assert response.status_code == 200, response.json()
+    assert response.json()["attribute_columns"] == ["Ciudad", "Presupuesto", "Código postal"]
     expected = EXPECTED if name != "c.csv" else {  # a CSV has only text: the budget stays as typed
         **EXPECTED, "+34600111001": {**EXPECTED["+34600111001"], "Presupuesto": "900"},
         "+34600111002": {"Presupuesto": "1200.5"}}
