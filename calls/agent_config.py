@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from calls import prompt_variables
 
 from calls.http_tools import HttpEndpoint
 from calls.live.relay.handoff import TRANSFER_TOOL
@@ -65,8 +67,13 @@ class KeypadConfig(_Strict):
 
 
 class AgentPrompts(_Strict):
+    """agent.yaml. Its texts may use the variables of calls.prompt_variables (`{{contact.name}}`...): an unknown one
+    fails validation here, at load time; `rendered(values)` fills them in when a call starts."""
+
     persona: str = Field(min_length=1)
     say_exactly: str
+    # Said first, at the start of the opening line (e.g. the recording notice GDPR asks for); "" says none.
+    disclosure: str = ""
     opening_line: str = Field(min_length=1)
     goodbye: str = Field(min_length=1)
     wrap_up: str = Field(min_length=1)
@@ -104,9 +111,35 @@ class AgentPrompts(_Strict):
                 raise ValueError(f"{reason}: {exc.message}") from None
         return numbers
 
+    @model_validator(mode="after")
+    def _known_variables(self) -> AgentPrompts:
+        problems = [f"{name}: unknown variable {{{{{variable}}}}}" for name, text in self._texts().items()
+                    for variable in prompt_variables.unknown_variables(text)]
+        if problems:
+            raise ValueError("; ".join(problems) + " (known: " + ", ".join(prompt_variables.FIXED)
+                             + f", {prompt_variables.ATTRIBUTE_PREFIX}<key>)")
+        return self
+
+    def _texts(self) -> dict[str, str]:
+        return {name: value for name, value in self if isinstance(value, str)}
+
+    def variables(self) -> list[str]:
+        """Every variable its texts use, each once."""
+        return list(dict.fromkeys(name for text in self._texts().values()
+                                  for name in prompt_variables.variables_in(text)))
+
+    def rendered(self, values: dict[str, str]) -> AgentPrompts:
+        """A copy with every variable of every text replaced by its value (a missing one by nothing)."""
+        return self.model_copy(update={name: prompt_variables.render(text, values)
+                                       for name, text in self._texts().items()})
+
     def say(self, line: str) -> str:
         """An instruction to say `line` word for word (replace, not format: prompts may contain braces)."""
         return self.say_exactly.replace("{line}", line)
+
+    def opening(self) -> str:
+        """The bot's first words: the disclosure (when there is one), then the opening line."""
+        return f"{self.disclosure} {self.opening_line}" if self.disclosure else self.opening_line
 
 
 class TranscriptionPrompt(_Strict):
@@ -275,7 +308,7 @@ def relay_settings(
     agent = config.agent
     return RelaySettings(
         instructions=agent.persona,
-        opening_instruction=agent.say(agent.opening_line),
+        opening_instruction=agent.say(agent.opening()),
         goodbye_instruction=agent.goodbye,
         wrap_up_instruction=agent.wrap_up,
         silence_prompt_instruction=agent.silence_prompt,

@@ -1,9 +1,10 @@
 """System checks: warn at start-up when credentials are missing (calls then fail with a clear error), refuse
-background-task timings under which a task would run twice at once, and call settings with a value none of theirs."""
+background-task timings under which a task would run twice at once, call settings with a value none of theirs, and
+files under AI/ that a call could not load (a misspelt prompt variable, say), refused before any call is placed."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from calls.agent_config import AgentConfigError, ToolsFile, load_part, profile_names
+from calls.agent_config import AgentConfigError, ToolsFile, load_agent_config, load_part, profile_names
 
 
 @register()
@@ -70,4 +71,18 @@ def call_choices_check(app_configs, **kwargs) -> list[Error]:
     if not 5 <= settings.TRANSFER_DIAL_TIMEOUT <= 600:
         errors.append(Error(f"TRANSFER_DIAL_TIMEOUT must be 5-600 seconds (Twilio's <Dial timeout>), not "
                             f"{settings.TRANSFER_DIAL_TIMEOUT}.", id="calls.E002"))
+    return errors
+
+
+@register()
+def agent_config_check(app_configs, **kwargs) -> list[Error]:
+    """AI/'s files and every agent profile's load and validate (schemas, prompt variables)."""
+    errors = []
+    for profile in ("", *profile_names(settings.AI_CONFIG_DIR)):
+        try:
+            load_agent_config(settings.AI_CONFIG_DIR, profile)
+        except AgentConfigError as exc:
+            errors.append(Error(
+                str(exc), hint="Fix the file under AI/ (see AI/prompts/agent.yaml's comments for the variables).",
+                id="calls.E003"))
     return errors

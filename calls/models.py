@@ -172,6 +172,7 @@ class CallEvent(models.Model):
         WHISPER = "whisper", "Staff whispered to the bot"
         TRANSFER = "transfer", "Transferred to a person"
         TRANSFER_OUTCOME = "transfer_outcome", "Transfer answered or not"
+        PROMPT_VALUES_MISSING = "prompt_values_missing", "Prompt variables left empty"
         AI_ERROR = "ai_error", "AI service error"
         AI_UNAVAILABLE = "ai_unavailable", "AI service unavailable"
         FAILED = "failed", "Failed"

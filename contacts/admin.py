@@ -24,6 +24,7 @@ from calls.models import Call
 from campaigns.models import Outcome
 from campaigns.services import campaign_draft_from_contacts, campaign_progress
 from contacts import import_uploads
+from contacts.attributes import MAX_ATTRIBUTES, AttributesInvalid, attributes_from_lines, attributes_to_lines
 from contacts.filters import CalledFilter
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, PhoneNumberFormField, normalize_phone
@@ -42,14 +43,35 @@ PREVIEW_ERRORS = 500
 PREVIEW_NEW = 10
 
 
+class AttributesFormField(forms.CharField):
+    """Contact.attributes as `name: value` lines, for staff who do not write JSON; each mistake named by line."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "cols": 60, "placeholder": "Ciudad: Madrid\nPresupuesto: 900"})
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.pop("encoder", None), kwargs.pop("decoder", None)  # JSONField's own form-field arguments
+        super().__init__(strip=False, **kwargs)
+
+    def prepare_value(self, value: object) -> str:
+        return value if isinstance(value, str) else attributes_to_lines(value)
+
+    def to_python(self, value: object) -> dict:
+        try:
+            return attributes_from_lines(value or "")
+        except AttributesInvalid as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+
 class ContactAdminForm(forms.ModelForm):
     class Meta:
         model = Contact
-        fields = ["phone_number", "name", "comments", "do_not_call", "number_invalid"]
-        field_classes = {"phone_number": PhoneNumberFormField}
+        fields = ["phone_number", "name", "comments", "attributes", "do_not_call", "number_invalid"]
+        field_classes = {"phone_number": PhoneNumberFormField, "attributes": AttributesFormField}
         help_texts = {
             "phone_number": "Type it any way, e.g. 600 123 456 or +34 600 123 456: it is stored as +34600123456. "
             "Numbers without a country code are taken as being from the default country.",
+            "attributes": f"One a line, as name: value (e.g. Ciudad: Madrid). At most {MAX_ATTRIBUTES}; a plain "
+            "number (900, 12.5) is kept as a number. Prompts read them as {{contact.attributes.Ciudad}}.",
         }
 
 
@@ -90,7 +112,8 @@ class ContactImportForm(forms.Form):
         label="Contacts file",
         allow_empty_file=True,  # contacts_import explains an empty file better than the generic message
         help_text="An .xlsx, .xls, .csv or .txt file. Phone numbers in the first column, names (optional) in "
-        "the second. A title row such as “Phone Number, Name” is recognised and skipped.",
+        "the second. A title row such as “Phone Number, Name” is recognised and skipped; with one, each further "
+        "titled column (Ciudad, Presupuesto...) becomes an attribute of the contacts, named by its title.",
     )
 
 
@@ -111,7 +134,7 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at", "last_called_at", "do_not_call_quote", "do_not_call_at_ms",
                        "do_not_call_call"]
     fieldsets = [
-        (None, {"fields": ["phone_number", "name", "comments"]}),
+        (None, {"fields": ["phone_number", "name", "comments", "attributes"]}),
         ("Calling", {"fields": ["do_not_call", "do_not_call_quote", "do_not_call_at_ms", "do_not_call_call",
                                 "number_invalid", "last_called_at"]}),
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
@@ -233,7 +256,8 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
             "form": form,
             "report": report,
             "errors_shown": report.failed[:PREVIEW_ERRORS] if report else [],
-            "new_shown": report.new[:PREVIEW_NEW] if report else [],
+            "new_shown": [(contact, [contact.attributes.get(name, "") for name in report.attribute_names])
+                          for contact in report.new[:PREVIEW_NEW]] if report else [],
             "token": token,
             "filename": filename,
             "max_megabytes": settings.IMPORT_MAX_BYTES // 1_048_576,

@@ -103,7 +103,7 @@ class ContactDetailApi(APIView):
         return Response(ContactSerializer(self.get_contact(phone_number)).data)
 
     @extend_schema(
-        tags=TAGS, summary="Update a user's name, comments or do-not-call flag", parameters=[PHONE_PARAMETER],
+        tags=TAGS, summary="Update a user's name, comments, attributes or do-not-call flag", parameters=[PHONE_PARAMETER],
         request=ContactUpdateSerializer, responses={200: ContactSerializer, **ERRORS},
     )
     def put(self, request: Request, phone_number: str) -> Response:
@@ -155,6 +155,7 @@ def _report_json(report: ImportReport) -> dict:
     return {
         "message": message, "imported_count": len(report.new), "failed_count": len(failed),
         "imported_users": report.imported_numbers, "failed_users": failed,
+        "attribute_columns": report.attribute_names,
     }
 
 

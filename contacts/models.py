@@ -26,6 +26,11 @@ class Contact(models.Model):
     )
     name = models.CharField(max_length=200, blank=True)
     comments = models.TextField(blank=True)
+    attributes = models.JSONField(
+        default=dict, blank=True,
+        help_text="Free-form facts about the person (a spreadsheet's extra columns): name: text or number. "
+        "Prompts read them as {{contact.attributes.<name>}}.",
+    )
     do_not_call = models.BooleanField(
         "do not call", default=False, help_text="Never place a call to this contact."
     )

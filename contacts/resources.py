@@ -13,7 +13,7 @@ from import_export.results import Result, RowResult
 
 from contacts.formulas import sheet_cell
 from contacts.models import Contact
-from contacts.services import ImportReport, contacts_import_rows
+from contacts.services import ImportReport, contacts_import_rows, import_attribute_names
 from contacts.spreadsheets import SheetRow
 
 
@@ -27,15 +27,29 @@ class ContactResource(resources.ModelResource):
         export_order = ("phone_number", "name")
         name = "Contacts"
 
+    def export(self, queryset=None, **kwargs) -> tablib.Dataset:
+        """The phone and name columns, then one column per attribute any exported contact has (the import's
+        round trip: a file exported here imports back with the same attributes)."""
+        queryset = self.get_queryset() if queryset is None else queryset
+        dataset = super().export(queryset=queryset, **kwargs)
+        stored = [attributes if isinstance(attributes, dict) else {}
+                  for attributes in queryset.values_list("attributes", flat=True)]  # the same order as the rows
+        # Columns in the order the oldest contacts had them (the file's own order, for imported contacts).
+        for key in dict.fromkeys(key for attributes in reversed(stored) for key in attributes):
+            dataset.append_col([attributes.get(key, "") for attributes in stored], header=key)
+        return dataset
+
     def import_data(self, dataset: tablib.Dataset, dry_run: bool = False, raise_errors: bool = False, **kwargs):
         """Imports through this resource (say `manage.py import contacts.resources.ContactResource file.csv`)
         take the admin's and the API's road, so numbers are normalised and checked the same way."""
         first_row = 2 if dataset.headers else 1  # tablib took row 1 as the headers
         rows = [
-            SheetRow(row=number, phone=values[0] if values else None, name=values[1] if len(values) > 1 else "")
+            SheetRow(row=number, phone=values[0] if values else None, name=values[1] if len(values) > 1 else "",
+                     extra=tuple(values[2:]))
             for number, values in enumerate(dataset, start=first_row)
         ]
-        return _result(contacts_import_rows(rows=rows, dry_run=dry_run))
+        header = SheetRow(row=1, phone=None, extra=tuple(dataset.headers[2:])) if dataset.headers else None
+        return _result(contacts_import_rows(rows=rows, dry_run=dry_run, attribute_names=import_attribute_names(header)))
 
 
 def _result(report: ImportReport) -> Result:

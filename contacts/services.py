@@ -5,6 +5,7 @@ is written for call-centre staff; the API turns them into 400 `{"detail": ...}`,
 """
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import IO
 
 from django.db import IntegrityError, transaction
@@ -12,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber
 
+from contacts.attributes import MAX_ATTRIBUTES, AttributesInvalid, attribute_key_problem, attributes_clean
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, as_typed, normalize_phone, to_phone_number
 from contacts.spreadsheets import SheetRow, SpreadsheetRejected, check_size, read_contact_rows
@@ -55,15 +57,21 @@ def _phone_number(value: object) -> PhoneNumber:
 
 
 @transaction.atomic
-def contact_create(*, phone_number: object, name: str = "", comments: str = "", do_not_call: bool = False) -> Contact:
-    """Insert one Contact with its number normalised to E.164; refuse invalid or already-known numbers."""
+def contact_create(
+    *, phone_number: object, name: str = "", comments: str = "", do_not_call: bool = False,
+    attributes: object = None,
+) -> Contact:
+    """Insert one Contact with its number normalised to E.164; refuse invalid or already-known numbers and
+    attributes that break contacts.attributes' rules."""
     phone = contact_phone(value=phone_number)
+    cleaned = _attributes(attributes)
     if Contact.objects.filter(phone_number=phone).exists():
         raise ContactAlreadyExists(phone)
     try:
         with transaction.atomic():
             return Contact.objects.create(
-                phone_number=phone, name=_name(name), comments=comments or "", do_not_call=do_not_call
+                phone_number=phone, name=_name(name), comments=comments or "", do_not_call=do_not_call,
+                attributes=cleaned,
             )
     except IntegrityError:  # created by someone else between the check and the insert
         raise ContactAlreadyExists(phone) from None
@@ -71,10 +79,13 @@ def contact_create(*, phone_number: object, name: str = "", comments: str = "", 
 
 @transaction.atomic
 def contact_update(
-    *, contact: Contact, name: str | None = None, comments: str | None = None, do_not_call: bool | None = None
+    *, contact: Contact, name: str | None = None, comments: str | None = None, do_not_call: bool | None = None,
+    attributes: object = None,
 ) -> Contact:
-    """Write the given fields (None means "leave as is") and `updated_at`; the number never changes here."""
-    changes = {"name": None if name is None else _name(name), "comments": comments, "do_not_call": do_not_call}
+    """Write the given fields (None means "leave as is") and `updated_at`; the number never changes here.
+    `attributes` replaces them all (an empty object clears them)."""
+    changes = {"name": None if name is None else _name(name), "comments": comments, "do_not_call": do_not_call,
+               "attributes": None if attributes is None else _attributes(attributes)}
     for attribute, value in changes.items():
         if value is not None:
             setattr(contact, attribute, value)
@@ -102,6 +113,49 @@ def _name(name: object) -> str:
     return text
 
 
+def _attributes(value: object) -> dict:
+    try:
+        return attributes_clean(value)
+    except AttributesInvalid as exc:
+        raise ContactError(str(exc)) from None
+
+
+def import_attribute_names(header: SheetRow | None) -> tuple[str | None, ...]:
+    """The attribute each column after the name fills, from the title row's cells (None: an untitled column,
+    not imported); none without a title row. ContactImportRejected for a title that cannot name an attribute."""
+    if header is None:
+        return ()
+    names: list[str | None] = []
+    for column, title in enumerate(header.extra, start=3):
+        text = "" if title is None else str(title).strip()
+        if not text:
+            names.append(None)
+            continue
+        if problem := attribute_key_problem(text):
+            raise ContactImportRejected(f"Column {column} of the title row: {problem} Rename the column and import "
+                                        "the file again.")
+        if text in names:
+            raise ContactImportRejected(f"Two columns are titled {text!r}; each attribute column needs its own title.")
+        names.append(text)
+    if sum(name is not None for name in names) > MAX_ATTRIBUTES:
+        raise ContactImportRejected(f"The file has more than {MAX_ATTRIBUTES} attribute columns after the phone and "
+                                    "name; keep the ones the calls need.")
+    return tuple(names)
+
+
+def _row_attributes(row: SheetRow, names: tuple[str | None, ...]) -> dict:
+    return _attributes({name: _cell_value(value) for name, value in zip(names, row.extra) if name is not None})
+
+
+def _cell_value(value: object) -> object:
+    """A cell as an attribute: numbers stay numbers (a workbook's 900), dates ISO text, anything else text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    return as_typed(value)
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     """A row that was not imported: its row number, what the file said, and why (the API's failed_users)."""
@@ -120,6 +174,7 @@ class ImportReport:
     failed: list[RowError] = field(default_factory=list)
     dry_run: bool = False
     header: str | None = None  # the first cell of the title row the file started with, if it had one
+    attribute_names: list[str] = field(default_factory=list)  # the columns imported as attributes, in order
 
     @property
     def imported_numbers(self) -> list[str]:
@@ -141,7 +196,8 @@ def contacts_import(*, file: IO[bytes], filename: str, size: int, dry_run: bool 
         contact_file = read_contact_rows(file=file, filename=filename, size=size)
     except SpreadsheetRejected as exc:
         raise ContactImportRejected(str(exc)) from exc
-    report = contacts_import_rows(rows=contact_file.rows, dry_run=dry_run)
+    report = contacts_import_rows(rows=contact_file.rows, dry_run=dry_run,
+                                  attribute_names=import_attribute_names(contact_file.header))
     report.header = as_typed(contact_file.header.phone) if contact_file.header else None
     return report
 
@@ -154,10 +210,13 @@ def contacts_import_size_check(*, size: int) -> None:
         raise ContactImportRejected(str(exc)) from exc
 
 
-def contacts_import_rows(*, rows: Iterable[SheetRow], dry_run: bool = False) -> ImportReport:
-    """Validate rows, skip numbers seen earlier in the file or already stored, bulk-insert the rest."""
-    report = ImportReport(dry_run=dry_run)
-    candidates = _valid_rows(rows, report)
+def contacts_import_rows(
+    *, rows: Iterable[SheetRow], dry_run: bool = False, attribute_names: tuple[str | None, ...] = (),
+) -> ImportReport:
+    """Validate rows, skip numbers seen earlier in the file or already stored, bulk-insert the rest. The cells
+    after the name become attributes named by `attribute_names` (import_attribute_names)."""
+    report = ImportReport(dry_run=dry_run, attribute_names=[name for name in attribute_names if name])
+    candidates = _valid_rows(rows, report, attribute_names)
     existing = _existing_numbers([contact.phone_number for _, _, contact in candidates])
     for row, phone, contact in candidates:
         if phone in existing:
@@ -173,7 +232,9 @@ def contacts_import_rows(*, rows: Iterable[SheetRow], dry_run: bool = False) -> 
     return report
 
 
-def _valid_rows(rows: Iterable[SheetRow], report: ImportReport) -> list[tuple[SheetRow, str, Contact]]:
+def _valid_rows(
+    rows: Iterable[SheetRow], report: ImportReport, attribute_names: tuple[str | None, ...],
+) -> list[tuple[SheetRow, str, Contact]]:
     """Rows with a valid number and name, first occurrence only, with their E.164 form; the others go to
     `report.failed`. Each number is parsed once: the Contact gets the PhoneNumber itself, not text to re-parse."""
     first_row_of: dict[str, int] = {}
@@ -182,6 +243,7 @@ def _valid_rows(rows: Iterable[SheetRow], report: ImportReport) -> list[tuple[Sh
         try:
             number = _phone_number(row.phone)
             name = _name(row.name)
+            attributes = _row_attributes(row, attribute_names) if attribute_names else {}
         except ContactError as exc:
             report.failed.append(RowError(row.row, as_typed(row.phone), str(exc)))
             continue
@@ -195,7 +257,7 @@ def _valid_rows(rows: Iterable[SheetRow], report: ImportReport) -> list[tuple[Sh
             )
             continue
         first_row_of[phone] = row.row
-        candidates.append((row, phone, Contact(phone_number=number, name=name)))
+        candidates.append((row, phone, Contact(phone_number=number, name=name, attributes=attributes)))
     return candidates
 
 

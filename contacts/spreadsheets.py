@@ -1,4 +1,7 @@
-"""Reading contact files: .xlsx, .xls, .csv and .txt into numbered rows of (phone cell, name cell).
+"""Reading contact files: .xlsx, .xls, .csv and .txt into numbered rows of (phone cell, name cell, further cells).
+
+Columns after the second are the contact's attributes, named by the title row (contacts.attributes); a file
+without a title row has no attributes, as before. At most MAX_ATTRIBUTES further columns are read.
 
 Every door (admin import, API import, bench) reads through `read_contact_rows`. It knows nothing about
 phone numbers beyond "does this first row look like a header"; validating and storing is `contacts.services`.
@@ -21,6 +24,7 @@ from django.conf import settings
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.workbook import Workbook
 
+from contacts.attributes import MAX_ATTRIBUTES
 from contacts.formulas import unescape_formula
 
 SUPPORTED = ".xlsx, .xls, .csv or .txt"
@@ -32,6 +36,8 @@ _WORKBOOK_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ""}
 # csv.Sniffer's work grows with the square of its input (0.3 s for a 12 KB line, minutes for a few hundred KB,
 # holding the GIL of a process relaying live calls); the first few KB show the delimiter as well as the rest would.
 _SNIFF_CHARS = 4096
+# Phone, name, then one more than the attributes allowed: so a file with too many is told so, not cut short.
+_MAX_COLUMNS = 2 + MAX_ATTRIBUTES + 1
 
 # What an .xlsx may unpack to. Contact lists measured 125-140 bytes of XML a row for a phone and a name, 400 for
 # seven columns, deflated 8-13 times; a zip bomb deflates about 1000 times.
@@ -58,10 +64,11 @@ class SheetRow:
     row: int
     phone: object
     name: object = ""
+    extra: tuple = ()  # the cells after the name: attributes, named by the title row
 
     @property
     def is_blank(self) -> bool:
-        return all(value is None or str(value).strip() == "" for value in (self.phone, self.name))
+        return all(value is None or str(value).strip() == "" for value in (self.phone, self.name, *self.extra))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +148,12 @@ def _is_header(first: SheetRow) -> bool:
 
 
 def _cells(row_number: int, values) -> SheetRow:
-    values = [unescape_formula(value) for value in values[:2]]
+    values = [unescape_formula(value) for value in values[:_MAX_COLUMNS]]
+    while len(values) > 2 and (values[-1] is None or values[-1] == ""):
+        values.pop()  # trailing empty cells (a sheet's ragged right edge) are no columns
     return SheetRow(
-        row=row_number, phone=values[0] if values else None, name=values[1] if len(values) > 1 else ""
+        row=row_number, phone=values[0] if values else None, name=values[1] if len(values) > 1 else "",
+        extra=tuple(values[2:]),
     )
 
 
@@ -159,7 +169,9 @@ def _xlsx_rows(file: IO[bytes]) -> Iterator[SheetRow]:
         raise _damaged(exc) from exc
     try:
         sheet = workbook.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(max_col=2, values_only=True), start=1):
+        # The sheet's own width when it declares one: a two-column list is not padded to _MAX_COLUMNS a row.
+        columns = min(sheet.max_column or _MAX_COLUMNS, _MAX_COLUMNS)
+        for number, values in enumerate(sheet.iter_rows(max_col=columns, values_only=True), start=1):
             yield _cells(number, list(values))
     except SpreadsheetRejected:
         raise
@@ -263,7 +275,7 @@ def _xls_rows(file: IO[bytes]) -> Iterator[SheetRow]:
         with open(os.devnull, "w") as quiet:  # xlrd prints its warnings about a damaged file to stdout
             book = xlrd.open_workbook(file_contents=file.read(), on_demand=True, logfile=quiet)
             sheet = book.sheet_by_index(0)
-            rows = [sheet.row_values(index, 0, min(2, sheet.ncols)) for index in range(sheet.nrows)]
+            rows = [sheet.row_values(index, 0, min(_MAX_COLUMNS, sheet.ncols)) for index in range(sheet.nrows)]
     except Exception as exc:  # noqa: BLE001 (see above _xlsx_rows)
         raise _damaged(exc) from exc
     for index, values in enumerate(rows):

@@ -39,11 +39,12 @@ def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
 def transcription_create(*, wav: bytes, filename: str, prompt: str) -> dict[str, Any]:
     """Transcribe one WAV with segment timestamps; returns the verbose_json body as a dict."""
     kwargs: dict[str, Any] = {"prompt": prompt} if prompt else {}
+    if settings.TRANSCRIPTION_LANGUAGE:  # MODEL_LANGUAGE=auto: none sent, the language is detected
+        kwargs["language"] = settings.TRANSCRIPTION_LANGUAGE
     try:
         result = openai_get_client().audio.transcriptions.create(
             file=(filename, wav, "audio/wav"),
             model=settings.OPENAI_STT_MODEL,
-            language=settings.MODEL_LANGUAGE,
             response_format="verbose_json",
             timestamp_granularities=["segment"],
             **kwargs,

@@ -355,7 +355,11 @@ OPENAI_REALTIME_MODEL = config("OPENAI_REALTIME_MODEL", default="gpt-realtime-mi
 OPENAI_AUDIO_VOICE = config("OPENAI_AUDIO_VOICE", default="coral")
 OPENAI_STT_MODEL = config("OPENAI_STT_MODEL", default="whisper-1")
 OPENAI_TEXT_MODEL = config("OPENAI_TEXT_MODEL", default="gpt-4o-mini")
+# The calls' language (ISO-639-1) for speech-to-text, or "auto": it detects the language of each call.
 MODEL_LANGUAGE = config("MODEL_LANGUAGE", default="es")
+if MODEL_LANGUAGE != "auto" and not (len(MODEL_LANGUAGE) == 2 and MODEL_LANGUAGE.isascii() and MODEL_LANGUAGE.islower()):
+    raise ImproperlyConfigured(f"MODEL_LANGUAGE must be a two-letter ISO-639-1 code (es, en) or auto, not {MODEL_LANGUAGE!r}.")
+TRANSCRIPTION_LANGUAGE = "" if MODEL_LANGUAGE == "auto" else MODEL_LANGUAGE  # "": not sent, so it is detected
 
 # Post-call processing (extraction.tasks.process_call)
 # openai: transcribe the recording's channels; live: use the transcript heard during the call (no STT cost).

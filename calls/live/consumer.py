@@ -38,6 +38,7 @@ from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
 from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.monitoring import monitor_groups
+from calls.services.prompt_values import call_prompt_values
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
 from calls.transfer import TransferRefused, call_transfer_start
 from campaigns.call_tools import call_tool_run
@@ -187,11 +188,13 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def _build_relay(self, connection: Any, call: Call, *, started_at: float) -> Relay:
         config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR, call.agent_profile)
+        values = await database_sync_to_async(call_prompt_values)(call_id=call.pk, used=config.agent.variables())
+        config = config.model_copy(update={"agent": config.agent.rendered(values)})  # {{contact.name}}...
         self.apology = config.agent.apology
         self.http_tools = {tool.name: tool.http for tool in config.tools if tool.http is not None}
         relay_config = relay_settings(
             config, voice=settings.OPENAI_AUDIO_VOICE, transcription_model=settings.OPENAI_STT_MODEL,
-            language=settings.MODEL_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
+            language=settings.TRANSCRIPTION_LANGUAGE, duration_limit_s=settings.CALL_DURATION_LIMIT,
             grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
             wait_for_amd=self.amd is not None and settings.AMD_GREETING == "wait",

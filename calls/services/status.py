@@ -9,7 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls import twilio_client
+from calls import prompt_variables
 from calls.agent_config import load_agent_config
+from calls.services.prompt_values import call_prompt_values
 from calls.exceptions import TwilioError
 from calls.live.amd_channel import amd_publish
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
@@ -202,7 +204,9 @@ def call_apply_amd(*, call_sid: str, answered_by: str) -> Call | None:
 
 def _leave_machine(*, call: Call) -> None:
     if settings.AMD_ACTION == "voicemail":
-        message = load_agent_config(settings.AI_CONFIG_DIR, call.agent_profile).agent.voicemail
+        agent = load_agent_config(settings.AI_CONFIG_DIR, call.agent_profile).agent
+        values = call_prompt_values(call_id=call.pk, used=prompt_variables.variables_in(agent.voicemail))
+        message = prompt_variables.render(agent.voicemail, values)
         twilio_client.twilio_calls_say_and_hangup(
             sid=call.twilio_sid, text=message, language=settings.TWILIO_SAY_LANGUAGE
         )

@@ -215,8 +215,8 @@ def test_staff_log_in_through_the_admin_form(browser, stack):
 def test_import_a_spreadsheet_with_a_bad_row(page, tmp_path):
     sheet = tmp_path / "new leads.xlsx"
     sheet.write_bytes(_xlsx([
-        ["Phone Number", "Name"],
-        ["600 111 222", "Ana García"],
+        ["Phone Number", "Name", "Ciudad"],
+        ["600 111 222", "Ana García", "Sevilla"],
         ["12345", "Número roto"],
         ["+34 600 333 444", "Luis Pérez"],
     ]))
@@ -232,6 +232,7 @@ def test_import_a_spreadsheet_with_a_bad_row(page, tmp_path):
     expect(page.get_by_role("heading", name="Check the import before confirming")).to_be_visible()
     assert "2 new contacts will be added" in page.locator("#content-main").inner_text()
     assert "Nothing has been saved yet" in page.locator("#content-main").inner_text()
+    assert "Columns imported as attributes of each contact: Ciudad." in page.locator("#content-main").inner_text()
     bad_row = page.locator("table.import-errors tbody tr")
     expect(bad_row).to_have_count(1)
     cells = bad_row.first.locator("td").all_inner_texts()
@@ -266,12 +267,21 @@ def test_edit_a_contact_and_see_a_readable_error_for_a_bad_number(page, stack):
     assert page.locator(".inline-empty").inner_text() == "Not called yet."
     page.get_by_label("Name").fill("Pedro Sánchez")
     page.get_by_label("Comments").fill("Prefers calls after 18:00.")
+    page.get_by_label("Attributes").fill("Ciudad: Sevilla\nPresupuesto: 900")
     _shot(page, "07-contact-edit")
     page.get_by_role("button", name="Save", exact=True).click()
     assert "was changed successfully" in page.locator(".messagelist").inner_text()
     row = page.get_by_role("row").filter(has_text="+34611222333")
     assert "Pedro Sánchez" in row.inner_text()
     assert _api(stack, "GET", "/api/users/+34611222333").json()["comments"] == "Prefers calls after 18:00."
+    assert _api(stack, "GET", "/api/users/+34611222333").json()["attributes"] == {"Ciudad": "Sevilla", "Presupuesto": 900}
+
+    row.get_by_role("link", name="+34611222333").click()
+    page.get_by_label("Attributes").fill("Ciudad Sevilla")  # no colon: staff are told which line and how
+    page.get_by_role("button", name="Save", exact=True).click()
+    assert "Line 1 ('Ciudad Sevilla') has no ':'" in page.locator(".field-attributes .errorlist").inner_text()
+    page.goto("/admin/contacts/contact/")
+    row = page.get_by_role("row").filter(has_text="+34611222333")
 
     row.get_by_role("link", name="+34611222333").click()
     page.get_by_label("Phone number").fill("12")

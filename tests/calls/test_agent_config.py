@@ -47,7 +47,8 @@ def test_the_defaults_are_the_prototype_rental_agency_bot():
 def test_it_builds_the_relay_settings_and_a_ga_session_update():
     settings = relay_settings(load_agent_config(), voice="coral", transcription_model="whisper-1", language="es",
                               duration_limit_s=120)
-    assert settings.opening_instruction.endswith('"' + load_agent_config().agent.opening_line + '"')
+    agent = load_agent_config().agent
+    assert settings.opening_instruction.endswith(f'"{agent.disclosure} {agent.opening_line}"')
     session = session_update(settings)["session"]
     assert session["tools"][0] == {"type": "function", "name": "end_call",
                                    "description": load_agent_config().tools[0].description,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -31,11 +32,20 @@ async def session_of(settings, fake_twilio, campaign: Campaign | None) -> tuple[
     return update["session"], opening["response"]
 
 
+def _values_of(instructions: str) -> dict[str, str]:
+    """The clock values a rendered default persona shows (the call's own instant and zone)."""
+    today = re.search(r"Hoy es (\S+ \(\w+\))", instructions).group(1)
+    local_time, zone = re.search(r"son las (\d\d:\d\d) \(hora local, ([^)]+)\)", instructions).groups()
+    assert "{{" not in instructions
+    return {"today": today, "local_time": local_time, "time_zone": zone}
+
+
 async def test_a_call_of_a_campaign_with_a_profile_speaks_with_its_files(settings, live):  # noqa: F811
     campaign = await Campaign.objects.acreate(name="Ventas", profile="ventas", window={})
     session, opening = await session_of(settings, live, campaign)
     ventas, default = load_agent_config(profile="ventas"), load_agent_config()
-    assert session["instructions"] == ventas.agent.persona != default.agent.persona
+    assert session["instructions"] == ventas.agent.rendered(_values_of(session["instructions"])).persona
+    assert ventas.agent.persona != default.agent.persona
     assert ventas.agent.opening_line in opening["instructions"]
     # Not overridden: AI/'s (transfer_call is offered only with transfer numbers, which AI/ has none of).
     assert session["tools"] == [tool.to_wire() for tool in default.tools if tool.name != "transfer_call"]
@@ -46,8 +56,9 @@ async def test_a_call_outside_campaigns_or_of_one_without_profile_uses_ai(settin
     campaign = None if profile is None else await Campaign.objects.acreate(name="Plain", profile="", window={})
     session, opening = await session_of(settings, live, campaign)
     default = load_agent_config()
-    assert session["instructions"] == default.agent.persona
-    assert default.agent.opening_line in opening["instructions"]
+    # AI/'s persona, its variables filled in (tests/calls/test_prompt_variables_live.py checks the values)
+    assert session["instructions"] == default.agent.rendered(_values_of(session["instructions"])).persona
+    assert "{{" not in session["instructions"] and default.agent.opening_line in opening["instructions"]
 
 
 async def test_a_profile_gone_since_the_campaign_was_saved_ends_the_call_with_an_apology(settings, live):  # noqa: F811

@@ -200,6 +200,18 @@ def test_a_machine_gets_the_voicemail_message_from_ai_files(settings, client, fa
     assert "<Hangup" in fake.twiml_updates[0]
 
 
+def test_the_voicemail_message_fills_in_the_callees_name(settings, client, fake_twilio, amd_call, tmp_path):
+    shutil.copytree(settings.AI_CONFIG_DIR, tmp_path / "AI")
+    agent = tmp_path / "AI" / "prompts" / "agent.yaml"
+    prompts = yaml.safe_load(agent.read_text(encoding="utf-8"))
+    agent.write_text(yaml.safe_dump({**prompts, "voicemail": "Hola {{contact.name}}, le llamaremos."}), encoding="utf-8")
+    settings.AMD_ACTION, settings.AI_CONFIG_DIR = "voicemail", str(tmp_path / "AI")
+    amd_call.contact.name = "Ana"
+    amd_call.contact.save()
+    fake_twilio.amd_callback(amd_call.twilio_sid, "machine_end_beep").post(client)
+    assert "Hola Ana, le llamaremos." in fake_twilio.calls[amd_call.twilio_sid].twiml_updates[0]
+
+
 def test_a_human_is_left_to_talk(client, fake_twilio, amd_call):
     fake_twilio.amd_callback(amd_call.twilio_sid, "human").post(client)
     fake = fake_twilio.calls[amd_call.twilio_sid]

@@ -18,7 +18,8 @@ from tests.contacts.sheets import (
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-REPORT_KEYS = {"message", "imported_count", "failed_count", "imported_users", "failed_users"}
+# The prototype's keys, and the attribute columns read from the title row (an addition the prototype lacked).
+REPORT_KEYS = {"message", "imported_count", "failed_count", "imported_users", "failed_users", "attribute_columns"}
 
 
 def _import(api, name: str, content: bytes):

@@ -54,6 +54,17 @@ def test_it_sends_each_channel_to_speech_to_text_with_the_documented_parameters(
         assert upload.headers["Authorization"] == f"Bearer {settings.OPENAI_API_KEY}"
 
 
+def test_with_model_language_auto_no_language_is_sent_so_it_is_detected(
+    make_call, openai_fake, q_sync, django_capture_on_commit_callbacks, settings
+):
+    settings.TRANSCRIPTION_LANGUAGE = ""  # what MODEL_LANGUAGE=auto sets
+    call = run_through_queue(make_call(), django_capture_on_commit_callbacks)
+
+    assert call.processing["status"] == "done", call.processing
+    uploads = openai_fake.of(TRANSCRIPTIONS)
+    assert len(uploads) == 2 and all("language" not in upload.fields for upload in uploads)
+
+
 def test_it_gives_the_extraction_model_the_speaker_labelled_transcript_and_a_strict_schema(
     make_call, openai_fake, q_sync, django_capture_on_commit_callbacks
 ):

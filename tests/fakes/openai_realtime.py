@@ -69,7 +69,7 @@ class SemanticVad(_Strict):
 
 class Transcription(_Strict):
     model: str
-    language: str | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None  # ISO-639-1, or absent: detected
     prompt: str | None = None
 
 

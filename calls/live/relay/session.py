@@ -54,7 +54,7 @@ class RelaySettings:
     voice: str = "coral"
     turn_detection: TurnDetection = field(default_factory=TurnDetection)
     transcription_model: str = "whisper-1"
-    transcription_language: str = "es"
+    transcription_language: str = "es"  # ISO-639-1; "" lets the transcription detect the language
     transcription_prompt: str = ""
     tools: tuple[dict[str, Any], ...] = ()
     duration_limit_s: float = 0.0  # 0 = no limit
@@ -67,7 +67,9 @@ class RelaySettings:
 
 
 def session_update(settings: RelaySettings) -> dict[str, Any]:
-    transcription = {"model": settings.transcription_model, "language": settings.transcription_language}
+    transcription = {"model": settings.transcription_model}
+    if settings.transcription_language:  # GA: an absent language is detected from the audio
+        transcription["language"] = settings.transcription_language
     if settings.transcription_prompt:
         transcription["prompt"] = settings.transcription_prompt
     return {
