@@ -342,6 +342,11 @@ OPENAI_STT_MODEL = config("OPENAI_STT_MODEL", default="whisper-1")
 OPENAI_TEXT_MODEL = config("OPENAI_TEXT_MODEL", default="gpt-4o-mini")
 MODEL_LANGUAGE = config("MODEL_LANGUAGE", default="es")
 
+# Cost per call (calls/pricing.py holds the providers' list prices, dated): JSON merged over them model by model,
+# first from PRICES_FILE, then from PRICES.
+PRICES = config("PRICES", default="")
+PRICES_FILE = config("PRICES_FILE", default="")
+
 # Post-call processing (extraction.tasks.process_call)
 # openai: transcribe the recording's channels; live: use the transcript heard during the call (no STT cost).
 TRANSCRIPT_SOURCE = config("TRANSCRIPT_SOURCE", default="openai")

@@ -12,6 +12,7 @@ from calls import twilio_client
 from calls.agent_config import load_agent_config
 from calls.exceptions import TwilioError
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
+from calls.pricing import call_cost_update
 from calls.services.recordings import (
     call_recording_recover,
     call_recordings_recover_final,
@@ -47,7 +48,8 @@ def call_update_status(
     """Apply one Twilio status report to the call `call_sid`; None when the SID is unknown.
 
     Idempotent: a report whose SequenceNumber was already applied changes nothing, and a call never moves backwards.
-    Writes the call's status, status_sequence, answered_at/ended_at/duration/end_reason and one CallEvent per move.
+    Writes the call's status, status_sequence, answered_at/ended_at/duration/end_reason and one CallEvent per move;
+    on a final state, its cost (calls.pricing).
     On a final state, after commit: wakes waiters and, if there is a recording, queues post-call processing
     (extraction.services.process_call_enqueue, which marks call.processing queued).
     """
@@ -75,6 +77,7 @@ def call_update_status(
         detail = {"status": status, "sequence_number": sequence_number, "duration": duration, "source": source}
         CallEvent.objects.create(call=call, kind=CallEvent.Kind.STATUS, detail=detail)
         if call.is_final:
+            call_cost_update(call_id=call.pk)  # Twilio's minutes are known now
             _after_final(call=call)
     return call
 
