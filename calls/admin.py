@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from calls.review.display import (
-    field_label,
+    field_label, cost_currency, cost_table, money,
     extracted_columns, extracted_others, extracted_rows, extracted_text, metrics_table, processing_failed,
     processing_table, token_usage_table,
 )
@@ -98,7 +98,7 @@ EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID"}
 class CallAdmin(admin.ModelAdmin):
     list_display = (
         "contact_display", "status_badge", "end_reason", "answered_by", "created_display", "duration_display",
-        "extracted_summary",
+        "cost_display", "extracted_summary",
     )
     list_filter = ("status", "end_reason", ("created_at", admin.DateFieldListFilter))
     date_hierarchy = "created_at"
@@ -111,6 +111,7 @@ class CallAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "error")}),
         ("Timing", {"fields": ("created_at", "answered_at", "ended_at", "duration_display")}),
+        ("Cost", {"fields": ("cost_display", "cost_table_display")}),
         ("Recording", {"fields": ("audio_player", "recording_download")}),
         ("Conversation", {"fields": ("final_transcript", "live_transcript_display")}),
         ("Extracted data", {"fields": ("extracted_table", "extraction_error")}),
@@ -122,7 +123,8 @@ class CallAdmin(admin.ModelAdmin):
         "contact", "phone_number", "status_badge", "end_reason", "answered_by", "error", "created_at",
         "answered_at", "ended_at", "duration_display", "audio_player", "recording_download", "final_transcript",
         "live_transcript_display", "extracted_table", "extraction_error", "twilio_sid", "stream_sid", "code",
-        "status_sequence", "processing_display", "token_usage_display", "metrics_display",
+        "status_sequence", "processing_display", "token_usage_display", "metrics_display", "cost_display",
+        "cost_table_display",
     )
     change_form_template = "admin/calls/call/change_form.html"
     change_list_template = "admin/calls/call/change_list.html"
@@ -272,6 +274,14 @@ class CallAdmin(admin.ModelAdmin):
     @admin.display(description="AI tokens used in the call")
     def token_usage_display(self, call: Call) -> SafeString | str:
         return token_usage_table(call.token_usage)
+
+    @admin.display(description="Cost", ordering="cost_total")
+    def cost_display(self, call: Call) -> str:
+        return money(call.cost_total, cost_currency(call.cost)) if call.cost_total is not None else "–"
+
+    @admin.display(description="What it cost")
+    def cost_table_display(self, call: Call) -> SafeString | str:
+        return cost_table(call.cost)
 
     @admin.display(description="Conversation measures")
     def metrics_display(self, call: Call) -> SafeString | str:
