@@ -25,6 +25,7 @@ from calls.review.display import (
     extracted_columns, extracted_others, extracted_rows, extracted_text, metrics_table, processing_failed,
     processing_table, token_usage_table,
 )
+from calls.review.list_filters import AnsweredFilter, FilledFieldFilter, TalkTimeFilter
 from calls.review.forms import RecordedCallForm, RecordingForm
 from calls.review.exports import (
     XLSX_CONTENT_TYPE, call_history_csv, call_history_xlsx, export_filename, format_duration,
@@ -100,7 +101,10 @@ class CallAdmin(admin.ModelAdmin):
         "contact_display", "status_badge", "end_reason", "answered_by", "created_display", "duration_display",
         "cost_display", "extracted_summary",
     )
-    list_filter = ("status", "end_reason", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status", "end_reason", ("created_at", admin.DateFieldListFilter), "campaign", AnsweredFilter, TalkTimeFilter,
+        FilledFieldFilter,
+    )
     date_hierarchy = "created_at"
     search_fields = ("phone_number", "contact__phone_number", "contact__name", "twilio_sid")
     search_help_text = "Phone number (any format), name, call SID, or any extracted value."
