@@ -1,7 +1,10 @@
 """System checks: warn at start-up when credentials are missing (calls then fail with a clear error), and refuse
-background-task timings under which a task would run twice at once."""
+background-task timings under which a task would run twice at once, and a price table that cannot be read."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from calls.pricing import price_table
 
 
 @register()
@@ -36,3 +39,13 @@ def task_timing_check(app_configs, **kwargs) -> list[Error]:
         "Q_TIMEOUT, with a margin for the time a task waits in a worker's queue (the defaults are 1900 and 1800).",
         id="calls.E001",
     )]
+
+
+@register()
+def prices_check(app_configs, **kwargs) -> list[Error]:
+    """A bad PRICES or PRICES_FILE is found at start-up, not when the first call ends and cannot be priced."""
+    try:
+        price_table()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="See README \"Cost per call\" for the shape.", id="calls.E010")]
+    return []
