@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/dashboard_bench.py [--calls 1000000] [--database postgres://postgres@127.0.0.1:5432/test]
 Creates its own database next to the one named (voicebot_dashbench_<pid>, dropped at the end), migrates it and
-bulk-inserts N calls spread over the last 365 days (a tenth in a campaign; most answered, with durations, costs and
+bulk-inserts N calls placed evenly over the last 365 days, oldest first (a tenth in 5 campaigns; most answered, with durations, costs and
 extracted data), then prints for each period the median of 3 renders of the admin home (dashboard included) and its
 number of queries, against a reference measured in the same run: the calls list's first page (what staff opened
 before the dashboard existed; it counts every call for its paginator).
@@ -67,10 +67,11 @@ def _insert(calls: int) -> float:
         "phone_number": "'+3460' || lpad((i % 1000)::text, 7, '0')", "twilio_sid": "'CA' || lpad(i::text, 32, '0')",
         "status": "(ARRAY['completed','completed','completed','completed','no-answer','busy','failed',"
                   "'canceled'])[1 + i % 8]",
-        "created_at": "now() - (i % 365) * interval '1 day' - (i % 86400) * interval '1 second'",
-        "answered_at": f"CASE WHEN {answered} THEN now() - (i % 365) * interval '1 day' END",
+        # In the order they were placed, as a real table fills up: the last year, evenly, the newest last.
+        "created_at": f"now() - ({calls} - i) * interval '365 days' / {calls}",
+        "answered_at": f"CASE WHEN {answered} THEN now() - ({calls} - i) * interval '365 days' / {calls} END",
         "duration": f"CASE WHEN {answered} THEN (i * 37) % 420 END",
-        "campaign_id": "CASE WHEN i % 10 = 0 THEN 1 + i % 5 END",
+        "campaign_id": "CASE WHEN i % 10 = 0 THEN 1 + (i / 10) % 5 END",
         "cost_total": f"CASE WHEN {answered} THEN ((i * 37) % 420) * 0.0007 END",
         "extracted_data": f"CASE WHEN {answered} THEN jsonb_build_object('place', CASE WHEN i % 3 > 0 THEN "
                           "'Madrid' END, 'budget', CASE WHEN i % 5 > 1 THEN 900 END, 'other_requirements', NULL) "
