@@ -27,9 +27,11 @@ class Column:
         return float(sum(value for _, value in self.segments))
 
 
-def bar_chart(columns: list[Column], *, title: str, unit: str = "", label_every: int = 1) -> SafeString:
-    """An SVG of `columns` scaled to the tallest; series keep one colour across columns (in order of first use)."""
-    colours = _colours(columns)
+def bar_chart(columns: list[Column], *, title: str, unit: str = "", label_every: int = 1,
+              colours: dict[str, str] | None = None) -> SafeString:
+    """An SVG of `columns` scaled to the tallest; a series keeps its colour across columns: the one given in
+    `colours`, else the palette's in order of first use."""
+    colours = _colours(columns, colours or {})
     peak = max((column.total for column in columns), default=0.0) or 1.0
     step = (WIDTH - LEFT) / max(len(columns), 1)
     bars = [_column(column, index, step, peak, colours, unit, index % label_every == 0)
@@ -46,11 +48,11 @@ def bar_chart(columns: list[Column], *, title: str, unit: str = "", label_every:
     )
 
 
-def _colours(columns: list[Column]) -> dict[str, str]:
+def _colours(columns: list[Column], fixed: dict[str, str]) -> dict[str, str]:
     names: dict[str, None] = {}
     for column in columns:
         names.update(dict.fromkeys(name for name, value in column.segments if value))
-    return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
+    return {name: fixed.get(name) or PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
 
 
 def _column(column: Column, index: int, step: float, peak: float, colours: dict[str, str], unit: str,

@@ -11,6 +11,12 @@ from calls.review.list_filters import TALK_BUCKETS
 from campaigns.models import Campaign
 
 register = template.Library()
+# One colour per outcome whatever the days show: green for talked, warm for not reached, blue for still going.
+OUTCOME_COLOURS = {
+    CallStatus.COMPLETED: "#2e7d32", CallStatus.NO_ANSWER: "#f9a825", CallStatus.BUSY: "#ef6c00",
+    CallStatus.FAILED: "#c62828", CallStatus.CANCELED: "#757575", CallStatus.IN_PROGRESS: "#1565c0",
+    CallStatus.RINGING: "#42a5f5", CallStatus.INITIATED: "#00838f", CallStatus.QUEUED: "#b0bec5",
+}
 
 
 @register.inclusion_tag("admin/calls/dashboard.html", takes_context=True)
@@ -39,7 +45,8 @@ def _charts(board: Dashboard) -> list:
             for bucket, figure, count in zip(TALK_BUCKETS, board.talk, board.talk_counts, strict=True)]
     cost = [Column(f"{day['day']:%d/%m}", day["url"], (("cost", day["cost"]),)) for day in board.days]
     return [
-        bar_chart(per_day, title="Calls per day by outcome", label_every=every),
+        bar_chart(per_day, title="Calls per day by outcome", label_every=every,
+                  colours={labels[status]: colour for status, colour in OUTCOME_COLOURS.items()}),
         bar_chart(talk, title="Talk time of answered calls"),
         bar_chart(cost, title="Cost per day", unit=str(price_table().get("currency", "USD")), label_every=every),
     ]

@@ -59,9 +59,13 @@ def page(stack):
         page = browser.new_page(base_url=stack.base_url, viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(10_000)
         yield page
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "50-dashboard.png"), full_page=True)
+        shot(page, "51-dashboard-figure-calls")
         browser.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_manager_reads_the_dashboard_and_opens_the_calls_behind_a_figure(page):
@@ -82,6 +86,7 @@ def test_a_manager_reads_the_dashboard_and_opens_the_calls_behind_a_figure(page)
     expect(talk).to_have_count(2)
     assert all(float(bar.get_attribute("height")) > 0 for bar in talk.all())
     expect(page.get_by_role("link", name="Calls", exact=True).first).to_be_visible()  # the sections, below
+    shot(page, "50-dashboard")
 
     page.locator(".dashboard-outcomes tr", has_text="Completed").get_by_role("link").click()
     page.wait_for_url(re.compile(r"/admin/calls/call/\?"))
