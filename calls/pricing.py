@@ -129,12 +129,18 @@ class CallCost:
 def call_cost_update(*, call_id: int) -> None:
     """Price the call from what is stored on it now (call_cost).
 
-    Writes Call.cost (the breakdown) and Call.cost_total. Enqueues nothing. A deleted call is left alone.
+    Writes Call.cost (the breakdown) and Call.cost_total. Enqueues nothing. A deleted call is left alone, and so
+    is a call when the price table cannot be read (logged; calls.E010 says why): the status callback or the
+    processing that called this must not fail over a price.
     """
     call = Call.objects.filter(pk=call_id).only("twilio_sid", "token_usage", "processing", "duration").first()
     if call is None:
         return
-    cost = call_cost(token_usage=call.token_usage, processing=call.processing, duration=call.duration)
+    try:
+        cost = call_cost(token_usage=call.token_usage, processing=call.processing, duration=call.duration)
+    except ImproperlyConfigured as exc:
+        logger.error("Call sid=%s not priced: %s", call.twilio_sid, exc)
+        return
     Call.objects.filter(pk=call_id).update(cost=cost.as_json(), cost_total=cost.total)
     if cost.unpriced:
         logger.warning("Call sid=%s has no price for: %s", call.twilio_sid, ", ".join(cost.unpriced))

@@ -90,3 +90,16 @@ def test_a_model_without_a_price_is_named_and_costs_nothing(caplog):
 @pytest.mark.parametrize("stored", [None, "text", 3, ["a"], {"parts": "x"}])
 def test_a_cost_of_another_shape_shows_as_nothing(stored):
     assert cost_table(stored) == "–"
+
+
+@pytest.mark.django_db
+def test_a_bad_price_table_never_loses_a_status_callback(settings, caplog):
+    from calls.services import call_update_status
+    settings.PRICES = "{not json"
+    call = CallFactory(status="in-progress")
+
+    call_update_status(call_sid=call.twilio_sid, status="completed", sequence_number=2, duration=30)
+
+    call = Call.objects.get(pk=call.pk)
+    assert call.status == "completed" and call.duration == 30 and call.cost_total is None
+    assert f"Call sid={call.twilio_sid} not priced: PRICES is not valid JSON" in caplog.text
