@@ -145,3 +145,8 @@ def test_an_unknown_period_or_campaign_shows_the_default(admin_client_logged, ca
 def test_a_campaign_that_does_not_exist_is_said_so(admin_client_logged, calls):
     html = admin_client_logged.get("/admin/?campaign=999999").content.decode()
     assert "No such campaign: showing all calls." in html
+
+
+@pytest.mark.parametrize("query", ["talk=forever", "filled=not_a_field", "answered=maybe"])
+def test_a_filter_value_the_dashboard_never_writes_lists_every_call(admin_client_logged, calls, query):
+    assert len(listed(admin_client_logged, f"/admin/calls/call/?{query}")) == 8
