@@ -21,10 +21,11 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from calls.review.display import (
-    field_label,
+    field_label, cost_currency, cost_table, money,
     extracted_columns, extracted_others, extracted_rows, extracted_text, metrics_table, processing_failed,
     processing_table, token_usage_table,
 )
+from calls.review.list_filters import AnsweredFilter, FilledFieldFilter, ProcessingFilter, TalkTimeFilter
 from calls.review.forms import RecordedCallForm, RecordingForm
 from calls.review.exports import (
     XLSX_CONTENT_TYPE, call_history_csv, call_history_xlsx, export_filename, format_duration,
@@ -46,26 +47,6 @@ from voicebot_site.admin_history import history_record
 PHONE_LIKE = frozenset("0123456789 +-().")
 LIVE_STATUS_MAX = 200  # ids per poll: more than a page of the list (list_per_page)
 LIVE_FIELDS = ("pk", "status", "duration", "end_reason", "answered_by")
-
-
-class ProcessingFilter(admin.SimpleListFilter):
-    """Calls by the state of their transcription and extraction (Call.processing's status)."""
-
-    title = "processing"
-    parameter_name = "processing"
-    NOT_PROCESSED = "none"
-    STATES = ("failed", "done", "queued", "running")
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("failed", "Processing failed"), ("done", "Processed"), ("queued", "Waiting to be processed"),
-                ("running", "Being processed"), (self.NOT_PROCESSED, "Not processed")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == self.NOT_PROCESSED:  # no status at all, or none of the four
-            return queryset.filter(~Q(processing__has_key="status") | ~Q(processing__status__in=self.STATES))
-        if self.value() in self.STATES:
-            return queryset.filter(processing__status=self.value())
-        return queryset
 
 
 class CallEventInline(admin.TabularInline):
@@ -121,9 +102,12 @@ EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID", "filler": "
 class CallAdmin(admin.ModelAdmin):
     list_display = (
         "contact_display", "status_badge", "end_reason", "answered_by", "created_display", "duration_display",
-        "extracted_summary",
+        "cost_display", "extracted_summary",
     )
-    list_filter = ("status", "end_reason", ProcessingFilter, ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status", "end_reason", ProcessingFilter, ("created_at", admin.DateFieldListFilter), "campaign", AnsweredFilter,
+        TalkTimeFilter, FilledFieldFilter,
+    )
     date_hierarchy = "created_at"
     search_fields = ("phone_number", "contact__phone_number", "contact__name", "twilio_sid")
     search_help_text = "Phone number (any format), name, call SID, or any extracted value."
@@ -135,6 +119,7 @@ class CallAdmin(admin.ModelAdmin):
         (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "transfer_display",
                            "error")}),
         ("Timing", {"fields": ("created_at", "answered_at", "ended_at", "duration_display")}),
+        ("Cost", {"fields": ("cost_display", "cost_table_display")}),
         ("Recording", {"fields": ("audio_player", "recording_download")}),
         ("Conversation", {"fields": ("final_transcript", "live_transcript_display")}),
         ("Extracted data", {"fields": ("extracted_table", "extraction_error")}),
@@ -147,7 +132,8 @@ class CallAdmin(admin.ModelAdmin):
         "created_at",
         "answered_at", "ended_at", "duration_display", "audio_player", "recording_download", "final_transcript",
         "live_transcript_display", "extracted_table", "extraction_error", "twilio_sid", "stream_sid", "code",
-        "status_sequence", "processing_display", "token_usage_display", "metrics_display",
+        "status_sequence", "processing_display", "token_usage_display", "metrics_display", "cost_display",
+        "cost_table_display",
     )
     change_form_template = "admin/calls/call/change_form.html"
     change_list_template = "admin/calls/call/change_list.html"
@@ -313,6 +299,14 @@ class CallAdmin(admin.ModelAdmin):
     @admin.display(description="AI tokens used in the call")
     def token_usage_display(self, call: Call) -> SafeString | str:
         return token_usage_table(call.token_usage)
+
+    @admin.display(description="Cost", ordering="cost_total")
+    def cost_display(self, call: Call) -> str:
+        return money(call.cost_total, cost_currency(call.cost)) if call.cost_total is not None else "–"
+
+    @admin.display(description="What it cost")
+    def cost_table_display(self, call: Call) -> SafeString | str:
+        return cost_table(call.cost)
 
     @admin.display(description="Conversation measures")
     def metrics_display(self, call: Call) -> SafeString | str:

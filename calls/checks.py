@@ -1,8 +1,12 @@
 """System checks: warn at start-up when credentials are missing (calls then fail with a clear error), refuse
-background-task timings under which a task would run twice at once, call settings with a value none of theirs, and
-files under AI/ that a call could not load (a misspelt prompt variable, say), refused before any call is placed."""
+background-task timings under which a task would run twice at once, call settings with a value none of theirs,
+files under AI/ that a call could not load (a misspelt prompt variable, say), and a price table that cannot be read,
+before any call is placed."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from calls.pricing import price_table
 
 from calls.agent_config import AgentConfigError, ToolsFile, load_agent_config, load_part, profile_names
 
@@ -86,3 +90,13 @@ def agent_config_check(app_configs, **kwargs) -> list[Error]:
                 str(exc), hint="Fix the file under AI/ (see AI/prompts/agent.yaml's comments for the variables).",
                 id="calls.E003"))
     return errors
+
+
+@register()
+def prices_check(app_configs, **kwargs) -> list[Error]:
+    """A bad PRICES or PRICES_FILE is found at start-up, not when the first call ends and cannot be priced."""
+    try:
+        price_table()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="See README \"Cost per call\" for the shape.", id="calls.E010")]
+    return []

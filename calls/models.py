@@ -100,9 +100,14 @@ class Call(models.Model):
     transfer = models.JSONField(
         default=dict, blank=True,
         help_text="The hand-off to a person (transfer_call): reason, number, dial outcome (calls.transfer).")
+    cost = models.JSONField(default=dict, blank=True, help_text="What each part cost (calls.pricing.CallCost).")
+    cost_total = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True,
+                                     help_text="The whole call's cost, in the price table's currency.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The dashboard's per-day and per-campaign aggregates read ranges of created_at.
+        indexes = [models.Index(fields=["campaign", "created_at"], name="call_campaign_created_idx")]
         # What costs money or exposes a voice, beyond view/add/change/delete (granted through the roles in README).
         permissions = [
             ("place_call", "Can place calls"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from pydantic import BaseModel
 
 from extraction import llm_client
@@ -34,5 +35,6 @@ def _field_help(name: str, schema: type[BaseModel], configured: dict[str, str]) 
 def data_extract(step: Step, *, conversation: str, profile: str = "") -> dict[str, Any]:
     schema = extraction_schema_get(prompts_load(profile).schema_path)  # the profile's own model, if it names one
     system, user = extraction_messages(conversation, schema, profile)
-    parsed = step.request(lambda: llm_client.structured_parse(system=system, user=user, schema=schema))
+    parsed, usage = step.request(lambda: llm_client.structured_parse(system=system, user=user, schema=schema))
+    step.usage_add(settings.OPENAI_TEXT_MODEL, usage)
     return parsed.model_dump(mode="json")

@@ -54,8 +54,9 @@ def transcription_create(*, wav: bytes, filename: str, prompt: str) -> dict[str,
     return result.model_dump()
 
 
-def structured_parse(*, system: str, user: str, schema: type[ModelT]) -> ModelT:
-    """Ask OPENAI_TEXT_MODEL for an instance of `schema` (strict JSON schema structured output)."""
+def structured_parse(*, system: str, user: str, schema: type[ModelT]) -> tuple[ModelT, dict[str, int]]:
+    """Ask OPENAI_TEXT_MODEL for an instance of `schema` (strict JSON schema structured output); with the tokens
+    the answer used, `{"input", "cached_input", "output"}` (zeros when OpenAI reports none)."""
     try:
         completion = openai_get_client().chat.completions.parse(
             model=settings.OPENAI_TEXT_MODEL,
@@ -72,7 +73,27 @@ def structured_parse(*, system: str, user: str, schema: type[ModelT]) -> ModelT:
         raise ProcessingError(f"the model refused to extract: {message.refusal}")
     if message.parsed is None:
         raise ProcessingError("the model returned no structured answer")
-    return message.parsed
+    return message.parsed, _chat_usage(completion.usage)
+
+
+def _chat_usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {"input": 0, "cached_input": 0, "output": 0}
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return {"input": usage.prompt_tokens, "cached_input": cached, "output": usage.completion_tokens}
+
+
+def transcription_usage(body: dict[str, Any]) -> dict[str, float]:
+    """What a transcription answer reports it used: tokens (gpt-4o-transcribe models) or seconds of audio
+    (whisper-1's `usage`, or else the verbose_json `duration`)."""
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    if usage.get("type") == "tokens":
+        details = usage.get("input_token_details") or {}
+        return {"audio_input": details.get("audio_tokens") or 0, "text_input": details.get("text_tokens") or 0,
+                "text_output": usage.get("output_tokens") or 0}
+    seconds = usage.get("seconds") if usage.get("type") == "duration" else body.get("duration")
+    return {"seconds": float(seconds or 0)}
 
 
 def _processing_error(what: str, exc: openai.OpenAIError) -> ProcessingError:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from calls.models import Call, CallEvent, CallStatus, EndReason
+from calls.pricing import call_cost_update
 from calls.signals import call_processed
 from contacts.models import Contact
 from contacts.services import ContactAlreadyExists, contact_create, contact_phone
@@ -131,7 +132,7 @@ def process_call_run(*, call: Call) -> Outcome:
     """Run every post-call step for the call and store the outcome.
 
     Writes Call.processing (status, timings, per-step {status, seconds, error, attempts}), Call.transcript and
-    Call.conversation (when the merge succeeded), Call.extracted_data (when extraction succeeded; emptied when a
+    Call.conversation (when the merge succeeded), Call.cost (with the steps' OpenAI usage), Call.extracted_data (when extraction succeeded; emptied when a
     new transcript could not be extracted) and Call.extraction_error (readable reason, or empty). Never touches
     the recording or the live transcript. Sends calls.signals.call_processed in the transaction that stores the
     outcome (webhooks out listen).
@@ -143,6 +144,7 @@ def process_call_run(*, call: Call) -> Outcome:
     fields = _outcome_fields(outcome, started)
     with transaction.atomic():
         Call.objects.filter(pk=call.pk).update(**fields)
+        call_cost_update(call_id=call.pk)
         for name, value in fields.items():
             setattr(call, name, value)
         call_processed.send(sender=Call, call=call)

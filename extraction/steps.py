@@ -1,7 +1,7 @@
 """Running one post-call step: timed, its OpenAI requests retried with backoff, its outcome written down.
 
-Each step leaves `{status, seconds, error, attempts}` in the report (plus `requests` and `notes` when it has
-any). `attempts` is 1 + the retries the step needed. Transient errors (`ProcessingError.permanent` False) are
+Each step leaves `{status, seconds, error, attempts}` in the report (plus `requests`, `notes` and `usage` when it
+has any: `usage` sums what OpenAI reported per model, `{model: {"seconds"|"input"|"output"...: n}}`, for pricing). `attempts` is 1 + the retries the step needed. Transient errors (`ProcessingError.permanent` False) are
 retried up to PROCESSING_MAX_ATTEMPTS tries per request, waiting PROCESSING_RETRY_BACKOFF seconds doubled each
 time; anything else fails the step at once. StepRecord reads a report back.
 """
@@ -39,6 +39,7 @@ class Step:
         self.requests = 0
         self.retries = 0
         self.notes: list[str] = []
+        self.usage: dict[str, dict[str, float]] = {}
 
     def request(self, send: Callable[[], T]) -> T:
         """Send one external request, retrying transient failures with exponential backoff."""
@@ -55,6 +56,12 @@ class Step:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def usage_add(self, model: str, counts: dict[str, float]) -> None:
+        """Add what one answer of `model` reported (calls.pricing reads these counts)."""
+        total = self.usage.setdefault(model, {})
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+
     def note(self, text: str) -> None:
         log.info("call %s %s: %s", self.call_sid, self.name, text)
         self.notes.append(text)
@@ -66,6 +73,8 @@ class Step:
             report["requests"] = self.requests
         if self.notes:
             report["notes"] = self.notes
+        if self.usage:
+            report["usage"] = self.usage
         return report
 
 

@@ -39,5 +39,6 @@ def channel_transcribe(
     for index, chunk in enumerate(chunks):
         body = step.request(partial(llm_client.transcription_create, wav=chunk.wav,
                                     filename=f"{name}-{index}.wav", prompt=prompt))
+        step.usage_add(settings.OPENAI_STT_MODEL, llm_client.transcription_usage(body))
         segments += segments_from_transcription(body, offset=chunk.offset_seconds)
     return segments

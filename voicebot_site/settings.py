@@ -361,6 +361,11 @@ if MODEL_LANGUAGE != "auto" and not (len(MODEL_LANGUAGE) == 2 and MODEL_LANGUAGE
     raise ImproperlyConfigured(f"MODEL_LANGUAGE must be a two-letter ISO-639-1 code (es, en) or auto, not {MODEL_LANGUAGE!r}.")
 TRANSCRIPTION_LANGUAGE = "" if MODEL_LANGUAGE == "auto" else MODEL_LANGUAGE  # "": not sent, so it is detected
 
+# Cost per call (calls/pricing.py holds the providers' list prices, dated): JSON merged over them model by model,
+# first from PRICES_FILE, then from PRICES.
+PRICES = config("PRICES", default="")
+PRICES_FILE = config("PRICES_FILE", default="")
+
 # Post-call processing (extraction.tasks.process_call)
 # openai: transcribe the recording's channels; live: use the transcript heard during the call (no STT cost).
 TRANSCRIPT_SOURCE = config("TRANSCRIPT_SOURCE", default="openai")

@@ -10,6 +10,7 @@ from voicebot_site import task_queue_admin  # noqa: F401
 admin.site.site_header = "voicebot"
 admin.site.site_title = "voicebot"
 admin.site.index_title = "Contacts and calls"
+admin.site.index_template = "admin/voicebot/index.html"  # the calls dashboard above the list of sections
 admin.site.login_form = LoginLimitedAuthenticationForm  # says when failed logins locked the account or address
 
 urlpatterns = [

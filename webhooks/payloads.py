@@ -15,11 +15,10 @@ from webhooks.models import Event
 
 
 def call_payload(*, call: Call) -> dict:
-    """The call record keys plus its campaign, the state of its processing and, once calls store it, its cost."""
+    """The call record keys (its cost and cost_breakdown among them) plus its campaign and the state of its
+    processing."""
     record = dict(CallRecordSerializer(call).data)
     record.update(campaign_id=call.campaign_id, processing_status=ProcessingRecord.from_stored(call.processing).status)
-    if hasattr(call, "cost"):  # the cost-per-call work adds the field; the body carries it as soon as it exists
-        record["cost"] = call.cost
     return record
 
 

@@ -4,6 +4,11 @@ from rest_framework import serializers
 from calls.models import Call, CallStatus
 
 
+def _cost_field() -> serializers.DecimalField:
+    return serializers.DecimalField(source="cost_total", max_digits=12, decimal_places=6, read_only=True,
+                                    allow_null=True, help_text="What the call cost so far (null: nothing priced yet).")
+
+
 class CallRecordSerializer(serializers.ModelSerializer):
     """`{timestamp, call_sid, call_status, call_duration, audio_file_name, extracted_info, conversation, ...}`."""
 
@@ -14,12 +19,17 @@ class CallRecordSerializer(serializers.ModelSerializer):
     audio_file_name = serializers.SerializerMethodField()
     extracted_info = serializers.JSONField(source="extracted_data", read_only=True)
     phone_number = serializers.CharField(read_only=True)
+    cost = _cost_field()
+    cost_breakdown = serializers.JSONField(source="cost", read_only=True,
+                                           help_text="Each priced part (realtime, transcription, extraction, "
+                                                     "twilio) with what was counted and its amount.")
 
     class Meta:
         model = Call
         fields = [
             "timestamp", "call_sid", "call_status", "call_duration", "audio_file_name", "extracted_info",
             "conversation", "extraction_error", "phone_number", "end_reason", "answered_by", "stream_sid",
+            "cost", "cost_breakdown",
         ]
         read_only_fields = fields
 
@@ -58,11 +68,12 @@ class MakeCallResponseSerializer(serializers.Serializer):
 class CallOutputSerializer(serializers.ModelSerializer):
     call_sid = serializers.CharField(source="twilio_sid", read_only=True)
     contact_id = serializers.IntegerField(read_only=True)
+    cost = _cost_field()
 
     class Meta:
         model = Call
         fields = [
             "call_sid", "status", "phone_number", "contact_id", "created_at", "answered_at", "ended_at",
-            "duration", "end_reason", "answered_by", "error", "stream_sid", "live_transcript", "transfer",
+            "duration", "end_reason", "answered_by", "error", "stream_sid", "live_transcript", "transfer", "cost",
         ]
         read_only_fields = fields

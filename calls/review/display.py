@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -40,7 +41,47 @@ METRIC_LABELS = {
     "response_latency_max_ms": "Slowest response", "response_latency_ms": "Responses timed",
     "barge_ins": "Times the callee interrupted the bot",
 }
+COST_PARTS = {
+    "realtime": "Conversation (OpenAI Realtime)", "transcription": "Transcription", "extraction": "Extraction",
+    "twilio": "Phone line (Twilio)",
+}
+COST_UNITS = {"minutes": "min", "seconds": "s of audio"}
 EXTRACTED_CHARS = 60
+
+
+def money(amount: object, currency: str = "USD") -> str:
+    """`0.0123 USD`: four decimals, enough to tell calls apart that cost fractions of a cent; "–" for nothing."""
+    try:
+        return f"{Decimal(str(amount)):.4f} {currency}"
+    except (InvalidOperation, ValueError):
+        return "–"
+
+
+def cost_currency(cost: object) -> str:
+    """The currency Call.cost was priced in (the price table's)."""
+    return str(cost.get("currency") or "USD") if isinstance(cost, dict) else "USD"
+
+
+def cost_table(cost: object) -> SafeString | str:
+    """Call.cost as rows: each part with what was counted and its amount, then the total and what had no price."""
+    currency = cost_currency(cost)
+    cost = cost if isinstance(cost, dict) else {}
+    parts = cost.get("parts") if isinstance(cost.get("parts"), dict) else {}
+    rows = [(COST_PARTS.get(name) or field_label(name), _cost_part(part, currency))
+            for name, part in parts.items() if isinstance(part, dict)]
+    if rows:
+        rows.append(("Total", f"{money(cost.get('total'), currency)} (prices of {cost.get('prices_date') or '?'})"))
+    if cost.get("unpriced"):
+        rows.append(("No price for", ", ".join(map(str, cost["unpriced"])) + " (add it to PRICES)"))
+    return _table(rows, css="call-cost")
+
+
+def _cost_part(part: dict[str, Any], currency: str) -> str:
+    what = [str(part.get("model") or ", ".join(map(str, part.get("models") or [])))]
+    what += [f"{part[key]:,} {unit}" for key, unit in COST_UNITS.items() if isinstance(part.get(key), int | float)]
+    if isinstance(part.get("tokens"), dict):
+        what.append("tokens: " + _usage_value(part["tokens"]))
+    return f"{money(part.get('amount'), currency)} · " + " · ".join(item for item in what if item)
 
 
 def processing_table(call: Call) -> SafeString:

@@ -1,5 +1,5 @@
 """Call history as a spreadsheet: the prototype's columns, one column per extracted field (in the order of the
-EXTRACTION_SCHEMA), formulas escaped.
+EXTRACTION_SCHEMA), then the call's cost; formulas escaped.
 
 The API's `/api/call_histories/export` and the admin's export actions both build their rows here, so staff get the
 same columns whichever door they use.
@@ -36,7 +36,7 @@ def call_history_table(calls: Iterable[Call]) -> tuple[list[str], list[list[obje
     """Header and rows, every cell already passed through sheet_cell."""
     calls = list(calls)
     fields = extracted_field_names(ExtractedData.from_stored(call.extracted_data).values for call in calls)
-    header = FIXED_COLUMNS + [extracted_header(field) for field in fields]
+    header = FIXED_COLUMNS + [extracted_header(field) for field in fields] + ["Cost"]
     rows = [_row(call, fields) for call in calls]
     return [sheet_cell(title) for title in header], rows
 
@@ -102,6 +102,7 @@ def _row(call: Call, fields: list[str]) -> list[object]:
         format_duration(call.duration),
         call.conversation,
         *(export_cell(extracted.get(field)) for field in fields),
+        float(call.cost_total) if call.cost_total is not None else "",  # a number, so staff can sum it
     ]
     return [sheet_cell(cell) for cell in cells]
 

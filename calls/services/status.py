@@ -15,6 +15,7 @@ from calls.services.prompt_values import call_prompt_values
 from calls.exceptions import TwilioError
 from calls.live.amd_channel import amd_publish
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason, status_can_move
+from calls.pricing import call_cost_update
 from calls.services.monitoring import call_monitor_status_publish
 from calls.services.recordings import (
     call_recording_recover,
@@ -51,7 +52,8 @@ def call_update_status(
     """Apply one Twilio status report to the call `call_sid`; None when the SID is unknown.
 
     Idempotent: a report whose SequenceNumber was already applied changes nothing, and a call never moves backwards.
-    Writes the call's status, status_sequence, answered_at/ended_at/duration/end_reason and one CallEvent per move.
+    Writes the call's status, status_sequence, answered_at/ended_at/duration/end_reason and one CallEvent per move;
+    on a final state, its cost (calls.pricing).
     On a final state, after commit: wakes waiters and, if there is a recording, queues post-call processing
     (extraction.services.process_call_enqueue, which marks call.processing queued).
     """
@@ -80,6 +82,7 @@ def call_update_status(
         CallEvent.objects.create(call=call, kind=CallEvent.Kind.STATUS, detail=detail)
         call_monitor_status_publish(call=call)
         if call.is_final:
+            call_cost_update(call_id=call.pk)  # Twilio's minutes are known now
             _after_final(call=call)
     return call
 

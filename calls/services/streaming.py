@@ -14,6 +14,7 @@ from django.db import transaction
 
 from calls.live.relay import events
 from calls.models import Call, CallEvent, EndReason
+from calls.pricing import call_cost_update
 from calls.services.recordings import recording_name_for
 from calls.services.waiting import call_notify_final
 from extraction.services import process_call_after_call
@@ -69,7 +70,7 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
     """Persist one relay event as it happens, so a crash keeps what was said.
 
     Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors, AI loss, hang-ups and tool
-    calls become CallEvent rows; metrics and token usage are stored on the call; `StreamEnded` finishes the stream
+    calls become CallEvent rows; metrics and token usage (with the session's model, priced into Call.cost) are stored on the call; `StreamEnded` finishes the stream
     (`call_stream_finished`). An event of any other type raises TypeError: none is dropped unnoticed.
     """
     match event:
@@ -84,7 +85,9 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
         case events.CallMetrics():
             Call.objects.filter(pk=call_id).update(metrics=asdict(event))
         case events.TokenUsage(responses=responses, tokens=tokens):
-            Call.objects.filter(pk=call_id).update(token_usage={"responses": responses, **tokens})
+            usage = {"model": settings.OPENAI_REALTIME_MODEL, "responses": responses, **tokens}
+            Call.objects.filter(pk=call_id).update(token_usage=usage)
+            call_cost_update(call_id=call_id)
         case events.StreamEnded(reason=reason, recording=recording):
             # The recorder was opened at MEDIA_ROOT / name by the consumer; the call stores the name.
             name = Path(recording).relative_to(settings.MEDIA_ROOT).as_posix()

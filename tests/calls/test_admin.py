@@ -147,8 +147,8 @@ def test_it_exports_selected_calls_to_csv_with_formulas_escaped(admin_client_log
     content = export(admin_client_logged, "export_csv", [chosen]).decode("utf-8-sig")
     header, row = list(csv.reader(io.StringIO(content)))
 
-    assert header[-1] == "Budget"
-    assert row[0] == chosen.twilio_sid and row[5] == "'-2+3" and row[6] == "900"
+    assert header[-2:] == ["Budget", "Cost"]
+    assert row[0] == chosen.twilio_sid and row[5] == "'-2+3" and row[6] == "900" and row[7] == ""
 
 
 def test_transcript_lines_carry_where_the_player_should_seek(admin_client_logged):

@@ -173,9 +173,9 @@ def test_it_exports_the_posted_rows_from_the_database(api):
     assert response["Content-Disposition"] == f'attachment; filename="call_history_{today}.xlsx"'
     header, *rows = workbook_rows(response)
     assert header == ("Call Sid", "Phone Number", "Timestamp", "Call Status", "Call Duration", "Conversation",
-                      "Place", "Budget")
+                      "Place", "Budget", "Cost")
     assert rows == [(call.twilio_sid, "+34600123456", "2026-11-10T10:30:00+00:00", "completed", "2:05",
-                     "Bot: Hola\nClient: Hola", "Madrid", 900)]
+                     "Bot: Hola\nClient: Hola", "Madrid", 900, None)]
 
 
 def test_it_exports_control_characters_xlsx_cannot_hold_by_dropping_them(api):
@@ -203,8 +203,8 @@ def test_it_exports_the_union_of_extracted_fields(api):
 
     header, *rows = workbook_rows(api.post("/api/call_histories/export", {}, format="json"))
 
-    assert header[6:] == ("Place", "Budget", "Other Requirements")  # the extraction schema's order
-    assert [row[6:] for row in rows] == [(None, 900, "garaje"), ("Madrid", None, None)]
+    assert header[6:-1] == ("Place", "Budget", "Other Requirements")  # the extraction schema's order, then Cost
+    assert [row[6:-1] for row in rows] == [(None, 900, "garaje"), ("Madrid", None, None)]
 
 
 def test_it_exports_with_the_list_filters(api):
@@ -222,7 +222,7 @@ def test_it_escapes_formulas_in_every_exported_cell(api):
     header, row = workbook_rows(api.post("/api/call_histories/export", {}, format="json"))
 
     assert row[5] == "'=cmd|' /C calc'!A0"
-    assert row[6:] == ("'@SUM(A1)", "+1")
+    assert row[6:-1] == ("'@SUM(A1)", "+1")
     assert header[7] == "'-Danger"
 
 

@@ -220,7 +220,9 @@ async def test_it_relays_a_short_call_and_saves_what_happened(settings, live, ca
     assert ("callee", "Busco piso en Madrid.") in speakers
     assert ("bot", "Hola, soy Lucía.") in speakers and ("bot", "¿Cuál es su presupuesto?") in speakers
     assert [event.detail["digit"] for event in await events_of(call, "dtmf")] == ["7"]
-    assert call.token_usage["total_tokens"] == 240 and call.token_usage["responses"] == 2
+    assert call.token_usage["total_tokens"] == 2 * 1460 and call.token_usage["responses"] == 2
+    # Priced as the stream ends, from the two response.done usages the fake Realtime server sent.
+    assert call.cost["parts"]["realtime"]["tokens"]["audio_output"] == 2 * 200 and call.cost_total > 0
     assert call.metrics["duration_ms"] >= end_ms and call.metrics["barge_ins"] == 0
     with wav_of(call) as wav:
         assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 8000, 2)

@@ -56,7 +56,8 @@ def test_each_kind_of_event_is_saved_where_the_call_page_reads_it():
                                        "result": {"ok": True}, "duration_ms": 12, "at_ms": 8000, "filler": True}
     assert call.metrics == {"duration_ms": 9500, "response_latency_ms": [640, 820], "response_latency_mean_ms": 730,
                             "response_latency_max_ms": 820, "barge_ins": 1}
-    assert call.token_usage == {"responses": 2, "total_tokens": 60, "input_token_details": {"audio_tokens": 30}}
+    assert call.token_usage == {"model": django_settings.OPENAI_REALTIME_MODEL, "responses": 2, "total_tokens": 60,
+                                "input_token_details": {"audio_tokens": 30}}
     assert timeline["stream_ended"] == {"end_reason": "bot_hangup"}
 
 

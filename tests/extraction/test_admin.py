@@ -231,8 +231,8 @@ def test_the_export_follows_the_schema_order_and_escapes_formulas(admin_client_l
     response = admin_client_logged.post(LIST_URL, {"action": "export_xlsx", "_selected_action": [call.pk]})
     header, row = load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True)
 
-    assert header[6:] == ("Wants Viewing", "Preferred Day", "Legacy")
-    assert row[6:] == (False, "'=1+1", "x")
+    assert header[6:] == ("Wants Viewing", "Preferred Day", "Legacy", "Cost")
+    assert row[6:] == (False, "'=1+1", "x", None)
 
 
 

@@ -246,10 +246,12 @@ class Reply:
     end_call: str | None = None
     tool: tuple[str, dict[str, Any]] | None = None
     audio: bytes | None = None
+    # GA `response.done` usage: cached tokens are part of the input counts, split by modality in their details.
     usage: dict[str, Any] = field(default_factory=lambda: {
-        "total_tokens": 120, "input_tokens": 80, "output_tokens": 40,
-        "input_token_details": {"text_tokens": 60, "audio_tokens": 20, "cached_tokens": 0},
-        "output_token_details": {"text_tokens": 10, "audio_tokens": 30}})
+        "total_tokens": 1460, "input_tokens": 1200, "output_tokens": 260,
+        "input_token_details": {"text_tokens": 900, "audio_tokens": 300, "image_tokens": 0, "cached_tokens": 768,
+                                "cached_tokens_details": {"text_tokens": 704, "audio_tokens": 64, "image_tokens": 0}},
+        "output_token_details": {"text_tokens": 60, "audio_tokens": 200}})
 
 
 @dataclass

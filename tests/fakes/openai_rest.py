@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import re
 import threading
 import time
@@ -63,6 +64,12 @@ class OpenAIRestFake:
     chat_scenario: str = "answer"
     chat_answer: dict[str, Any] = field(default_factory=dict)
     refusal: str = "I'm sorry, I can't help with that request."
+    # What every chat answer reports having used, in the API's shape (cached tokens are part of prompt_tokens).
+    chat_usage: dict[str, Any] = field(default_factory=lambda: {
+        "prompt_tokens": 1200, "completion_tokens": 80, "total_tokens": 1280,
+        "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0}})
     requests: list[RecordedRequest] = field(default_factory=list)
     port: int = 0
     _failures: dict[str, list[int]] = field(default_factory=lambda: {TRANSCRIPTIONS: [], CHAT: []})
@@ -163,9 +170,11 @@ class OpenAIRestFake:
                 "text": " " + self._words_for(pitch), "tokens": [], "temperature": 0.0, "avg_logprob": -0.2,
                 "compression_ratio": 1.1, "no_speech_prob": 0.01,
             })
+        seconds = round(len(samples) / rate, 2)
+        # whisper-1 bills the audio's length, which it reports as `usage` of type duration (whole seconds, up).
         return {"task": "transcribe", "language": {"es": "spanish", "en": "english"}.get(language, language),
-                "duration": round(len(samples) / rate, 2), "text": "".join(s["text"] for s in segments).strip(),
-                "segments": segments}
+                "duration": seconds, "text": "".join(s["text"] for s in segments).strip(),
+                "segments": segments, "usage": {"type": "duration", "seconds": math.ceil(seconds)}}
 
     def _words_for(self, pitch: float) -> str:
         unknown = self.default_words or f"[tone {pitch:.0f} Hz]"
@@ -194,7 +203,7 @@ class OpenAIRestFake:
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
             "model": record.fields["model"], "system_fingerprint": None,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            "usage": self.chat_usage,
         })
 
     def _chat_message(self, schema: dict[str, Any]) -> dict[str, Any]:
