@@ -150,8 +150,8 @@ def test_no_endpoint_means_no_delivery(db):
     assert not Delivery.objects.exists()
 
 
-def test_the_body_carries_the_calls_cost_once_calls_store_it(db):
-    call = CallFactory(status=CallStatus.COMPLETED)
-    assert "cost" not in call_payload(call=call) or hasattr(Call, "cost")
-    call.cost = Decimal("0.0421")
-    assert json.loads(json.dumps(call_payload(call=call), default=str))["cost"] == "0.0421"
+def test_the_body_carries_the_calls_cost_and_its_breakdown(db):
+    call = CallFactory(status=CallStatus.COMPLETED, cost_total=Decimal("0.0421"),
+                       cost={"total": 0.0421, "currency": "USD"})
+    body = json.loads(json.dumps(call_payload(call=call), default=str))
+    assert body["cost"] == "0.042100" and body["cost_breakdown"]["currency"] == "USD"
