@@ -341,6 +341,10 @@ OPENAI_AUDIO_VOICE = config("OPENAI_AUDIO_VOICE", default="coral")
 OPENAI_STT_MODEL = config("OPENAI_STT_MODEL", default="whisper-1")
 OPENAI_TEXT_MODEL = config("OPENAI_TEXT_MODEL", default="gpt-4o-mini")
 MODEL_LANGUAGE = config("MODEL_LANGUAGE", default="es")
+# The opening line, rendered once per text and voice with this speech model and played the moment the stream starts
+# (calls.opening_audio); off: the live model says it, after its session has opened.
+OPENING_CACHE = config("OPENING_CACHE", default=True, cast=bool)
+OPENAI_TTS_MODEL = config("OPENAI_TTS_MODEL", default="gpt-4o-mini-tts")
 
 # Post-call processing (extraction.tasks.process_call)
 # openai: transcribe the recording's channels; live: use the transcript heard during the call (no STT cost).

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from calls.live import media
 
-from . import session
+from . import cached_opening, session
 from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio, parse_arguments
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
@@ -139,8 +139,27 @@ class Relay:
         self._timers_moved.set()
         self.log.call_sid = frame.start.callSid
         self.log.info("stream %s started", frame.streamSid)
+        if self.settings.opening_audio:
+            await self._play_cached_opening()
+            return
         await self._send_ai(session.session_update(self.settings))
         await self._request_response(self.settings.opening_instruction)
+
+    async def _play_cached_opening(self) -> None:
+        """The opening line from its recording, at once (OpenAI may still be connecting); then the model is told
+        what was said, and answers the callee's first turn."""
+        now = self.now_ms
+        for chunk in cached_opening.chunks(self.settings.opening_audio):
+            await self.bot_audio.play(now_ms=now, stream_ms=self.recorder.sending_ms(now),
+                                      item_id=cached_opening.OPENING_ITEM_ID,
+                                      response_id=cached_opening.OPENING_RESPONSE_ID, audio=chunk)
+        await self.bot_audio.mark_sent()
+        self.metrics.bot_audio_sent(now)
+        await self._send_ai(session.session_update(self.settings))
+        await self._send_ai(cached_opening.assistant_item(self.settings.opening_line))
+        start, end = self.bot_audio.playback.item_span(cached_opening.OPENING_ITEM_ID) or (now, now)
+        await self._emit(self.transcript.bot_said(cached_opening.OPENING_ITEM_ID, self.settings.opening_line,
+                                                  start, end))
 
     async def _on_twilio_media(self, frame: media.MediaFrame) -> None:
         await self._callee_audio(frame.media.timestamp, frame.media.audio)
@@ -340,7 +359,8 @@ class Relay:
         interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.sending_ms(now))
         if interruption is None:
             return
-        await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
+        if interruption.item_id != cached_opening.OPENING_ITEM_ID:  # a text item (the cached opening) has no audio
+            await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
         self.metrics.barge_ins += 1
         await self._emit(BargeIn(at_ms=int(now), item_id=interruption.item_id,
                                  audio_end_ms=interruption.audio_end_ms))

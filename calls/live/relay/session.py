@@ -59,6 +59,10 @@ class RelaySettings:
     silence_timeout_s: float = 0.0  # 0 = never prompt a silent callee
     input_gain_db: float | None = None  # None = pass the callee's bytes through untouched
     goodbye_mark_cap_s: float = 10.0  # hang up this long after the goodbye even if Twilio never confirms it
+    # The opening line already rendered in the bot's voice (8 kHz mu-law; `cached_opening`), and its text: played at
+    # `start` instead of asking the model for it. Empty: the model says `opening_instruction`.
+    opening_audio: bytes = field(default=b"", repr=False)
+    opening_line: str = ""
 
 
 def session_update(settings: RelaySettings) -> dict[str, Any]:
