@@ -59,7 +59,7 @@ class Metrics:
 
     def bot_audio_sent(self, now_ms: float) -> None:
         if self.first_words_ms is None:
-            self.first_words_ms = round(now_ms)
+            self.first_words_ms = int(now_ms)
         if self._speech_stopped_at is not None:
             self.response_latency_ms.append(int(now_ms - self._speech_stopped_at))
             self._speech_stopped_at = None
