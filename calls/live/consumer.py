@@ -27,7 +27,8 @@ import orjson
 
 from calls import twilio_client
 from calls.live import media
-from calls.agent_config import AgentConfig, apology_text, load_agent_config, relay_settings
+from calls.agent_config import AgentConfig, apology_text, relay_settings
+from calls.live.config_cache import agent_config_cached
 from calls.exceptions import CallError, StreamTokenError
 from calls.models import Call, EndReason
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
@@ -65,7 +66,7 @@ class OpeningAudio:
 def _agent_config(profile: str) -> tuple[AgentConfig, OpeningLine | None, OpeningAudio | None]:
     """The call's AI/ files, its opening line if it can be cached, and the line's rendering if there is one yet
     (file reads: run on a thread)."""
-    config = load_agent_config(settings.AI_CONFIG_DIR, profile)
+    config = agent_config_cached(settings.AI_CONFIG_DIR, profile)
     line = opening_line(config, profile)
     audio = opening_audio_cached(line)
     return config, line, None if audio is None else OpeningAudio(text=line.text, audio=audio)
