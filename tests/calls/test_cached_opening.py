@@ -225,3 +225,26 @@ def test_first_words_show_on_the_call_page_and_in_the_api(admin_client):
     assert admin_client.get(reverse("call-detail", args=[call.twilio_sid])).json()["first_words_ms"] == 23
     Call.objects.filter(pk=call.pk).update(metrics={})
     assert admin_client.get(reverse("call-detail", args=[call.twilio_sid])).json()["first_words_ms"] is None
+
+
+# ---- the fake Realtime server's side of it -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content, accepted", [
+    ({"type": "output_text", "text": "Hola, buenas."}, True),
+    ({"type": "input_text", "text": "Hola, buenas."}, False),  # the assistant's words are output, not input
+])
+async def test_the_fake_takes_what_the_assistant_said_only_in_the_ga_shape(content, accepted):
+    from openai import AsyncOpenAI
+
+    async with FakeRealtimeServer() as server:
+        sdk = AsyncOpenAI(api_key=server.api_key, base_url=server.base_url, max_retries=0)
+        async with sdk.realtime.connect(model="gpt-realtime-mini") as conn:
+            await conn.send({"type": "conversation.item.create", "item": {
+                "id": OPENING_ITEM_ID, "type": "message", "role": "assistant", "content": [content]}})
+            async for event in conn:
+                if event.type in {"conversation.item.added", "error"}:
+                    break
+    assert (event.type == "conversation.item.added") is accepted
+    if accepted:
+        assert event.item.id == OPENING_ITEM_ID and event.item.role == "assistant"

@@ -8,10 +8,12 @@
         server.received / server.errors / await server.wait_for("response.create")
 
 Handshake as the real service: `GET /v1/realtime?model=...` with `Authorization: Bearer <key>`; a wrong or
-missing key is refused with 401, the beta header with 400, everything with 503 when `refuse_connections` is set.
+missing key is refused with 401, the beta header with 400, everything with 503 when `refuse_connections` is set;
+`connect_delay_s` answers each handshake that late (the real service's connect time).
 Every client event is checked against the GA shapes (strict: unknown event types, unknown or beta parameters such
 as `input_audio_format`, missing fields and bad base64 are answered with an `error` event, as the service does)
-and recorded. Scripted behaviour: server VAD "hears" the callee after a given amount of appended audio
+and recorded (a `message` item: `input_text` from the user or system, `output_text` from the assistant). Scripted
+behaviour: server VAD "hears" the callee after a given amount of appended audio
 (speech_started/stopped, committed, input transcription, then an automatic response); `response.create` is
 answered with real pcmu audio deltas, a transcript and `response.done` with usage, or with a function call
 (`end_call`, or any tool the session declared; a `function_call_output` must name a call the model made); the socket drops after N responses on cue (`drop_after_responses`) or when told (`await server.drop()`).

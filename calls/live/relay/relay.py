@@ -1,6 +1,7 @@
 """The relay: one live call between a Twilio Media Stream and an OpenAI Realtime (GA) session.
 
-Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot speaks first with `response.create`);
+Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot speaks first with `response.create`; or,
+with a cached opening, its recording plays at once and the model gets the line as an assistant item: `cached_opening`);
 `media` audio is appended untouched (pcmu both sides) and recorded; `mark` confirms bot audio played; `dtmf` goes to
 the timeline; `stop` closes. OpenAI -> Twilio (`run()`): `response.output_audio.delta` becomes a Twilio `media`
 frame followed by a `mark`; `input_audio_buffer.speech_started` while bot audio is queued is a barge-in (`clear`,

@@ -22,6 +22,6 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(f"{name}: {type(exc).__name__}: {exc}")
                 continue
-            self.stdout.write(f"{name}: " + (str(path) if path else "not cacheable (variables, or OPENING_CACHE off)"))
+            self.stdout.write(f"{name}: {path or 'not cacheable (variables, or OPENING_CACHE off)'}")
         if failed:
             raise CommandError(f"{failed} opening line(s) could not be rendered")
