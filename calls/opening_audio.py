@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 FOLDER = "openings"
 DEFAULT_PROFILE = "_default"  # AI/'s own line (no profile); not a valid profile name, so never a profile's folder
-_queued: set[str] = set()  # keys this process has queued a render for: one render per line, not one per call
+RENDER_REQUEUE_S = 600  # a queued render that has not produced the file by then (the service refused?) is queued again
+_queued: dict[str, float] = {}  # key -> when this process queued its render: one per line, not one per call
 
 
 def cacheable(text: str) -> bool:
@@ -92,12 +94,14 @@ def opening_audio_render(line: OpeningLine) -> Path:
 
 
 def opening_audio_enqueue(line: OpeningLine) -> None:
-    """Queue a render of `line` on the worker (once per process and line). Never on the audio path."""
-    if line.key in _queued:
+    """Queue a render of `line` on the worker (once per process and line, again after RENDER_REQUEUE_S if the file
+    has still not appeared). Never on the audio path."""
+    now = time.monotonic()
+    if now - _queued.get(line.key, -RENDER_REQUEUE_S) < RENDER_REQUEUE_S:
         return
     from django_q.tasks import async_task
 
-    _queued.add(line.key)
+    _queued[line.key] = now
     async_task("calls.tasks.opening_audio_render", line.profile, task_name=f"opening-{line.key}")
 
 

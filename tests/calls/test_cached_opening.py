@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import openai
 import pytest
 import requests
 from asgiref.sync import sync_to_async
@@ -99,6 +100,21 @@ def test_a_line_with_variables_is_never_rendered(settings, speech, ai_copy):
     assert opening_line(load_agent_config(ai_copy)) is None
     assert opening_audio_render_profile("") is None
     assert speech.of(SPEECH) == []
+
+
+def test_a_render_is_queued_once_per_line_and_again_if_it_never_came(settings, speech, q_sync, monkeypatch):
+    from calls import opening_audio
+
+    monkeypatch.setattr(opening_audio, "_queued", {})
+    speech.fail_next(SPEECH, 1, status=503)  # the first render fails on the worker
+    line = opening_line(load_agent_config(settings.AI_CONFIG_DIR))
+    with pytest.raises(openai.InternalServerError):  # q2's sync mode runs the task inline: its error shows here
+        opening_audio.opening_audio_enqueue(line)
+    opening_audio.opening_audio_enqueue(line)  # the next call, soon after: not queued twice
+    assert len(speech.of(SPEECH)) == 1 and not line.path.exists()
+    opening_audio._queued[line.key] -= opening_audio.RENDER_REQUEUE_S  # a while later, still no file
+    opening_audio.opening_audio_enqueue(line)
+    assert len(speech.of(SPEECH)) == 2 and line.path.exists()
 
 
 def test_the_command_renders_every_profile(settings, speech, capsys):
