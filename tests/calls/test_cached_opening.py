@@ -144,16 +144,18 @@ def test_the_fake_speech_endpoint_refuses_what_the_service_refuses(speech, chang
 # ---- on a live call ----------------------------------------------------------------------------------------------
 
 
-async def _answer(settings, live, server: FakeRealtimeServer, *, echo_marks: bool = True) -> tuple[Call, TwilioStream]:
+async def _answer(settings, twilio_rest, server: FakeRealtimeServer, *,
+                  echo_marks: bool = True) -> tuple[Call, TwilioStream]:
     settings.OPENAI_REALTIME_BASE_URL = f"ws://127.0.0.1:{server.port}/v1"
-    call, token = await dial(live)
+    call, token = await dial(twilio_rest)
     twilio = TwilioStream(call.twilio_sid, token, echo_marks=echo_marks)
     assert (await twilio.open())[0]
     await twilio.start()
     return call, twilio
 
 
-async def test_the_cached_opening_plays_before_openai_has_even_answered(settings, live, speech, callee_audio):
+async def test_the_cached_opening_plays_before_openai_has_even_answered(
+        settings, live, speech, callee_audio):  # noqa: F811
     rendered = (await sync_to_async(opening_audio_render_profile)("")).read_bytes()
     scenario = RealtimeScenario(api_key=speech.api_key, replies=[Reply("Perfecto, ¿en qué zona?", audio_ms=400)],
                                 callee_turns=[CalleeTurn(after_ms=300, speech_ms=600)])
@@ -194,7 +196,8 @@ async def test_the_cached_opening_plays_before_openai_has_even_answered(settings
     assert len(heard) >= 2 * 8000 and np.array_equal(heard, expected[: len(heard)])
 
 
-async def test_the_callee_speaking_over_the_cached_opening_clears_it(settings, live, speech, callee_audio):
+async def test_the_callee_speaking_over_the_cached_opening_clears_it(
+        settings, live, speech, callee_audio):  # noqa: F811
     rendered = (await sync_to_async(opening_audio_render_profile)("")).read_bytes()
     scenario = RealtimeScenario(api_key=speech.api_key, replies=[Reply("Dígame.", audio_ms=200)],
                                 callee_turns=[CalleeTurn(after_ms=400, speech_ms=400)])
@@ -215,7 +218,8 @@ async def test_the_callee_speaking_over_the_cached_opening_clears_it(settings, l
     assert (await fresh(call)).metrics["barge_ins"] == 1
 
 
-async def test_a_line_not_rendered_yet_is_said_live_and_queued_for_the_next_calls(settings, live, speech, q_sync):
+async def test_a_line_not_rendered_yet_is_said_live_and_queued_for_the_next_calls(
+        settings, live, speech, q_sync):  # noqa: F811
     scenario = RealtimeScenario(api_key=speech.api_key, replies=[Reply("Hola, buenas.", audio_ms=200)])
     async with FakeRealtimeServer(scenario) as server:
         call, twilio = await _answer(settings, live, server)
