@@ -162,8 +162,6 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         connection = None
         try:
             config, line, opening = await asyncio.to_thread(_agent_config, call.agent_profile)
-            if line is not None and opening is None:  # rendered for the next calls; this one is not held up
-                self.render_task = asyncio.create_task(self._opening_render_enqueue(line))
             if opening is not None:  # played at once; the stream's start is saved and OpenAI opened meanwhile
                 connection = DeferredRealtime(realtime_connect())
                 self.relay = await self._build_relay(connection, call, config, started_at=received_at,
@@ -195,6 +193,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         start_unsaved = frame.streamSid if opening is not None else None
         self.tasks = [self.run_task, asyncio.create_task(self._persist_events(start_unsaved))]
         await self.relay.handle_twilio_frame(frame)
+        if line is not None and opening is None:  # rendered for the next calls, once this one has started
+            self.tasks.append(asyncio.create_task(self._opening_render_enqueue(line)))
 
     async def _opening_render_enqueue(self, line: OpeningLine) -> None:
         try:
