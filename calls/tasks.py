@@ -22,3 +22,11 @@ def call_reconcile_stale() -> int:
 def twilio_callbacks_apply_spooled() -> int:
     """Scheduled every minute by `setup_schedules`: apply the Twilio callbacks kept while the database refused them."""
     return webhook_spool.twilio_callbacks_apply_spooled()
+
+
+def opening_audio_render(profile: str) -> str | None:
+    """Queued by a live call that found its opening line not rendered yet: render it for the next calls."""
+    from calls.opening_audio import opening_audio_render_profile
+
+    path = opening_audio_render_profile(profile)
+    return None if path is None else str(path)

@@ -366,6 +366,11 @@ TRANSCRIPTION_LANGUAGE = "" if MODEL_LANGUAGE == "auto" else MODEL_LANGUAGE  # "
 PRICES = config("PRICES", default="")
 PRICES_FILE = config("PRICES_FILE", default="")
 
+# The opening line, rendered once per text and voice with this speech model and played the moment the stream starts
+# (calls.opening_audio); off: the live model says it, after its session has opened.
+OPENING_CACHE = config("OPENING_CACHE", default=True, cast=bool)
+OPENAI_TTS_MODEL = config("OPENAI_TTS_MODEL", default="gpt-4o-mini-tts")
+
 # Post-call processing (extraction.tasks.process_call)
 # openai: transcribe the recording's channels; live: use the transcript heard during the call (no STT cost).
 TRANSCRIPT_SOURCE = config("TRANSCRIPT_SOURCE", default="openai")

@@ -1,7 +1,7 @@
 """The JSON shapes of the calls API: the prototype's call record, the /api/calls/ state, the history export body."""
 from rest_framework import serializers
 
-from calls.models import Call, CallStatus
+from calls.models import Call, CallMeasures, CallStatus
 
 
 def _cost_field() -> serializers.DecimalField:
@@ -69,11 +69,18 @@ class CallOutputSerializer(serializers.ModelSerializer):
     call_sid = serializers.CharField(source="twilio_sid", read_only=True)
     contact_id = serializers.IntegerField(read_only=True)
     cost = _cost_field()
+    first_words_ms = serializers.SerializerMethodField(
+        help_text="Milliseconds from the stream's start to the bot's first audio sent to Twilio (null until measured).")
 
     class Meta:
         model = Call
         fields = [
             "call_sid", "status", "phone_number", "contact_id", "created_at", "answered_at", "ended_at",
             "duration", "end_reason", "answered_by", "error", "stream_sid", "live_transcript", "transfer", "cost",
+            "first_words_ms",
         ]
         read_only_fields = fields
+
+    def get_first_words_ms(self, call: Call) -> int | None:
+        value = CallMeasures.from_stored(call.metrics).values.get("first_words_ms")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None

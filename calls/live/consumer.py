@@ -2,13 +2,16 @@
 
 It checks the handshake's `X-Twilio-Signature` (over this call's own URL, so a signature seen once opens no other
 call), waits a few seconds at most for Twilio's `start` frame and spends the call's single-use stream token from its
-custom parameters (it must be the token of the call the URL names), and only then opens the OpenAI Realtime session.
+custom parameters (it must be the token of the call the URL names), and only then opens the OpenAI Realtime session:
+while it opens, the opening line plays from its cached rendering if it has one (`calls.opening_audio`), else the
+stream's start is saved meanwhile and the model says the line once connected.
 Any failure from there until the relay runs ends the call with an apology. Everything else is the relay's job; what
 the relay reports (`calls.live.relay.events`, ending with `StreamEnded`) is saved through `calls.services.streaming`,
 off the audio path (a queue and one writer task), so a slow database never delays a frame.
 """
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -25,13 +28,15 @@ import orjson
 from calls import twilio_client
 from calls.live import media
 from calls.live.amd_channel import AmdListener
-from calls.agent_config import apology_text, load_agent_config, relay_settings
+from calls.agent_config import AgentConfig, apology_text, relay_settings
+from calls.live.config_cache import agent_config_cached
 from calls.exceptions import CallError, StreamTokenError
 from calls.http_tools import http_tool_call, tools_timeout_s
 from calls.models import Call, EndReason
 from calls.live.monitor import MonitorFeed
 from calls.live.realtime_client import RealtimeUnavailable, realtime_connect
 from calls.live.relay import Recorder, Relay
+from calls.live.relay.cached_opening import DeferredRealtime
 from calls.live.relay.events import RelayEvent
 from calls.live.relay.reasons import TRANSFERRED
 from calls.live.relay.relay import REALTIME_CLOSE_TIMEOUT_S
@@ -39,6 +44,8 @@ from calls.live.relay.tool_calls import ToolCall
 from calls.services import call_say_and_hang_up, stream_token_redeem
 from calls.services.monitoring import monitor_groups
 from calls.services.prompt_values import call_prompt_values
+from calls.opening_audio import OpeningLine, opening_audio_cached, opening_audio_enqueue, opening_line
+from calls.services.recordings import recording_name_for
 from calls.services.streaming import call_relay_event_record, call_stream_failed, call_stream_started
 from calls.transfer import TransferRefused, call_transfer_start
 from campaigns.call_tools import call_tool_run
@@ -55,6 +62,21 @@ STOP_AFTER_HANG_UP_TIMEOUT = 5.0  # seconds Twilio gets to send `stop` once the 
 # They get threads of their own: on the one thread every database_sync_to_async of the process shares, a slow one
 # would hold up the start (and every saved event) of all the other calls.
 _twilio_rest = ThreadPoolExecutor(max_workers=8, thread_name_prefix="twilio-rest")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpeningAudio:
+    text: str
+    audio: bytes
+
+
+def _agent_config(profile: str) -> tuple[AgentConfig, OpeningLine | None, OpeningAudio | None]:
+    """The call's AI/ files, its opening line if it can be cached, and the line's rendering if there is one yet
+    (file reads: run on a thread)."""
+    config = agent_config_cached(settings.AI_CONFIG_DIR, profile)
+    line = opening_line(config, profile)
+    audio = opening_audio_cached(line)
+    return config, line, None if audio is None else OpeningAudio(text=line.text, audio=audio)
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
@@ -152,15 +174,24 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.monitor = MonitorFeed(monitor_groups(call=call), call_sid=call.twilio_sid or str(call.code))
         connection = None
         try:
-            # Both at once (the callee is waiting to hear the bot); a failure of either is handled as before.
-            saved, opened = await asyncio.gather(
-                database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid),
-                realtime_connect(), return_exceptions=True)
-            connection = None if isinstance(opened, BaseException) else opened
-            for outcome in (saved, opened):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            self.relay = await self._build_relay(connection, call, started_at=received_at)
+            config, line, opening = await asyncio.to_thread(_agent_config, call.agent_profile)
+            if used := config.agent.variables():  # {{contact.name}}...: this call's values, in every text
+                values = await database_sync_to_async(call_prompt_values)(call_id=call.pk, used=used)
+                config = config.model_copy(update={"agent": config.agent.rendered(values)})
+            if opening is not None:  # played at once; the stream's start is saved and OpenAI opened meanwhile
+                connection = DeferredRealtime(realtime_connect())
+                self.relay = await self._build_relay(connection, call, config, started_at=received_at,
+                                                     opening=opening)
+            else:
+                # Both at once (the callee is waiting to hear the bot); a failure of either is handled as before.
+                saved, opened = await asyncio.gather(
+                    database_sync_to_async(call_stream_started)(call=call, stream_sid=frame.streamSid),
+                    realtime_connect(), return_exceptions=True)
+                connection = None if isinstance(opened, BaseException) else opened
+                for outcome in (saved, opened):
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                self.relay = await self._build_relay(connection, call, config, started_at=received_at)
         except Exception as exc:
             # The token is spent and the callee is listening: whatever failed (OpenAI, a broken AI/*.yaml after a
             # live edit, the recording's disk, the database), close OpenAI and end the call with an apology.
@@ -176,20 +207,27 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             return
         self.monitor.on_whisper = self.relay.whisper  # staff's instructions from the live call page
         self.run_task = asyncio.create_task(self._run())
-        self.tasks = [self.run_task, asyncio.create_task(self._persist_events()),
+        start_unsaved = frame.streamSid if opening is not None else None
+        self.tasks = [self.run_task, asyncio.create_task(self._persist_events(start_unsaved)),
                       asyncio.create_task(self.monitor.run())]
         await self.relay.handle_twilio_frame(frame)
         if self.answered_by or call.answered_by:  # detection answered before the relay ran
             await self._answered_by(self.answered_by or call.answered_by)
+        if line is not None and opening is None:  # rendered for the next calls, once this one has started
+            self.tasks.append(asyncio.create_task(self._opening_render_enqueue(line)))
+
+    async def _opening_render_enqueue(self, line: OpeningLine) -> None:
+        try:
+            await database_sync_to_async(opening_audio_enqueue, thread_sensitive=False)(line)
+        except Exception:
+            logger.exception("Could not queue the opening line's render sid=%s", self.call.twilio_sid)
 
     async def _refuse(self) -> None:
         self.refused = True
         await self.close(code=CLOSE_UNAUTHORIZED)
 
-    async def _build_relay(self, connection: Any, call: Call, *, started_at: float) -> Relay:
-        config = await asyncio.to_thread(load_agent_config, settings.AI_CONFIG_DIR, call.agent_profile)
-        values = await database_sync_to_async(call_prompt_values)(call_id=call.pk, used=config.agent.variables())
-        config = config.model_copy(update={"agent": config.agent.rendered(values)})  # {{contact.name}}...
+    async def _build_relay(self, connection: Any, call: Call, config: AgentConfig, *, started_at: float,
+                           opening: OpeningAudio | None = None) -> Relay:
         self.apology = config.agent.apology
         self.http_tools = {tool.name: tool.http for tool in config.tools if tool.http is not None}
         relay_config = relay_settings(
@@ -199,6 +237,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
             wait_for_amd=self.amd is not None and settings.AMD_GREETING == "wait",
         )
+        if opening is not None:
+            relay_config = dataclasses.replace(relay_config, opening_audio=opening.audio, opening_line=opening.text)
+            call.recording.name = recording_name_for(call=call)  # saved by the events' writer, first
         recorder = Recorder(Path(settings.MEDIA_ROOT) / call.recording.name, open_file=private_file_open)
         await recorder.open()
         self.monitor.attach(recorder)
@@ -304,7 +345,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         except Exception:  # e.g. the database, while saving that it was said: the call is ending either way
             logger.exception("Apology request failed sid=%s", self.call.twilio_sid)
 
-    async def _persist_events(self) -> None:
+    async def _persist_events(self, start_unsaved: str | None = None) -> None:
+        if start_unsaved is not None:  # the cached opening played before the stream's start was saved
+            try:
+                await database_sync_to_async(call_stream_started)(call=self.call, stream_sid=start_unsaved)
+            except Exception:
+                logger.exception("Could not save the stream's start sid=%s", self.call.twilio_sid)
         while (event := await self.events.get()) is not None:
             try:
                 await database_sync_to_async(call_relay_event_record)(call_id=self.call.pk, event=event)

@@ -40,6 +40,7 @@ METRIC_LABELS = {
     "duration_ms": "Length of the conversation", "response_latency_mean_ms": "Mean response time",
     "response_latency_max_ms": "Slowest response", "response_latency_ms": "Responses timed",
     "barge_ins": "Times the callee interrupted the bot",
+    "first_words_ms": "First words (from the callee answering)",
 }
 COST_PARTS = {
     "realtime": "Conversation (OpenAI Realtime)", "transcription": "Transcription", "extraction": "Extraction",

@@ -535,13 +535,16 @@ def _ai_dir_with(tmp_path: Path, broken: str) -> Path:
     return ai_dir
 
 
-async def _failed_start(settings, live) -> tuple[FakeRealtimeServer, Call, TwilioStream, str]:
+async def _failed_start(settings, live, *, opened: bool = True) -> tuple[FakeRealtimeServer, Call, TwilioStream, str]:
     """Answer a call whose stream start fails; returns the fake OpenAI, the call, Twilio's side and what Twilio was
-    told to say."""
+    told to say. `opened`: the failure came after the OpenAI session was opened (then it must be closed)."""
     async with answered_call(settings, live) as (server, call, twilio):
         await asyncio.wait_for(twilio.closed.wait(), 5)
-        await async_wait_for(lambda: server.sessions and server.sessions[0].ws.state.name == "CLOSED",
-                             what="the OpenAI session to be closed")
+        if opened:
+            await async_wait_for(lambda: server.sessions and server.sessions[0].ws.state.name == "CLOSED",
+                                 what="the OpenAI session to be closed")
+    if not opened:
+        assert server.handshakes == []
     updates = live.calls[call.twilio_sid].twiml_updates
     assert len(updates) == 1 and "<Hangup" in updates[0]
     said = ET.fromstring(updates[0]).find("Say").text
@@ -556,12 +559,12 @@ async def test_a_broken_ai_config_at_start_ends_the_call_with_an_apology(setting
     from calls.agent_config import FALLBACK_APOLOGY, load_part
 
     settings.AI_CONFIG_DIR = _ai_dir_with(tmp_path, broken)
-    server, call, twilio, said = await _failed_start(settings, live)
+    server, call, twilio, said = await _failed_start(settings, live, opened=False)  # read before OpenAI is opened
 
     expected = FALLBACK_APOLOGY if apology == "fallback" else load_part(
         "prompts/agent.yaml", Path(django_settings.BASE_DIR) / "AI").apology
     assert said == expected
-    assert server.of_type("session.update") == []  # the session was opened, never configured, and closed
+    assert server.of_type("session.update") == []
     assert call.end_reason == "ai_unavailable"
     [unavailable] = await events_of(call, "ai_unavailable")
     assert "AgentConfigError" in unavailable.detail["detail"] and broken in unavailable.detail["detail"]

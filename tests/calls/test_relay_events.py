@@ -28,7 +28,7 @@ def one_of_each() -> list[events.RelayEvent]:
         events.ToolCalled(name="do_not_call", arguments={"quote": "no me llamen"}, result={"ok": True},
                           duration_ms=12, at_ms=8000, filler=True),
         events.CallMetrics(duration_ms=9500, response_latency_ms=(640, 820), response_latency_mean_ms=730,
-                           response_latency_max_ms=820, barge_ins=1),
+                           response_latency_max_ms=820, barge_ins=1, first_words_ms=35),
         events.TokenUsage(responses=2, tokens={"total_tokens": 60, "input_token_details": {"audio_tokens": 30}}),
         events.StreamEnded(reason="bot_hangup", duration_ms=9500,
                            recording=recording_path("recordings/2026/11/CA1.wav")),
@@ -55,7 +55,7 @@ def test_each_kind_of_event_is_saved_where_the_call_page_reads_it():
     assert timeline["tool_called"] == {"name": "do_not_call", "arguments": {"quote": "no me llamen"},
                                        "result": {"ok": True}, "duration_ms": 12, "at_ms": 8000, "filler": True}
     assert call.metrics == {"duration_ms": 9500, "response_latency_ms": [640, 820], "response_latency_mean_ms": 730,
-                            "response_latency_max_ms": 820, "barge_ins": 1}
+                            "response_latency_max_ms": 820, "barge_ins": 1, "first_words_ms": 35}
     assert call.token_usage == {"model": django_settings.OPENAI_REALTIME_MODEL, "responses": 2, "total_tokens": 60,
                                 "input_token_details": {"audio_tokens": 30}}
     assert timeline["stream_ended"] == {"end_reason": "bot_hangup"}

@@ -8,10 +8,12 @@
         server.received / server.errors / await server.wait_for("response.create")
 
 Handshake as the real service: `GET /v1/realtime?model=...` with `Authorization: Bearer <key>`; a wrong or
-missing key is refused with 401, the beta header with 400, everything with 503 when `refuse_connections` is set.
+missing key is refused with 401, the beta header with 400, everything with 503 when `refuse_connections` is set;
+`connect_delay_s` answers each handshake that late (the real service's connect time).
 Every client event is checked against the GA shapes (strict: unknown event types, unknown or beta parameters such
 as `input_audio_format`, missing fields and bad base64 are answered with an `error` event, as the service does)
-and recorded. Scripted behaviour: server VAD "hears" the callee after a given amount of appended audio
+and recorded (a `message` item: `input_text` from the user or system, `output_text` from the assistant). Scripted
+behaviour: server VAD "hears" the callee after a given amount of appended audio
 (speech_started/stopped, committed, input transcription, then an automatic response); `response.create` is
 answered with real pcmu audio deltas, a transcript and `response.done` with usage, or with a function call
 (`end_call`, or any tool the session declared; a `function_call_output` must name a call the model made); the socket drops after N responses on cue (`drop_after_responses`) or when told (`await server.drop()`).
@@ -28,7 +30,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
@@ -140,11 +142,23 @@ class InputText(_Strict):
     text: str
 
 
+class OutputText(_Strict):
+    type: Literal["output_text"]
+    text: str
+
+
 class Message(_Strict):
     type: Literal["message"]
-    role: Literal["user", "system"]
-    content: list[InputText] = Field(min_length=1)
-    id: str | None = None
+    role: Literal["user", "system", "assistant"]
+    content: list[InputText | OutputText] = Field(min_length=1)
+    id: str | None = Field(None, max_length=32)
+
+    @model_validator(mode="after")
+    def _content_fits_role(self) -> "Message":
+        wanted = "output_text" if self.role == "assistant" else "input_text"
+        if any(part.type != wanted for part in self.content):
+            raise ValueError(f"a {self.role} message's content must be {wanted}")
+        return self
 
 
 class FunctionCallOutput(_Strict):
@@ -321,8 +335,9 @@ def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
 class FakeRealtimeServer:
     """Start/stop with `async with`; `base_url` goes to `AsyncOpenAI(base_url=...)`."""
 
-    def __init__(self, scenario: RealtimeScenario | None = None) -> None:
+    def __init__(self, scenario: RealtimeScenario | None = None, *, connect_delay_s: float = 0.0) -> None:
         self.scenario = scenario or RealtimeScenario()
+        self.connect_delay_s = connect_delay_s  # the service's connect time: each handshake is answered this late
         self.received: list[dict[str, Any]] = []  # every client event that was JSON, valid or not
         self.errors: list[dict[str, Any]] = []  # every error event sent
         self.sent: list[dict[str, Any]] = []  # every server event sent
@@ -384,7 +399,9 @@ class FakeRealtimeServer:
             session.ws.transport.abort()
 
     # ---- handshake ----
-    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.connect_delay_s:
+            await asyncio.sleep(self.connect_delay_s)
         self.handshakes.append({"path": request.path, **{k.lower(): v for k, v in request.headers.raw_items()}})
         url = urlsplit(request.path)
         refusal = self._refusal(url.path, parse_qs(url.query), request)

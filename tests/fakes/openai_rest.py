@@ -11,6 +11,12 @@ pitch and answers verbose_json segments with those words and those times. So the
 (which channel, which chunk), never on the order of requests. `canned_transcription` answers every request with
 a fixed body instead (for benchmarks).
 
+Speech (`/v1/audio/speech`, JSON) checks `model`, `voice` (a built-in name or `{"id": ...}`), `input` (1 to 4096
+characters), `response_format`, `speed` and `instructions` (not with tts-1) as the service does, refuses unknown
+parameters, and answers `pcm` (24 kHz 16-bit mono little-endian) or `wav` of a tone about as long as the text takes to
+say (SPEECH_MS_PER_CHAR); its pitch depends on the voice, so a test can tell which voice rendered a line. The other
+formats (mp3, opus...) the service has are not rendered by the fake: 400.
+
 Chat completions answer by `chat_scenario`: "answer" (the JSON of `chat_answer`, one key per schema property, null
 when not given), "refusal" (`message.refusal`) or "invalid" (JSON that does not parse). `fail_next(endpoint, n,
 status)` makes the next n requests to an endpoint fail first (500/503 ...).
@@ -41,6 +47,14 @@ VOICED_RMS = 300.0
 MAX_GAP_SECONDS = 0.2
 TRANSCRIPTIONS = "transcriptions"
 CHAT = "chat"
+SPEECH = "speech"
+TTS_MODELS = {"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15"}
+TTS_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar", "fable", "onyx",
+              "nova")
+SPEECH_FORMATS = {"mp3", "opus", "aac", "flac", "wav", "pcm"}
+SPEECH_PARAMS = {"model", "input", "voice", "instructions", "response_format", "speed", "stream_format"}
+SPEECH_MS_PER_CHAR = 65  # about 15 characters a second of speech
+SPEECH_RATE = 24_000
 
 
 @dataclass
@@ -72,7 +86,7 @@ class OpenAIRestFake:
                                       "rejected_prediction_tokens": 0}})
     requests: list[RecordedRequest] = field(default_factory=list)
     port: int = 0
-    _failures: dict[str, list[int]] = field(default_factory=lambda: {TRANSCRIPTIONS: [], CHAT: []})
+    _failures: dict[str, list[int]] = field(default_factory=lambda: {TRANSCRIPTIONS: [], CHAT: [], SPEECH: []})
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     @property
@@ -101,6 +115,7 @@ class OpenAIRestFake:
         app = web.Application(client_max_size=4 * MAX_FILE_BYTES)  # so that we, not aiohttp, answer 413
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -215,6 +230,31 @@ class OpenAIRestFake:
         # Strict structured output always carries every property; unknown ones are the caller's problem.
         return {**base, "content": json.dumps({name: self.chat_answer.get(name) for name in schema["properties"]})}
 
+    # --- speech ----------------------------------------------------------------------------------------------
+    async def _speech(self, request: web.Request) -> web.Response:
+        record = RecordedRequest(SPEECH, dict(request.headers), {})
+        self.requests.append(record)
+        if denied := self._deny(request, record):
+            return denied
+        try:
+            record.fields = await request.json()
+        except json.JSONDecodeError:
+            return _error(record, 400, "We could not parse the JSON body of your request.")
+        if problem := _check_speech(record):
+            return problem
+        if failure := self._scripted_failure(SPEECH, record):
+            return failure
+        body = record.fields
+        voice = body["voice"] if isinstance(body["voice"], str) else body["voice"]["id"]
+        pcm = speech_pcm(body["input"], voice, float(body.get("speed", 1.0)))
+        if body.get("response_format", "mp3") == "pcm":
+            return web.Response(body=pcm, content_type="application/octet-stream")
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(SPEECH_RATE)
+            wav.writeframes(pcm)
+        return web.Response(body=out.getvalue(), content_type="audio/wav")
+
     # --- shared ----------------------------------------------------------------------------------------------
     def _deny(self, request: web.Request, record: RecordedRequest) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -247,6 +287,53 @@ def _check_chat(record: RecordedRequest) -> web.Response | None:
         return _error(record, 400, "Invalid schema for response_format: in strict mode every property must be "
                                    "required and additionalProperties must be false.", param="response_format")
     return None
+
+
+def _check_speech(record: RecordedRequest) -> web.Response | None:
+    body = record.fields
+    if not isinstance(body, dict):
+        return _error(record, 400, "The body must be a JSON object.")
+    if unknown := sorted(set(body) - SPEECH_PARAMS):
+        return _error(record, 400, f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0])
+    for name in ("model", "input", "voice"):
+        if name not in body:
+            return _error(record, 400, f"Missing required parameter: '{name}'.", param=name)
+    if body["model"] not in TTS_MODELS:
+        return _error(record, 400, f"Invalid model {body['model']!r}.", param="model")
+    text = body["input"]
+    if not isinstance(text, str) or not text.strip() or len(text) > 4096:
+        return _error(record, 400, "input must be a string of 1 to 4096 characters.", param="input")
+    voice = body["voice"]
+    if not (voice in TTS_VOICES or (isinstance(voice, dict) and set(voice) == {"id"}
+                                    and str(voice["id"]).startswith("voice_"))):
+        return _error(record, 400, f"Invalid value for 'voice': {voice!r}.", param="voice")
+    response_format = body.get("response_format", "mp3")
+    if response_format not in SPEECH_FORMATS:
+        return _error(record, 400, f"Invalid value for 'response_format': {response_format!r}.",
+                      param="response_format")
+    if response_format not in {"pcm", "wav"}:
+        return _error(record, 400, f"this fake renders pcm and wav only, not {response_format}.",
+                      param="response_format")
+    speed = body.get("speed", 1.0)
+    if not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4.0:
+        return _error(record, 400, "speed must be between 0.25 and 4.0.", param="speed")
+    if "instructions" in body and body["model"] in {"tts-1", "tts-1-hd"}:
+        return _error(record, 400, f"instructions are not supported by {body['model']}.", param="instructions")
+    if body.get("stream_format", "audio") not in {"audio", "sse"}:
+        return _error(record, 400, "stream_format must be audio or sse.", param="stream_format")
+    return None
+
+
+def speech_pitch(voice: str) -> float:
+    """The pitch of the fake's rendering of `voice` (Hz): one per built-in voice, 200 Hz for custom ones."""
+    return 300.0 + 25.0 * TTS_VOICES.index(voice) if voice in TTS_VOICES else 200.0
+
+
+def speech_pcm(text: str, voice: str, speed: float = 1.0) -> bytes:
+    """What the fake says for `text`: a tone of `voice`'s pitch, SPEECH_MS_PER_CHAR a character (24 kHz PCM)."""
+    count = int(len(text) * SPEECH_MS_PER_CHAR / speed * SPEECH_RATE / 1000)
+    wave_ = 6000 * np.sin(2 * np.pi * speech_pitch(voice) * np.arange(count) / SPEECH_RATE)
+    return wave_.astype("<i2").tobytes()
 
 
 def _error(record: RecordedRequest, status: int, message: str, *, kind: str = "invalid_request_error",

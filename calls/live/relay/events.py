@@ -84,6 +84,7 @@ class CallMetrics:
     response_latency_mean_ms: int | None
     response_latency_max_ms: int | None
     barge_ins: int
+    first_words_ms: int | None = None  # Twilio's `start` -> the first bot audio sent to Twilio
 
 
 @dataclass(frozen=True)

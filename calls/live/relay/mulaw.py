@@ -56,3 +56,21 @@ def tone(duration_ms: int, frequency_hz: float = 440.0, amplitude: int = 8000) -
     return bytes(
         linear_to_ulaw(round(amplitude * math.sin(2 * math.pi * frequency_hz * n / 8000))) for n in range(samples)
     )
+
+
+def encode(pcm: bytes) -> bytes:
+    """Little-endian signed 16-bit PCM to mu-law bytes (half as long): the inverse of `decode`."""
+    samples = memoryview(pcm[: len(pcm) // 2 * 2]).cast("h")
+    return bytes(linear_to_ulaw(sample) for sample in samples)
+
+
+def pcm24k_to_ulaw8k(pcm: bytes) -> bytes:
+    """24 kHz 16-bit mono PCM (OpenAI's speech `pcm`) to 8 kHz mu-law (Twilio's): a low-pass filter below 4 kHz
+    (a windowed sinc), every third sample kept, then encoded. Not on the audio path: run once per rendered line."""
+    import numpy as np  # here, not at import: the live relay never needs it
+
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+    taps = np.arange(-32, 33)
+    kernel = np.sinc(taps / 3) / 3 * np.hamming(len(taps))  # cut-off at a third of 12 kHz: 4 kHz
+    filtered = np.convolve(samples, kernel / kernel.sum(), mode="same")[::3]
+    return encode(np.clip(np.round(filtered), -32768, 32767).astype("<i2").tobytes())

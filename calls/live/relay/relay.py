@@ -1,6 +1,7 @@
 """The relay: one live call between a Twilio Media Stream and an OpenAI Realtime (GA) session.
 
-Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot speaks first with `response.create`);
+Twilio -> OpenAI: `start` opens the session (`session.update`, then the bot speaks first with `response.create`; or,
+with a cached opening, its recording plays at once and the model gets the line as an assistant item: `cached_opening`);
 `media` audio is appended untouched (pcmu both sides) and recorded; `mark` confirms bot audio played; `dtmf` goes to
 the timeline (and, keypad on, to the model as a user item: `keypad`); `stop` closes. OpenAI -> Twilio (`run()`):
 `response.output_audio.delta` becomes a Twilio `media` frame followed by a `mark`;
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 
 from calls.live import media
 
-from . import session
+from . import cached_opening, session
 from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio, parse_arguments
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
@@ -148,9 +149,28 @@ class Relay:
         self._timers_moved.set()
         self.log.call_sid = frame.start.callSid
         self.log.info("stream %s started", frame.streamSid)
+        if self.settings.opening_audio:
+            await self._play_cached_opening()
+            return
         await self._send_ai(session.session_update(self.settings))
         if not self._awaiting_amd:
             await self._request_response(self.settings.opening_instruction)
+
+    async def _play_cached_opening(self) -> None:
+        """The opening line from its recording, at once (OpenAI may still be connecting); then the model is told
+        what was said, and answers the callee's first turn."""
+        now = self.now_ms
+        for chunk in cached_opening.chunks(self.settings.opening_audio):
+            await self.bot_audio.play(now_ms=now, stream_ms=self.recorder.sending_ms(now),
+                                      item_id=cached_opening.OPENING_ITEM_ID,
+                                      response_id=cached_opening.OPENING_RESPONSE_ID, audio=chunk)
+        await self.bot_audio.mark_sent()
+        self.metrics.bot_audio_sent(now)
+        await self._send_ai(session.session_update(self.settings))
+        await self._send_ai(cached_opening.assistant_item(self.settings.opening_line))
+        start, end = self.bot_audio.playback.item_span(cached_opening.OPENING_ITEM_ID) or (now, now)
+        await self._emit(self.transcript.bot_said(cached_opening.OPENING_ITEM_ID, self.settings.opening_line,
+                                                  start, end))
 
     async def _on_twilio_media(self, frame: media.MediaFrame) -> None:
         await self._callee_audio(frame.media.timestamp, frame.media.audio)
@@ -413,7 +433,8 @@ class Relay:
     async def _cut_bot_audio(self, now: float) -> Any:
         """Drop the bot audio queued at Twilio and truncate its item at what was heard; the interruption, if any."""
         interruption = await self.bot_audio.interrupt(now, stream_ms=self.recorder.sending_ms(now))
-        if interruption is not None:
+        # The cached opening is a text item, with no audio to truncate.
+        if interruption is not None and interruption.item_id != cached_opening.OPENING_ITEM_ID:
             await self._send_ai(session.truncate(interruption.item_id, interruption.audio_end_ms))
         return interruption
 

@@ -64,6 +64,10 @@ class RelaySettings:
     goodbye_mark_cap_s: float = 10.0  # hang up this long after the goodbye even if Twilio never confirms it
     tool_filler_instruction: str = ""  # said while a tool is slow to answer; empty: nothing
     keypad_message: str = ""  # the user message for a key pressed (`{digit}`); empty: keys stay off the model
+    # The opening line already rendered in the bot's voice (8 kHz mu-law; `cached_opening`), and its text: played at
+    # `start` instead of asking the model for it. Empty: the model says `opening_instruction`.
+    opening_audio: bytes = field(default=b"", repr=False)
+    opening_line: str = ""
 
 
 def session_update(settings: RelaySettings) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Callee turns come from `conversation.item.input_audio_transcription.completed`, timed by the VAD events of the same
 item (`audio_start_ms`/`audio_end_ms` count the audio we appended, which starts with the stream: the call clock).
 Bot turns come from `response.output_audio_transcript.done`, timed by where their audio was queued at Twilio.
-Metrics: response latency (callee stops speaking -> first bot audio sent to Twilio), barge-ins, and the token usage
-of every `response.done`, summed.
+Metrics: first words (Twilio's `start` -> the first bot audio sent to Twilio), response latency (callee stops speaking
+-> first bot audio sent), barge-ins, and the token usage of every `response.done`, summed.
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 class Metrics:
     response_latency_ms: list[int] = field(default_factory=list)
     barge_ins: int = 0
+    first_words_ms: int | None = None
     responses: int = 0
     usage: dict[str, Any] = field(default_factory=lambda: {key: 0 for key in _USAGE_KEYS})
     _speech_stopped_at: float | None = None
@@ -57,6 +58,8 @@ class Metrics:
         self._speech_stopped_at = now_ms
 
     def bot_audio_sent(self, now_ms: float) -> None:
+        if self.first_words_ms is None:
+            self.first_words_ms = int(now_ms)
         if self._speech_stopped_at is not None:
             self.response_latency_ms.append(int(now_ms - self._speech_stopped_at))
             self._speech_stopped_at = None
@@ -73,6 +76,7 @@ class Metrics:
             response_latency_mean_ms=int(statistics.fmean(latencies)) if latencies else None,
             response_latency_max_ms=max(latencies) if latencies else None,
             barge_ins=self.barge_ins,
+            first_words_ms=self.first_words_ms,
         )
 
     def usage_report(self) -> TokenUsage:
