@@ -147,6 +147,7 @@ def process_call_run(*, call: Call) -> Outcome:
         call_cost_update(call_id=call.pk)
         for name, value in fields.items():
             setattr(call, name, value)
+        call.refresh_from_db(fields=["cost", "cost_total"])  # what call_processed's listeners (webhooks) send
         call_processed.send(sender=Call, call=call)
     log.info("call %s processed: %s", call.twilio_sid or f"#{call.pk}", fields["processing"]["status"])
     return outcome

@@ -83,6 +83,7 @@ def call_update_status(
         call_monitor_status_publish(call=call)
         if call.is_final:
             call_cost_update(call_id=call.pk)  # Twilio's minutes are known now
+            call.refresh_from_db(fields=["cost", "cost_total"])  # what call_final's listeners (webhooks) send
             _after_final(call=call)
     return call
 

@@ -40,7 +40,7 @@ def speech(settings):
 
 
 def opening_text(settings) -> str:
-    return load_agent_config(settings.AI_CONFIG_DIR).agent.opening_line
+    return load_agent_config(settings.AI_CONFIG_DIR).agent.opening()
 
 
 def pitch(audio: bytes) -> float:
@@ -89,13 +89,14 @@ def test_a_changed_voice_or_text_is_rendered_again(settings, speech, ai_copy):
     agent.write_text(agent.read_text(encoding="utf-8").replace("Hola, buenas.", "Buenos días."), encoding="utf-8")
     by_text = opening_audio_render_profile("")
     assert by_text not in (first, by_voice)
-    assert [r.fields["input"][:12] for r in speech.of(SPEECH)] == ["Hola, buenas", "Hola, buenas", "Buenos días."]
+    lines = [r.fields["input"] for r in speech.of(SPEECH)]  # the disclosure, then the line
+    assert [line.split(". ", 1)[1][:12] for line in lines] == ["Hola, buenas", "Hola, buenas", "Buenos días."]
     assert [r.fields["voice"] for r in speech.of(SPEECH)] == ["coral", "sage", "sage"]
 
 
 def test_a_line_with_variables_is_never_rendered(settings, speech, ai_copy):
     agent = ai_copy / "prompts" / "agent.yaml"
-    agent.write_text(agent.read_text(encoding="utf-8").replace("Hola, buenas.", "Hola, {contact_name}."),
+    agent.write_text(agent.read_text(encoding="utf-8").replace("Hola, buenas.", "Hola, {{contact.name}}."),
                      encoding="utf-8")
     assert opening_line(load_agent_config(ai_copy)) is None
     assert opening_audio_render_profile("") is None
@@ -123,7 +124,7 @@ def test_the_command_renders_every_profile(settings, speech, capsys):
     assert "(default): " in out and "ventas: " in out
     assert len(speech.of(SPEECH)) == 2
     assert {r.fields["input"] for r in speech.of(SPEECH)} == {
-        opening_text(settings), load_agent_config(settings.AI_CONFIG_DIR, "ventas").agent.opening_line}
+        opening_text(settings), load_agent_config(settings.AI_CONFIG_DIR, "ventas").agent.opening()}
 
 
 @pytest.mark.parametrize("change, param", [
