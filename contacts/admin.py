@@ -19,13 +19,14 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
-from calls.review.exports import format_duration
+from calls.review.exports import XLSX_CONTENT_TYPE, format_duration
 from calls.models import Call
 from campaigns.models import Outcome
 from campaigns.services import campaign_draft_from_contacts, campaign_progress
 from contacts import import_uploads
 from contacts.attributes import MAX_ATTRIBUTES, AttributesInvalid, attributes_from_lines, attributes_to_lines
 from contacts.filters import CalledFilter
+from contacts.import_template import import_template_xlsx
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, PhoneNumberFormField, normalize_phone
 from contacts.resources import EXPORT_FORMATS, ContactResource
@@ -201,7 +202,19 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 
     def get_urls(self):
         import_view = self.admin_site.admin_view(self.import_view)
-        return [path("import/", import_view, name="contacts_contact_import"), *super().get_urls()]
+        template_view = self.admin_site.admin_view(self.import_template_view)
+        return [path("import/", import_view, name="contacts_contact_import"),
+                path("import/template.xlsx", template_view, name="contacts_contact_import_template"),
+                *super().get_urls()]
+
+    def import_template_view(self, request: HttpRequest) -> HttpResponse:
+        """The import page's "Download a template" link: an .xlsx with the columns the import reads."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        content = import_template_xlsx(region=settings.DEFAULT_PHONE_REGION, max_rows=settings.IMPORT_MAX_ROWS)
+        response = HttpResponse(content, content_type=XLSX_CONTENT_TYPE)
+        response["Content-Disposition"] = 'attachment; filename="contacts-import-template.xlsx"'
+        return response
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Contacts", **(extra_context or {}),

@@ -1,4 +1,5 @@
 """The admin's two-step contact import: preview (nothing saved), confirm, result; and every kind of bad file."""
+import io
 import re
 from datetime import timedelta
 
@@ -7,6 +8,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule
+from openpyxl import load_workbook
 
 from contacts.models import Contact, PendingImport
 from contacts.tasks import import_uploads_purge
@@ -208,3 +210,41 @@ def test_previews_nobody_confirmed_are_purged_periodically(admin_client_logged):
     assert not PendingImport.objects.exists()
     call_command("setup_schedules")
     assert Schedule.objects.get(name="contacts-purge-import-uploads").func == "contacts.tasks.import_uploads_purge"
+
+
+def test_the_template_staff_download_imports_back_once_filled_in(admin_client_logged):
+    assert "Download a template" in admin_client_logged.get(IMPORT).content.decode()
+    response = admin_client_logged.get(IMPORT + "template.xlsx")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="contacts-import-template.xlsx"'
+    workbook = load_workbook(io.BytesIO(response.content))
+    assert [cell.value for cell in workbook["Contacts"][1]] == ["Phone", "Name", "City", "Budget"]
+    assert "country code" in " ".join(row[0].value for row in workbook["How to fill it in"].iter_rows())
+
+    sheet = workbook["Contacts"]  # staff fill it in as the rules say, and upload it as it is
+    sheet.append(["+34 600 123 456", "Ana Ruiz", "Valencia", 900])
+    sheet.append(["600123457", "Luis", None, None])
+    filled = io.BytesIO()
+    workbook.save(filled)
+    _confirm(admin_client_logged, _preview(admin_client_logged, "filled.xlsx", filled.getvalue()))
+
+    ana, luis = Contact.objects.order_by("phone_number")
+    assert (ana.phone_number, ana.name, ana.attributes) == ("+34600123456", "Ana Ruiz", {"City": "Valencia",
+                                                                                        "Budget": 900})
+    assert (luis.phone_number, luis.attributes) == ("+34600123457", {})
+
+
+def test_the_template_needs_the_import_permission(db):
+    viewer = Client()
+    viewer.force_login(_staff_with("contacts.view_contact"))
+    assert viewer.get(IMPORT + "template.xlsx").status_code == 403
+
+
+def _staff_with(*codes: str):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("vera", "vera@example.com", "pw", is_staff=True)
+    for code in codes:
+        app, codename = code.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
+    return user
