@@ -5,6 +5,10 @@ then, by the number's behaviour, `busy` / `no-answer`, or `in-progress` and the 
 streaming real speech at real-time pace, signed handshake, the call's token); the call ends when voicebot hangs
 up through the REST API (or a TwiML update with <Hangup>), or when the callee hangs up after `hang_up_after_s`:
 the stream gets `stop` and the signed `completed` callback carries the duration.
+
+Per number: `behaviour` (one for every call, or a list: one per call in turn, the last repeating, e.g. busy then
+answer) and `voices` (what that callee says instead of `speech`, e.g. `voice(330)`: a tone the fake Realtime server
+recognises to play that callee's script). `dialled_at` / `ended_at` are time.monotonic() as this side saw them.
 """
 import asyncio
 import time
@@ -13,6 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+
+from calls.live.relay.mulaw import tone
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.fakes.twilio import FakeCall, FakeTwilio
@@ -30,6 +36,13 @@ class PhoneOutcome:
     duration: int = 0
     callbacks: list[int | None] = field(default_factory=list)  # HTTP status, None when the server was down
     ended_by: str = ""
+    dialled_at: float = 0.0
+    ended_at: float = 0.0
+
+
+def voice(hz: float, speech_ms: int = 2000) -> bytes:
+    """A callee's recognisable "voice": `speech_ms` of a pure tone at `hz` (keys of FakeRealtimeServer's voices)."""
+    return tone(speech_ms, hz)
 
 
 @dataclass
@@ -38,8 +51,9 @@ class SimulatedPhones:
 
     twilio: FakeTwilio
     server_url: str
-    behaviour: dict[str, str] = field(default_factory=dict)  # number -> answer | busy | no-answer
+    behaviour: dict[str, str | list[str]] = field(default_factory=dict)  # number -> answer | busy | no-answer
     speech: bytes = SPEECH
+    voices: dict[str, bytes] = field(default_factory=dict)  # number -> what that callee says instead of `speech`
     ring_s: float = 0.2
     hang_up_after_s: float = 60.0
     outcomes: dict[str, PhoneOutcome] = field(default_factory=dict)
@@ -67,7 +81,7 @@ class SimulatedPhones:
             with self.twilio.lock:
                 new = [call for sid, call in self.twilio.calls.items() if sid not in self.outcomes]
             for call in new:
-                self.outcomes[call.sid] = PhoneOutcome(sid=call.sid, to=call.to)
+                self.outcomes[call.sid] = PhoneOutcome(sid=call.sid, to=call.to, dialled_at=time.monotonic())
                 self._lifecycles.append(asyncio.create_task(self._lifecycle(call)))
             await asyncio.sleep(0.05)
 
@@ -86,17 +100,29 @@ class SimulatedPhones:
         await self._callback(outcome, "initiated")
         await self._callback(outcome, "ringing")
         await asyncio.sleep(self.ring_s)
-        behaviour = self.behaviour.get(call.to, "answer")
+        behaviour = self._behaviour(call)
         if behaviour != "answer":
             self.twilio.set_state(call.sid, status=behaviour, duration=0)
+            outcome.ended_at = time.monotonic()
             await self._callback(outcome, behaviour, duration=0)
             outcome.ended_by = behaviour
             return
         await self._callback(outcome, "in-progress")
         answered = time.monotonic()
         outcome.ended_by = await self._talk(call, outcome)
-        outcome.duration = max(1, round(time.monotonic() - answered))
+        outcome.ended_at = time.monotonic()
+        outcome.duration = max(1, round(outcome.ended_at - answered))
         await self._callback(outcome, "completed", duration=outcome.duration)
+
+    def _behaviour(self, call: FakeCall) -> str:
+        """This call's behaviour: the number's, or for a list, the one for this call to the number (the last
+        repeating)."""
+        behaviour = self.behaviour.get(call.to, "answer")
+        if isinstance(behaviour, str):
+            return behaviour
+        earlier = sum(1 for outcome in self.outcomes.values() if outcome.to == call.to and outcome.sid != call.sid
+                      and outcome.dialled_at <= self.outcomes[call.sid].dialled_at)
+        return behaviour[min(earlier, len(behaviour) - 1)]
 
     async def _talk(self, call: FakeCall, outcome: PhoneOutcome) -> str:
         url, headers, params = self.twilio.stream_handshake(call.sid)
@@ -119,7 +145,7 @@ class SimulatedPhones:
             call.on_end = ended
             if call.ended_at is not None:
                 ended()
-        streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))
+        streaming = asyncio.create_task(media.stream(self.voices.get(call.to, self.speech), then_silence_s=self.hang_up_after_s, until=hung_up))
         closed = asyncio.create_task(media.closed_by_server.wait())
         ended = asyncio.create_task(hung_up.wait())
         await asyncio.wait({closed, ended}, timeout=self.hang_up_after_s, return_when=asyncio.FIRST_COMPLETED)
