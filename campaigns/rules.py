@@ -54,6 +54,17 @@ def campaign_rules_check(
         raise ValidationError(errors)
 
 
+def contact_zone_clean(zone: str) -> str:
+    """A contact's own time zone as typed (blank: the number's zones); ValidationError if it is not one."""
+    zone = zone.strip()
+    if zone:
+        try:
+            zone_infos([zone])
+        except WindowInvalid as exc:
+            raise ValidationError(str(exc)) from None
+    return zone
+
+
 def _retry_problem(delays: object) -> str:
     if not isinstance(delays, dict):
         return "Retry delays must be an object of outcome: seconds."
