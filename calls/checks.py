@@ -1,7 +1,12 @@
-"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), and refuse
-background-task timings under which a task would run twice at once."""
+"""System checks: warn at start-up when credentials are missing (calls then fail with a clear error), refuse
+background-task timings under which a task would run twice at once, and a bot configuration (AI/ or an agent
+profile) that a call would fail to load."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from calls.agent_config import AgentConfigError, profile_names
+from campaigns.rules import profile_schema_path
 
 
 @register()
@@ -20,6 +25,21 @@ def credentials_check(app_configs, **kwargs) -> list[Warning]:
             id="calls.W003",
         ))
     return warnings
+
+
+@register()
+def agent_config_check(app_configs, **kwargs) -> list[Error]:
+    """AI/ and every agent profile under AI/profiles/ load as a call loads them (each file valid, a profile's files
+    merged over AI/'s, its extraction schema importable): a broken one shows at start-up, not on the first call or
+    campaign that uses it."""
+    errors = []
+    for profile in ["", *profile_names(settings.AI_CONFIG_DIR)]:
+        try:
+            profile_schema_path(profile)
+        except (AgentConfigError, ImproperlyConfigured) as exc:
+            what = f"Agent profile {profile!r}" if profile else "The bot's configuration (AI_CONFIG_DIR)"
+            errors.append(Error(f"{what} cannot be used: {exc}", id="calls.E002"))
+    return errors
 
 
 @register()

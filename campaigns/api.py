@@ -1,6 +1,6 @@
 """`/api/campaigns/`: create a campaign from contact ids, list, read with its progress, start / pause / resume /
-cancel it, download its results, read a contact's run in it and set that contact's own time zone. Each route declares the permissions it needs (voicebot_site.permissions):
-Supervisors manage campaigns, Agents may read them."""
+cancel it, download its results, read a contact's run in it and set that contact's own time zone. Each route
+declares the permissions it needs (voicebot_site.permissions): Supervisors manage campaigns, Agents may read them."""
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
