@@ -3,7 +3,7 @@ cancel it, download its results, read a contact's run in it and set that contact
 declares the permissions it needs (voicebot_site.permissions): Supervisors manage campaigns, Agents may read them."""
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -140,6 +140,8 @@ class CampaignContactApi(APIView):
 
     @staticmethod
     def _entry(pk: int, contact_id: int) -> CampaignContact:
+        if max(pk, contact_id) >= 2**63:  # no such row; a foreign key lookup would overflow the database's integer
+            raise Http404
         return get_object_or_404(CampaignContact.objects.select_related("contact", "campaign"), campaign_id=pk,
                                  contact_id=contact_id)
 

@@ -210,6 +210,7 @@ def test_a_contacts_own_time_zone_is_read_and_set_through_the_api(api):
     assert body["next_attempt_at"] == "2027-06-14T08:00:00Z", "rescheduled at once in its own zone"
     assert api.patch(url, {"time_zone": ""}, format="json").json()["next_attempt_at"] == "2027-06-14T09:00:00Z"
     assert api.get(f"/api/campaigns/{campaign.pk}/contacts/{contact.pk + 1}/").status_code == 404
+    assert api.get(f"/api/campaigns/{campaign.pk}/contacts/{2**63}/").status_code == 404
 
 
 def test_agents_read_a_contacts_run_but_cannot_set_its_time_zone(django_user_model):

@@ -19,7 +19,7 @@ import pytest
 import requests
 from openpyxl import load_workbook
 
-from tests.e2e.test_full_call import EXTRACTED, system  # noqa: F401  (the deployment fixture)
+from tests.e2e.test_full_call import BOT_WORDS, CLIENT_WORDS, EXTRACTED, KEY, system  # noqa: F401  (the fixture)
 from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
 from tests.fakes.phone import voice
 from tests.fakes.twilio import FINAL
@@ -42,13 +42,16 @@ RULES = {"window": {"days": [0, 1, 2, 3, 4, 5, 6], "hours": [["00:00", "24:00"]]
          "calls_per_second": 1, "max_attempts": 2, "retry_delays": {"busy": RETRY_S, "no_answer": RETRY_S}}
 
 
+def _script(words: str, *replies: Reply) -> RealtimeScenario:
+    """A short call: the opening, the callee says `words`, then `replies` (the last one a goodbye)."""
+    return RealtimeScenario(api_key=KEY, callee_turns=[CalleeTurn(after_ms=600, speech_ms=800, transcript=words)],
+                            replies=[Reply(BOT_WORDS, audio_ms=600), *replies])
+
+
 def _scripts(callback_day: str) -> dict[float, RealtimeScenario]:
     """The two callees with their own script, by voice: each calls its tool, then end_call, then says goodbye."""
     def script(words: str, tool: tuple[str, dict], goodbye: str) -> RealtimeScenario:
-        return RealtimeScenario(
-            api_key="sk-e2e-fake-openai", callee_turns=[CalleeTurn(after_ms=1000, speech_ms=1500, transcript=words)],
-            replies=[Reply("Hola, le llamo de la agencia de alquileres.", audio_ms=1000), Reply(tool=tool),
-                     Reply(end_call="cliente_se_despide"), Reply(goodbye, audio_ms=800)])
+        return _script(words, Reply(tool=tool), Reply(end_call="cliente_se_despide"), Reply(goodbye, audio_ms=400))
 
     return {DNC_HZ: script(QUOTE, ("do_not_call", {"quote": QUOTE}), "Entendido, no le llamaremos más. Adiós."),
             CALLBACK_HZ: script("Llámenme mañana a las diez y media.",
@@ -100,12 +103,14 @@ async def test_a_20_contact_campaign_retries_obeys_its_caps_and_what_callees_say
     system.stack.start_worker()  # two schedulers may pass at once
     await asyncio.to_thread(system.stack.manage, "setup_schedules")
     tomorrow = (datetime.now(CALLBACK_ZONE) + timedelta(days=1)).date()
+    system.realtime.scenario = _script(CLIENT_WORDS, Reply(end_call="informacion_completa"),
+                                       Reply("Gracias por su tiempo, adiós.", audio_ms=400))  # everyone else's
     system.realtime.voices.update(_scripts(tomorrow.isoformat()))
-    system.phones.voices.update({DO_NOT_CALL: voice(DNC_HZ), CALLBACK: voice(CALLBACK_HZ)})
+    system.phones.voices.update({DO_NOT_CALL: voice(DNC_HZ, 1400), CALLBACK: voice(CALLBACK_HZ, 1400)})
     system.phones.behaviour.update({number: ["busy", "answer"] for number in BUSY_FIRST})
     system.phones.behaviour.update({number: ["no-answer", "answer"] for number in SILENT_FIRST})
     system.phones.behaviour[NEVER] = "no-answer"
-    numbers = PLAIN + BUSY_FIRST + SILENT_FIRST + [NEVER, DO_NOT_CALL, CALLBACK]
+    numbers = BUSY_FIRST + SILENT_FIRST + [NEVER] + PLAIN + [DO_NOT_CALL, CALLBACK]  # retries start early
     assert len(numbers) == 20
     response = await asyncio.to_thread(system.post, "/api/campaigns/", {"name": "System", "phone_numbers": numbers,
                                                                         **RULES}, timeout=60)
