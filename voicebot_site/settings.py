@@ -273,7 +273,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus", "EndReasonEnum": "calls.models.EndReason"},
+    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus", "EndReasonEnum": "calls.models.EndReason",
+                            "CampaignStateEnum": "campaigns.models.CampaignState",
+                            "CampaignContactStateEnum": "campaigns.models.ContactState"},
 }
 
 # Contacts
