@@ -1,14 +1,14 @@
 """System checks: warn at start-up when credentials are missing (calls then fail with a clear error), refuse
 background-task timings under which a task would run twice at once, call settings with a value none of theirs,
-files under AI/ that a call could not load (a misspelt prompt variable, say), and a price table that cannot be read,
-before any call is placed."""
+a bot configuration (AI/ or an agent profile) that a call would fail to load (a misspelt prompt variable, say), and a
+price table that cannot be read, before any call is placed."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from calls.agent_config import AgentConfigError, ToolsFile, load_part, profile_names
 from calls.pricing import price_table
-
-from calls.agent_config import AgentConfigError, ToolsFile, load_agent_config, load_part, profile_names
+from campaigns.rules import profile_schema_path
 
 
 @register()
@@ -27,6 +27,21 @@ def credentials_check(app_configs, **kwargs) -> list[Warning]:
             id="calls.W003",
         ))
     return warnings
+
+
+@register()
+def agent_config_check(app_configs, **kwargs) -> list[Error]:
+    """AI/ and every agent profile under AI/profiles/ load as a call loads them (each file valid, a profile's files
+    merged over AI/'s, its extraction schema importable): a broken one shows at start-up, not on the first call or
+    campaign that uses it."""
+    errors = []
+    for profile in ["", *profile_names(settings.AI_CONFIG_DIR)]:
+        try:
+            profile_schema_path(profile)
+        except (AgentConfigError, ImproperlyConfigured) as exc:
+            what = f"Agent profile {profile!r}" if profile else "The bot's configuration (AI_CONFIG_DIR)"
+            errors.append(Error(f"{what} cannot be used: {exc}", id="calls.E002"))
+    return errors
 
 
 @register()
@@ -75,20 +90,6 @@ def call_choices_check(app_configs, **kwargs) -> list[Error]:
     if not 5 <= settings.TRANSFER_DIAL_TIMEOUT <= 600:
         errors.append(Error(f"TRANSFER_DIAL_TIMEOUT must be 5-600 seconds (Twilio's <Dial timeout>), not "
                             f"{settings.TRANSFER_DIAL_TIMEOUT}.", id="calls.E002"))
-    return errors
-
-
-@register()
-def agent_config_check(app_configs, **kwargs) -> list[Error]:
-    """AI/'s files and every agent profile's load and validate (schemas, prompt variables)."""
-    errors = []
-    for profile in ("", *profile_names(settings.AI_CONFIG_DIR)):
-        try:
-            load_agent_config(settings.AI_CONFIG_DIR, profile)
-        except AgentConfigError as exc:
-            errors.append(Error(
-                str(exc), hint="Fix the file under AI/ (see AI/prompts/agent.yaml's comments for the variables).",
-                id="calls.E003"))
     return errors
 
 

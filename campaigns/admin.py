@@ -20,8 +20,8 @@ from campaigns.admin_forms import RETRY_LABELS, CampaignForm
 from campaigns.api import ACTIONS
 from campaigns.models import Campaign, CampaignContact, CampaignState
 from campaigns.results import FORMATS, campaign_results_response
-from campaigns.rules import RETRY_OUTCOMES
-from campaigns.windows import Window, WindowInvalid, zone_infos
+from campaigns.rules import RETRY_OUTCOMES, contact_zone_clean
+from campaigns.windows import Window, WindowInvalid
 from voicebot_site.admin_history import history_record
 
 EDITABLE = (CampaignState.DRAFT, CampaignState.PAUSED)
@@ -177,13 +177,7 @@ class CampaignContactForm(forms.ModelForm):
         fields = ["time_zone"]
 
     def clean_time_zone(self) -> str:
-        zone = self.cleaned_data["time_zone"].strip()
-        if zone:
-            try:
-                zone_infos([zone])
-            except WindowInvalid as exc:
-                raise forms.ValidationError(str(exc)) from None
-        return zone
+        return contact_zone_clean(self.cleaned_data["time_zone"])
 
 
 @admin.register(CampaignContact)

@@ -1,7 +1,10 @@
-"""The admin's campaign form: the window as weekday boxes and hour ranges, retries in minutes per outcome, the
-required fields as a comma-separated list, instead of raw JSON. The model's own checks (campaigns.rules) decide."""
+"""The admin's campaign form: the agent profile picked from those under AI/profiles/, the window as weekday boxes and
+hour ranges, retries in minutes per outcome, the required fields as a comma-separated list, instead of raw JSON.
+The model's own checks (campaigns.rules) decide."""
 from django import forms
+from django.conf import settings
 
+from calls.agent_config import profile_names
 from campaigns.models import Campaign
 from campaigns.rules import RETRY_OUTCOMES
 from campaigns.windows import DAY_NAMES
@@ -18,6 +21,9 @@ def _retry_field(outcome: str) -> forms.IntegerField:
 
 
 class CampaignForm(forms.ModelForm):
+    profile = forms.ChoiceField(
+        required=False, label="Agent profile",
+        help_text="A folder under AI/profiles/: its files replace AI/'s, the others are AI/'s.")
     days = forms.TypedMultipleChoiceField(
         choices=list(enumerate(DAY_NAMES)), coerce=int, widget=forms.CheckboxSelectMultiple,
         help_text="Days to call on, in the callee's own time.")
@@ -39,6 +45,11 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         campaign = self.instance
+        if "profile" in self.fields:  # not when the rules are read-only
+            names = profile_names(settings.AI_CONFIG_DIR)  # read now: a profile added needs no restart
+            gone = [] if campaign.profile in ["", *names] else [
+                (campaign.profile, f"{campaign.profile} (no such folder)")]
+            self.fields["profile"].choices = [("", "Default agent (AI/)"), *((name, name) for name in names), *gone]
         window = campaign.window or {}
         self.initial.setdefault("days", window.get("days", []))
         self.initial.setdefault("hours", ", ".join("-".join(pair) for pair in window.get("hours", [])))

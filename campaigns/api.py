@@ -1,9 +1,9 @@
 """`/api/campaigns/`: create a campaign from contact ids, list, read with its progress, start / pause / resume /
-cancel it, and download its results. Each route declares the permissions it needs (voicebot_site.permissions):
-Supervisors manage campaigns, Agents may read them."""
+cancel it, download its results, read a contact's run in it and set that contact's own time zone. Each route
+declares the permissions it needs (voicebot_site.permissions): Supervisors manage campaigns, Agents may read them."""
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,9 +13,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import services
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignContact
 from campaigns.results import FORMATS, campaign_results_response
-from campaigns.serializers import CampaignCreateSerializer, CampaignDetailSerializer, CampaignSerializer
+from campaigns.serializers import (
+    CampaignContactSerializer,
+    CampaignCreateSerializer,
+    CampaignDetailSerializer,
+    CampaignSerializer,
+)
 from voicebot_site.admin_history import history_record
 
 LIST_LIMIT = 500
@@ -109,6 +114,36 @@ class CampaignResultsApi(APIView):
         if file_format not in FORMATS:
             raise exceptions.ValidationError({"file_format": "Use csv or xlsx."})
         return campaign_results_response(campaign=campaign, file_format=file_format)
+
+
+class CampaignContactApi(APIView):
+    """GET / PATCH /api/campaigns/{id}/contacts/{contact_id}/: one contact's run; PATCH sets its own time zone, and a
+    contact waiting for its next attempt is rescheduled in it at once."""
+
+    required_permissions = {"GET": ("campaigns.view_campaigncontact",),
+                            "PATCH": ("campaigns.change_campaigncontact",)}
+
+    @extend_schema(responses=CampaignContactSerializer, summary="A contact's run in a campaign")
+    def get(self, request: Request, pk: int, contact_id: int) -> Response:
+        return Response(CampaignContactSerializer(self._entry(pk, contact_id)).data)
+
+    @extend_schema(request=CampaignContactSerializer, responses=CampaignContactSerializer,
+                   summary="Set a contact's own time zone in a campaign")
+    def patch(self, request: Request, pk: int, contact_id: int) -> Response:
+        entry = self._entry(pk, contact_id)
+        serializer = CampaignContactSerializer(entry, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        entry = serializer.save()
+        services.entry_reschedule_one(entry=entry)
+        history_record(user=request.user, objects=[entry], message=f"Time zone set to {entry.time_zone!r} (API).")
+        return Response(CampaignContactSerializer(self._entry(pk, contact_id)).data)
+
+    @staticmethod
+    def _entry(pk: int, contact_id: int) -> CampaignContact:
+        if max(pk, contact_id) >= 2**63:  # no such row; a foreign key lookup would overflow the database's integer
+            raise Http404
+        return get_object_or_404(CampaignContact.objects.select_related("contact", "campaign"), campaign_id=pk,
+                                 contact_id=contact_id)
 
 
 def _field_errors(exc: ValidationError) -> exceptions.ValidationError:

@@ -1,5 +1,5 @@
-"""A campaign's results as a spreadsheet: one row per contact (attempts, outcome, last call, extracted fields), the
-same columns from the admin and the API."""
+"""A campaign's results as a spreadsheet: one row per contact (attempts, outcome, last call, the callee's do-not-call
+words, extracted fields), the same columns from the admin and the API."""
 from collections.abc import Iterator
 
 from django.http import HttpResponse
@@ -17,7 +17,7 @@ from contacts.formulas import sheet_cell
 from extraction.schemas import ExtractedData
 
 COLUMNS = ["Phone Number", "Name", "State", "Outcome", "Reason", "Attempts", "Last Result", "Last Call Sid",
-           "Last Call At", "Last Call Status"]
+           "Last Call At", "Last Call Status", "Do Not Call Quote"]
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 _CHUNK = 2000
 
@@ -55,7 +55,7 @@ def _rows(entries, fields: list[str]) -> Iterator[list[object]]:
             entry.get_outcome_display() if entry.outcome else "", entry.reason, entry.attempts, entry.last_result,
             call.twilio_sid or "" if call else "",
             timezone.localtime(call.created_at).isoformat(timespec="seconds") if call else "",
-            call.status if call else "",
+            call.status if call else "", entry.contact.do_not_call_quote,
             *(export_cell(values.get(field)) for field in fields),
         ]
         yield [sheet_cell(cell) for cell in cells]

@@ -20,9 +20,8 @@ def campaign_rules_check(
     errors: dict[str, str] = {}
     schema_path = ""
     if profile:
-        try:  # every file of the profile, merged over AI/'s, as a call of this campaign will load them
-            schema_path = load_agent_config(settings.AI_CONFIG_DIR, profile).extraction.schema_path
-            extraction_schema_get(schema_path)
+        try:
+            schema_path = profile_schema_path(profile)
         except (AgentConfigError, ImproperlyConfigured) as exc:
             errors["profile"] = f"Agent profile {profile!r} cannot be used: {exc}"
             schema_path = ""
@@ -52,6 +51,26 @@ def campaign_rules_check(
         errors["ends_at"] = "The end must come after the start."
     if errors:
         raise ValidationError(errors)
+
+
+def profile_schema_path(profile: str) -> str:
+    """The extraction schema (dotted path, "" for EXTRACTION_SCHEMA) of agent profile `profile` ("": AI/'s own),
+    once every file of it, merged over AI/'s as a call loads them, is valid and its schema imports. Raises
+    AgentConfigError or ImproperlyConfigured, naming the file."""
+    schema_path = load_agent_config(settings.AI_CONFIG_DIR, profile).extraction.schema_path
+    extraction_schema_get(schema_path)
+    return schema_path
+
+
+def contact_zone_clean(zone: str) -> str:
+    """A contact's own time zone as typed (blank: the number's zones); ValidationError if it is not one."""
+    zone = zone.strip()
+    if zone:
+        try:
+            zone_infos([zone])
+        except WindowInvalid as exc:
+            raise ValidationError(str(exc)) from None
+    return zone
 
 
 def _retry_problem(delays: object) -> str:

@@ -42,10 +42,6 @@ from campaigns.windows import Window, is_open
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this without a call is put back. Far above one dial's longest wait for Twilio.
-CLAIM_STALE_SECONDS = 120
-# A contact refused for now (its number on another call, MAX_CONCURRENT_CALLS reached) is tried again after this.
-NOT_NOW_SECONDS = 60
 # Contacts one pass claims per campaign, at most (the rest wait for the next pass).
 PASS_CLAIMS = 50
 # The scheduled task runs passes this often for this long (django-q2 schedules run at most once a minute).
@@ -165,8 +161,8 @@ def campaign_dial(*, entry_id: int, now: datetime, claimed_at: datetime | None =
     call was placed. Puts the claim back (pending) when it may not dial now, settles the contact as refused when it
     may never be called. Writes the CampaignContact; place_call writes the call.
 
-    A claim older than half CLAIM_STALE_SECONDS is put back rather than dialled: recovery releases claims only
-    past the whole of it, so a claim recovery may have released is never dialled.
+    A claim older than half CAMPAIGN_CLAIM_STALE_SECONDS is put back rather than dialled: recovery releases claims
+    only past the whole of it, so a claim recovery may have released is never dialled.
     """
     entries = CampaignContact.objects.select_related("campaign", "contact").filter(
         pk=entry_id, state=ContactState.DIALING)
@@ -176,7 +172,7 @@ def campaign_dial(*, entry_id: int, now: datetime, claimed_at: datetime | None =
     if entry is None:
         return False
     campaign = entry.campaign
-    if (now - entry.claimed_at).total_seconds() > CLAIM_STALE_SECONDS / 2:
+    if (now - entry.claimed_at).total_seconds() > settings.CAMPAIGN_CLAIM_STALE_SECONDS / 2:
         _release(entry, next_attempt_at=now, reason="")
         return False
     if campaign.state != CampaignState.RUNNING:
@@ -193,7 +189,7 @@ def campaign_dial(*, entry_id: int, now: datetime, claimed_at: datetime | None =
     try:
         call = place_call(contact=entry.contact, campaign_id=campaign.pk, campaign_attempt=entry.attempts)
     except CallNotNow as exc:
-        _release(entry, next_attempt_at=now + timedelta(seconds=NOT_NOW_SECONDS), reason=exc.message)
+        _release(entry, next_attempt_at=_not_now(now), reason=exc.message)
         return False
     except CallRefused as exc:
         _finish(entry, outcome=Outcome.REFUSED, reason=exc.message)
@@ -203,7 +199,7 @@ def campaign_dial(*, entry_id: int, now: datetime, claimed_at: datetime | None =
         logger.warning("Campaign %s dial of contact=%s failed: %s", campaign.pk, entry.contact_id, exc.message)
         return True
     except CallError as exc:  # Twilio not configured: nothing was written; try again later
-        _release(entry, next_attempt_at=now + timedelta(seconds=NOT_NOW_SECONDS), reason=exc.message)
+        _release(entry, next_attempt_at=_not_now(now), reason=exc.message)
         return False
     _held(entry).update(state=ContactState.CALLING, last_call=call, claimed_at=None)
     logger.info("Campaign %s placed sid=%s contact=%s attempt %s", campaign.pk, call.twilio_sid,
@@ -232,7 +228,12 @@ def _held(entry: CampaignContact):
                                           claimed_at=entry.claimed_at)
 
 
-def campaign_claims_recover(*, now: datetime, stale_after: float = CLAIM_STALE_SECONDS) -> int:
+def _not_now(now: datetime) -> datetime:
+    """When a contact refused for now (its number busy elsewhere, MAX_CONCURRENT_CALLS reached) is tried again."""
+    return now + timedelta(seconds=settings.CAMPAIGN_NOT_NOW_SECONDS)
+
+
+def campaign_claims_recover(*, now: datetime) -> int:
     """Settle what a dead scheduler or a lost report left: stale claims, and calls that ended unnoticed.
 
     A stale claim with a call written for it follows that call (calling, or settled if it ended); one without is put
@@ -240,7 +241,7 @@ def campaign_claims_recover(*, now: datetime, stale_after: float = CLAIM_STALE_S
     """
     moved = 0
     stale = CampaignContact.objects.select_related("campaign").filter(
-        state=ContactState.DIALING, claimed_at__lt=now - timedelta(seconds=stale_after))
+        state=ContactState.DIALING, claimed_at__lt=now - timedelta(seconds=settings.CAMPAIGN_CLAIM_STALE_SECONDS))
     for entry in stale.order_by()[:500]:  # unordered: the state index answers at once
         call = Call.objects.filter(campaign_id=entry.campaign_id, contact_id=entry.contact_id,
                                    campaign_attempt=entry.attempts).first()

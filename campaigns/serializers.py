@@ -1,8 +1,10 @@
 """The JSON shapes of /api/campaigns/."""
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignContact
+from campaigns.rules import contact_zone_clean
 from campaigns.services import MAX_CONTACTS, campaign_progress
 
 RULE_FIELDS = ["profile", "starts_at", "ends_at", "window", "time_zone", "max_in_flight", "calls_per_second",
@@ -34,6 +36,27 @@ class CampaignCreateSerializer(CampaignSerializer):
         if ("contact_ids" in attrs) == ("phone_numbers" in attrs):
             raise serializers.ValidationError("Give contact_ids or phone_numbers (one of them).")
         return super().validate(attrs)
+
+
+class CampaignContactSerializer(serializers.ModelSerializer):
+    """One contact's run in a campaign; only its own time zone (`time_zone`, blank: the number's) is writable."""
+
+    phone_number = serializers.CharField(source="contact.phone_number", read_only=True)
+    name = serializers.CharField(source="contact.name", read_only=True)
+    time_zone = serializers.CharField(max_length=64, allow_blank=True, help_text=(
+        "The contact's own IANA time zone (e.g. Atlantic/Canary), overriding its number's; blank: the number's."))
+
+    class Meta:
+        model = CampaignContact
+        fields = ["contact", "phone_number", "name", "time_zone", "zones", "state", "attempts", "next_attempt_at",
+                  "callback_at", "last_result", "outcome", "reason"]
+        read_only_fields = [name for name in fields if name != "time_zone"]
+
+    def validate_time_zone(self, value: str) -> str:
+        try:
+            return contact_zone_clean(value)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
 
 class ProgressSerializer(serializers.Serializer):

@@ -274,7 +274,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus", "EndReasonEnum": "calls.models.EndReason"},
+    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus", "EndReasonEnum": "calls.models.EndReason",
+                            "CampaignStateEnum": "campaigns.models.CampaignState",
+                            "CampaignContactStateEnum": "campaigns.models.ContactState"},
 }
 
 # Webhooks out (README, "Webhooks out"): seconds a receiver gets per attempt (the worker sends, never a call), and
@@ -336,6 +338,15 @@ WEBHOOK_SPOOL_DIR = config("WEBHOOK_SPOOL_DIR", default=str(BASE_DIR / "var" / "
 CALLS_PER_SECOND = config("CALLS_PER_SECOND", default=1.0, cast=float)
 # Calls not yet final at once, from every door (API, admin, command, campaigns); 0 = no limit.
 MAX_CONCURRENT_CALLS = config("MAX_CONCURRENT_CALLS", default=0, cast=int)
+# Campaigns: a contact refused for now (its number on another call, MAX_CONCURRENT_CALLS reached) is tried again
+# after this; a claim that has dialled nobody after this is put back (it must outlast a dial's wait for Twilio).
+CAMPAIGN_NOT_NOW_SECONDS = config("CAMPAIGN_NOT_NOW_SECONDS", default=60, cast=int)
+CAMPAIGN_CLAIM_STALE_SECONDS = config("CAMPAIGN_CLAIM_STALE_SECONDS", default=120, cast=int)
+if CAMPAIGN_NOT_NOW_SECONDS < 1:
+    raise ImproperlyConfigured("CAMPAIGN_NOT_NOW_SECONDS must be at least 1.")
+if CAMPAIGN_CLAIM_STALE_SECONDS < 4 * TWILIO_HTTP_TIMEOUT:
+    raise ImproperlyConfigured(f"CAMPAIGN_CLAIM_STALE_SECONDS must be at least 4 x TWILIO_HTTP_TIMEOUT "
+                               f"({4 * TWILIO_HTTP_TIMEOUT:g} s): a dial may wait that long for Twilio.")
 
 # The live call (relay): the bot's files, its timers and the optional input gain
 AI_CONFIG_DIR = config("AI_CONFIG_DIR", default=str(BASE_DIR / "AI"))

@@ -123,3 +123,50 @@ async def test_it_refuses_a_binary_frame():
             error = await next_of(conn, "error")
     assert error.error.code == "invalid_json" and "text frame" in error.error.message
     assert server.received == []
+
+
+def _scripted(words: str) -> RealtimeScenario:
+    return RealtimeScenario(callee_turns=[CalleeTurn(after_ms=300, speech_ms=200, transcript=f"soy {words}")],
+                            replies=[Reply(transcript=f"Hola {words}", audio_ms=40, chunk_ms=20)])
+
+
+async def _a_call(server: FakeRealtimeServer, callee_audio: bytes) -> tuple[str, str]:
+    """A session that asks for the opening at once, then streams `callee_audio` in 20 ms appends: the opening's
+    transcript and the callee's transcribed turn."""
+    async with client(server).realtime.connect(model=MODEL) as conn:
+        await conn.send({"type": "session.update", "session": PCMU_SESSION})
+        await conn.send({"type": "response.create"})
+        for start in range(0, len(callee_audio), 160):
+            await conn.send({"type": "input_audio_buffer.append",
+                             "audio": base64.b64encode(callee_audio[start:start + 160]).decode()})
+        opening, heard = "", ""
+        async for event in conn:
+            if event.type == "response.output_audio_transcript.done" and not opening:
+                opening = event.transcript
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                heard = event.transcript
+            if opening and heard:
+                return opening, heard
+    raise AssertionError("the session ended early")
+
+
+async def test_each_callee_voice_plays_its_own_script_and_other_audio_the_default():
+    voices = {330.0: _scripted("Ana"), 880.0: _scripted("Luis")}
+    async with FakeRealtimeServer(_scripted("nadie"), voices=voices) as server:
+        ana = await _a_call(server, tone(600, 331.0))  # within 3 %: Ana's voice
+        luis = await _a_call(server, tone(600, 880.0))
+        nobody = await _a_call(server, tone(600, 600.0))  # a tone no script names
+        noise = await _a_call(server, bytes(range(256)) * 19)  # not a tone: energy at every frequency
+        silence = await _a_call(server, b"\xff" * 4800)
+    assert ana == ("Hola Ana", "soy Ana") and luis == ("Hola Luis", "soy Luis")
+    assert nobody == noise == silence == ("Hola nadie", "soy nadie")
+    assert server.voices_heard == [330.0, 880.0, None, None, None]
+    assert server.errors == []
+
+
+async def test_without_voices_the_opening_does_not_wait_for_audio():
+    async with FakeRealtimeServer(_scripted("todos")) as server:
+        async with client(server).realtime.connect(model=MODEL) as conn:
+            await conn.send({"type": "response.create"})
+            done = await next_of(conn, "response.output_audio_transcript.done")
+    assert done.transcript == "Hola todos" and server.voices_heard == []

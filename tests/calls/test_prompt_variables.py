@@ -76,7 +76,7 @@ def test_the_start_up_check_refuses_an_unknown_variable(ai_copy):
     assert [m.id for m in checks.run_checks() if m.level >= checks.ERROR] == []
     _write_persona(ai_copy, "Adiós {{cliente}}", profile="ventas")
     errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
-    assert [m.id for m in errors] == ["calls.E003"] and "cliente" in errors[0].msg
+    assert [m.id for m in errors] == ["calls.E002"] and "cliente" in errors[0].msg
 
 
 @pytest.mark.django_db

@@ -109,6 +109,19 @@ def test_a_broken_agent_profile_is_refused_naming_the_file(supervisor, ai_copy):
     assert campaign.profile == "ventas"
 
 
+def test_the_profile_is_picked_from_the_folders_under_ai_profiles(supervisor, ai_copy):
+    (ai_copy / "profiles" / "soporte").mkdir()  # a profile added while running: offered at once
+    campaign = campaign_of(madrid_contacts(1))
+    url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
+    choices = supervisor.get(url).context["adminform"].form.fields["profile"].choices
+    assert choices == [("", "Default agent (AI/)"), ("soporte", "soporte"), ("ventas", "ventas")]
+    response = supervisor.post(url, rules_form(profile="../ventas"))
+    assert "Select a valid choice" in " ".join(response.context["adminform"].form.errors["profile"])
+    assert supervisor.post(url, rules_form(profile="soporte")).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.profile == "soporte"
+
+
 def test_start_pause_resume_cancel_from_the_progress_page(supervisor, fake_twilio):
     campaign = campaign_of(madrid_contacts(2))
     page = supervisor.get(progress_url(campaign)).content.decode()

@@ -8,10 +8,11 @@ from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
 from calls.models import Call
-from campaigns.models import Campaign, CampaignState
+from campaigns.models import Campaign, CampaignContact, CampaignState
 from campaigns.scheduler import campaigns_pass
 from contacts.models import Contact
-from tests.campaigns.helpers import ALWAYS, end_call, madrid_contacts
+from tests.campaigns.helpers import ALWAYS, TEN_TO_TWO, campaign_of, end_call, madrid_contacts, utc
+from tests.factories import ContactFactory
 from tests.conftest import role_group
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +116,7 @@ def test_results_one_row_per_contact_in_csv_and_xlsx(api, client, fake_twilio):
     call = Call.objects.get(contact=contacts[0])
     end_call(client, fake_twilio, call, "completed", duration=30)
     Call.objects.filter(pk=call.pk).update(extracted_data={"budget": 900, "place": "=HYPERLINK(1)"})
+    Contact.objects.filter(pk=contacts[1].pk).update(do_not_call_quote="No me llamen más")
     response = api.get(f"/api/campaigns/{campaign_id}/results/")
     assert response["Content-Type"] == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
@@ -123,6 +125,7 @@ def test_results_one_row_per_contact_in_csv_and_xlsx(api, client, fake_twilio):
     assert (first["Outcome"], first["Attempts"], first["Last Call Sid"], first["Budget"]) == (
         "Succeeded", "1", call.twilio_sid, "900")
     assert first["Place"].startswith("'")  # a formula is escaped
+    assert [row["Do Not Call Quote"] for row in rows] == ["", "No me llamen más"]
     xlsx = api.get(f"/api/campaigns/{campaign_id}/results/", {"file_format": "xlsx"})
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.max_row == 3 and sheet.cell(1, 1).value == "Phone Number"
@@ -185,3 +188,37 @@ def test_a_profiles_own_extraction_schema_is_checked_and_names_the_required_fiel
     assert create(api, contacts, profile="sales", **rules).status_code == 201
     unknown = create(api, contacts, name="Default", **rules)  # AI/'s schema has no such field
     assert unknown.status_code == 400 and "Unknown fields wants_viewing" in str(unknown.json()["detail"])
+
+
+def test_a_contacts_own_time_zone_is_read_and_set_through_the_api(api):
+    contact = ContactFactory(phone_number="+34600000001")  # a mobile: Madrid and the Canaries
+    monday = utc(2027, 6, 14, 0, 0)  # ahead of the real clock the API uses
+    campaign = campaign_of([contact], window=TEN_TO_TWO, starts_at=monday, start=monday, calls_per_second=1)
+    url = f"/api/campaigns/{campaign.pk}/contacts/{contact.pk}/"
+    entry = api.get(url).json()
+    assert (entry["phone_number"], entry["time_zone"], entry["zones"], entry["state"]) == (
+        "+34600000001", "", "Atlantic/Canary,Europe/Madrid", "pending")
+    assert entry["next_attempt_at"] == "2027-06-14T09:00:00Z"  # 10:00 in the Canaries: inside in both
+
+    wrong = api.patch(url, {"time_zone": "Mars/Base"}, format="json")
+    assert wrong.status_code == 400 and "not a time zone" in wrong.json()["detail"]
+    assert api.get(url).json() == entry, "a refused zone changes nothing"
+    changed = api.patch(url, {"time_zone": " Europe/Madrid ", "state": "done", "attempts": 9}, format="json")
+    assert changed.status_code == 200, changed.json()
+    body = changed.json()
+    assert (body["time_zone"], body["state"], body["attempts"]) == ("Europe/Madrid", "pending", 0)
+    assert body["next_attempt_at"] == "2027-06-14T08:00:00Z", "rescheduled at once in its own zone"
+    assert api.patch(url, {"time_zone": ""}, format="json").json()["next_attempt_at"] == "2027-06-14T09:00:00Z"
+    assert api.get(f"/api/campaigns/{campaign.pk}/contacts/{contact.pk + 1}/").status_code == 404
+    assert api.get(f"/api/campaigns/{campaign.pk}/contacts/{2**63}/").status_code == 404
+
+
+def test_agents_read_a_contacts_run_but_cannot_set_its_time_zone(django_user_model):
+    contact = madrid_contacts(1)[0]
+    campaign = campaign_of([contact], calls_per_second=1)
+    url = f"/api/campaigns/{campaign.pk}/contacts/{contact.pk}/"
+    agent = client_for(django_user_model, "Agents")
+    assert agent.get(url).status_code == 200
+    assert agent.patch(url, {"time_zone": "Europe/London"}, format="json").status_code == 403
+    assert client_for(django_user_model, None).get(url).status_code == 403
+    assert CampaignContact.objects.get(contact=contact).time_zone == ""

@@ -7,6 +7,7 @@ webhook, so the interleavings are those of separate processes at transaction gra
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -17,7 +18,7 @@ from calls.exceptions import CallRefused
 from calls.models import Call
 from calls.services import place_call
 from campaigns.models import IN_FLIGHT_STATES, CampaignContact, ContactState
-from campaigns.scheduler import CLAIM_STALE_SECONDS, campaign_claim, campaign_claims_recover, campaign_dial, campaigns_pass
+from campaigns.scheduler import campaign_claim, campaign_claims_recover, campaign_dial, campaigns_pass
 from contacts.models import Contact
 from tests.campaigns.helpers import campaign_of, end_call, live_calls, madrid_contacts
 
@@ -34,7 +35,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("die"), st.integers(0, 1)),
     st.tuples(st.just("end"), st.integers(0, 9), st.sampled_from(FINAL)),
     st.tuples(st.just("door"), st.integers(0, 5)),
-    st.tuples(st.just("tick"), st.sampled_from([1, 61, CLAIM_STALE_SECONDS + 1, 3600])),
+    st.tuples(st.just("tick"), st.sampled_from([1, 61, django_settings.CAMPAIGN_CLAIM_STALE_SECONDS + 1, 3600])),
     st.tuples(st.just("pass")),
 ), max_size=25)
 
@@ -105,7 +106,7 @@ def _check_everyone_settles(campaigns, client, fake_twilio, clock):
     for _ in range(30):
         for call in live_calls():
             end_call(client, fake_twilio, call, "busy")
-        clock += timedelta(seconds=CLAIM_STALE_SECONDS + 61)
+        clock += timedelta(seconds=django_settings.CAMPAIGN_CLAIM_STALE_SECONDS + 61)
         campaigns_pass(now=clock)
         _check_limits(campaigns)
         if not CampaignContact.objects.exclude(state=ContactState.DONE).exists():

@@ -4,6 +4,7 @@ signed status callbacks through our webhook."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call, CallStatus
@@ -11,8 +12,6 @@ from calls.services import call_reconcile_stale, place_call
 from calls.services.streaming import call_stream_failed, call_stream_finished, call_stream_started
 from campaigns.models import CampaignState, ContactState, Outcome
 from campaigns.scheduler import (
-    CLAIM_STALE_SECONDS,
-    NOT_NOW_SECONDS,
     campaign_claim,
     campaign_claims_recover,
     campaign_dial,
@@ -260,7 +259,8 @@ def test_cancel_hangs_up_nothing_and_settles_the_rest(client, fake_twilio):
     assert campaign.finished_at is not None and len(fake_twilio.calls) == 1
 
 
-def test_a_worker_killed_between_claim_and_dial_is_recovered_without_a_double_dial(fake_twilio):
+def test_a_worker_killed_between_claim_and_dial_is_recovered_without_a_double_dial(settings, fake_twilio):
+    settings.CAMPAIGN_CLAIM_STALE_SECONDS = 300
     contacts = madrid_contacts(2)
     campaign = campaign_of(contacts, start=timezone.now())
     now = timezone.now()
@@ -268,8 +268,8 @@ def test_a_worker_killed_between_claim_and_dial_is_recovered_without_a_double_di
     # The worker placed the first contact's call, then died before recording it; the second it never dialled.
     dialled = entry_of(contacts[0])
     place_call(contact=contacts[0], campaign_id=campaign.pk, campaign_attempt=dialled.attempts)
-    assert campaigns_pass(now=now + timedelta(seconds=CLAIM_STALE_SECONDS - 1)) == 0  # claims still fresh
-    assert campaigns_pass(now=now + timedelta(seconds=CLAIM_STALE_SECONDS + 1)) == 1  # only the undialled one
+    assert campaigns_pass(now=now + timedelta(seconds=299)) == 0  # claims still fresh (CAMPAIGN_CLAIM_STALE_SECONDS)
+    assert campaigns_pass(now=now + timedelta(seconds=301)) == 1  # only the undialled one
     assert sorted(c.to for c in fake_twilio.calls.values()) == sorted(str(c.phone_number) for c in contacts)
     assert {(e.state, e.attempts) for e in campaign.entries.all()} == {("calling", 1)}
 
@@ -279,7 +279,7 @@ def test_a_slow_scheduler_never_dials_a_claim_that_was_recovered_and_claimed_aga
     campaign = campaign_of([contact], start=timezone.now())
     now = timezone.now()
     (slow,) = campaign_claim(campaign_id=campaign.pk, now=now)  # this scheduler then hangs on slow dials
-    later = now + timedelta(seconds=CLAIM_STALE_SECONDS + 1)
+    later = now + timedelta(seconds=settings.CAMPAIGN_CLAIM_STALE_SECONDS + 1)
     campaign_claims_recover(now=later)  # another one puts the claim back...
     (fresh,) = campaign_claim(campaign_id=campaign.pk, now=later)  # ...and claims the contact itself
     assert not campaign_dial(entry_id=slow.entry_id, now=later, claimed_at=slow.claimed_at)
@@ -292,7 +292,7 @@ def test_a_claim_held_too_long_is_put_back_not_dialled(fake_twilio):
     campaign = campaign_of([contact], start=timezone.now())
     now = timezone.now()
     (claim,) = campaign_claim(campaign_id=campaign.pk, now=now)
-    late = now + timedelta(seconds=CLAIM_STALE_SECONDS / 2 + 1)
+    late = now + timedelta(seconds=settings.CAMPAIGN_CLAIM_STALE_SECONDS / 2 + 1)
     assert not campaign_dial(entry_id=claim.entry_id, now=late, claimed_at=claim.claimed_at)
     assert (entry_of(contact).state, entry_of(contact).attempts) == ("pending", 0) and not fake_twilio.calls
 
@@ -327,7 +327,8 @@ def test_contacts_barred_when_the_campaign_is_made_are_settled_at_once(fake_twil
     assert campaign.entries.filter(state="pending").count() == 1
 
 
-def test_a_number_on_a_call_from_another_door_waits(fake_twilio):
+def test_a_number_on_a_call_from_another_door_waits(settings, fake_twilio):
+    settings.CAMPAIGN_NOT_NOW_SECONDS = 90
     contact = madrid_contacts(1)[0]
     place_call(contact=contact)  # e.g. the API, still ringing
     campaign_of([contact], start=timezone.now())
@@ -335,7 +336,7 @@ def test_a_number_on_a_call_from_another_door_waits(fake_twilio):
     assert campaigns_pass(now=now) == 0
     entry = entry_of(contact)
     assert (entry.state, entry.attempts) == ("pending", 0) and "on another call" in entry.reason
-    assert entry.next_attempt_at == now + timedelta(seconds=NOT_NOW_SECONDS)
+    assert entry.next_attempt_at == now + timedelta(seconds=90)
     assert len(fake_twilio.calls) == 1
 
 
@@ -345,7 +346,7 @@ def test_the_global_cap_holds_across_campaigns_and_doors(settings, fake_twilio):
     campaign_of(madrid_contacts(4), name="A", start=timezone.now())
     campaign_of(madrid_contacts(4, start=100), name="B", start=timezone.now())
     campaigns_pass(now=timezone.now())
-    campaigns_pass(now=timezone.now() + timedelta(seconds=NOT_NOW_SECONDS + 1))
+    campaigns_pass(now=timezone.now() + timedelta(seconds=settings.CAMPAIGN_NOT_NOW_SECONDS + 1))
     assert live_calls().count() == 3
 
 
@@ -373,7 +374,7 @@ def test_the_scheduled_task_makes_no_pass_without_an_active_campaign(fake_twilio
     campaign = campaign_of([contact])  # a draft
     # A stale claim that any pass would put back (recovery runs over every campaign).
     campaign.entries.update(state=ContactState.DIALING, attempts=1,
-                            claimed_at=timezone.now() - timedelta(seconds=CLAIM_STALE_SECONDS + 5))
+                            claimed_at=timezone.now() - timedelta(seconds=settings.CAMPAIGN_CLAIM_STALE_SECONDS + 5))
     assert campaigns_run(seconds=0.2, interval=0.05) == 0
     assert entry_of(contact).state == ContactState.DIALING
     campaign_of(madrid_contacts(1, start=50), name="Live", start=timezone.now())

@@ -17,6 +17,12 @@ behaviour: server VAD "hears" the callee after a given amount of appended audio
 (speech_started/stopped, committed, input transcription, then an automatic response); `response.create` is
 answered with real pcmu audio deltas, a transcript and `response.done` with usage, or with a function call
 (`end_call`, or any tool the session declared; a `function_call_output` must name a call the model made); the socket drops after N responses on cue (`drop_after_responses`) or when told (`await server.drop()`).
+
+A script per callee: `FakeRealtimeServer(scenario, voices={330.0: RealtimeScenario(...), ...})` recognises who
+is on the line by their voice, as a transcriber would: the first `VOICE_MS` of appended input audio is listened to
+and, when it is a pure tone within 3 % of a key of `voices` (the simulated phone of that number plays it, see
+tests/fakes/phone.py), that session follows that scenario from its first response (the opening waits for the
+voice); any other audio (real speech, silence) gets `scenario`. `server.voices_heard` lists what each session picked.
 """
 from __future__ import annotations
 
@@ -30,11 +36,12 @@ from http import HTTPStatus
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from calls.live.relay.mulaw import tone
+from calls.live.relay.mulaw import decode, tone
 
 # ---- the GA client events, strictly -------------------------------------------------------------------------------
 
@@ -281,6 +288,9 @@ class RealtimeScenario:
 
 
 _BYTES_PER_MS = {"audio/pcmu": 8, "audio/pcma": 8, "audio/pcm": 48}
+VOICE_MS = 200  # input audio listened to before the callee's voice picks the session's scenario
+VOICE_WAIT_S = 5.0  # a response waits at most this long for the voice (then the default scenario answers)
+_VOICE_MATCH = 0.03  # a tone within 3 % of a voice is that voice
 _ids = itertools.count(1)
 
 
@@ -314,6 +324,9 @@ class _Session:
         self.call_ids: set[str] = set()
         self.last_item: str | None = None
         self.responses_started = 0
+        self.scenario: RealtimeScenario | None = None  # the script the callee's voice picked; None: the server's
+        self.heard = bytearray()  # the first input audio, until the voice is known
+        self.voice_known = asyncio.Event()
 
     @property
     def input_bytes_per_ms(self) -> int:
@@ -322,6 +335,24 @@ class _Session:
     @property
     def turn_detection(self) -> dict[str, Any] | None:
         return self.config["audio"]["input"].get("turn_detection")
+
+
+def tone_pitch(audio: bytes, kind: str) -> float | None:
+    """The frequency of `audio` (input format `kind`) if it is one pure tone; None for speech, noise or silence."""
+    if kind == "audio/pcmu":
+        samples, rate = np.frombuffer(decode(audio), dtype="<i2"), 8000
+    elif kind == "audio/pcm":
+        samples, rate = np.frombuffer(audio[: len(audio) // 2 * 2], dtype="<i2"), 24000
+    else:
+        return None
+    samples = samples.astype(np.float64)
+    if len(samples) < 64 or np.sqrt(np.mean(samples ** 2)) < 100:
+        return None
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    peak = int(np.argmax(spectrum))
+    if spectrum[max(0, peak - 3): peak + 4].sum() < 0.8 * spectrum.sum():
+        return None  # energy spread over many frequencies: not a tone
+    return peak * rate / len(samples)
 
 
 def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
@@ -335,9 +366,12 @@ def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
 class FakeRealtimeServer:
     """Start/stop with `async with`; `base_url` goes to `AsyncOpenAI(base_url=...)`."""
 
-    def __init__(self, scenario: RealtimeScenario | None = None, *, connect_delay_s: float = 0.0) -> None:
+    def __init__(self, scenario: RealtimeScenario | None = None, *, connect_delay_s: float = 0.0,
+                 voices: dict[float, RealtimeScenario] | None = None) -> None:
         self.scenario = scenario or RealtimeScenario()
         self.connect_delay_s = connect_delay_s  # the service's connect time: each handshake is answered this late
+        self.voices: dict[float, RealtimeScenario] = dict(voices or {})  # callee's tone (Hz) -> their script
+        self.voices_heard: list[float | None] = []  # per session, in order: the voice recognised (None: default)
         self.received: list[dict[str, Any]] = []  # every client event that was JSON, valid or not
         self.errors: list[dict[str, Any]] = []  # every error event sent
         self.sent: list[dict[str, Any]] = []  # every server event sent
@@ -429,6 +463,8 @@ class FakeRealtimeServer:
     async def _handle(self, ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
         session = _Session(ws, query.get("model", ["gpt-realtime"])[0])
+        if not self.voices:
+            session.voice_known.set()
         self.sessions.append(session)
         await self._send(session, {"type": "session.created", "session": session.config})
         try:
@@ -489,7 +525,10 @@ class FakeRealtimeServer:
         await self._send(session, {"type": "session.updated", "session": session.config})
 
     async def _on_input_audio_buffer_append(self, session: _Session, event: AudioAppend) -> None:
-        session.audio_ms += len(base64.b64decode(event.audio)) / session.input_bytes_per_ms
+        audio = base64.b64decode(event.audio)
+        session.audio_ms += len(audio) / session.input_bytes_per_ms
+        if not session.voice_known.is_set():
+            self._listen(session, audio)
         if session.turn_detection is not None:
             await self._run_vad(session)
 
@@ -550,8 +589,25 @@ class FakeRealtimeServer:
         await self._cancel_response(session)
 
     # ---- scripted behaviour ----
+    def _script(self, session: _Session) -> RealtimeScenario:
+        return session.scenario or self.scenario
+
+    def _listen(self, session: _Session, audio: bytes) -> None:
+        """Recognise the callee by the first VOICE_MS of their audio and pick their scenario."""
+        session.heard += audio
+        if len(session.heard) < VOICE_MS * session.input_bytes_per_ms:
+            return
+        pitch = tone_pitch(bytes(session.heard), session.config["audio"]["input"]["format"]["type"])
+        voice = None if pitch is None else min(self.voices, key=lambda hz: abs(hz - pitch))
+        if voice is not None and abs(voice - pitch) > _VOICE_MATCH * voice:
+            voice = None
+        session.scenario = self.voices.get(voice)
+        self.voices_heard.append(voice)
+        session.heard.clear()
+        session.voice_known.set()
+
     async def _run_vad(self, session: _Session) -> None:
-        turns = self.scenario.callee_turns
+        turns = self._script(session).callee_turns
         while session.turn_index < len(turns):
             turn = turns[session.turn_index]
             if session.speaking_item is None and session.audio_ms >= turn.after_ms:
@@ -581,9 +637,9 @@ class FakeRealtimeServer:
     def _start_response(self, session: _Session) -> None:
         response_id = new_id("resp")
         session.active_response = response_id
-        reply = self.scenario.reply(session.responses_started)  # each call follows the script on its own
+        index = session.responses_started  # each call follows the script on its own
         session.responses_started += 1
-        session.response_task = asyncio.create_task(self._respond(session, response_id, reply))
+        session.response_task = asyncio.create_task(self._respond(session, response_id, index))
 
     async def _cancel_response(self, session: _Session) -> None:
         if session.response_task is not None:
@@ -593,7 +649,14 @@ class FakeRealtimeServer:
             "id": response_id, "object": "realtime.response", "status": "cancelled", "output": [],
             "status_details": {"type": "cancelled", "reason": "turn_detected"}, "usage": None}})
 
-    async def _respond(self, session: _Session, response_id: str, reply: Reply) -> None:
+    async def _respond(self, session: _Session, response_id: str, index: int) -> None:
+        if not session.voice_known.is_set():
+            try:
+                await asyncio.wait_for(session.voice_known.wait(), VOICE_WAIT_S)
+            except TimeoutError:  # no voice heard in time: the default script answers
+                self.voices_heard.append(None)
+                session.voice_known.set()
+        reply = self._script(session).reply(index)
         response = {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": [],
                     "output_modalities": ["audio"], "conversation_id": "conv_fake", "usage": None}
         await self._send(session, {"type": "response.created", "response": response})

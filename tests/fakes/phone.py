@@ -9,6 +9,10 @@ the stream gets `stop` and the signed `completed` callback carries the duration.
 transfer) ends the stream too; the dialled number then behaves as `behaviour` says: when it answers, Twilio fetches
 its whisper (`<Number url>`), and in any case posts the dial's outcome to `<Dial action>`; both answers are checked
 as TwiML and kept in the outcome.
+
+Per number: `behaviour` (one for every call, or a list: one per call in turn, the last repeating, e.g. busy then
+answer) and `voices` (what that callee says instead of `speech`, e.g. `voice(330)`: a tone the fake Realtime server
+recognises to play that callee's script). `dialled_at` / `ended_at` are time.monotonic() as this side saw them.
 """
 import asyncio
 import time
@@ -17,6 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+
+from calls.live.relay.mulaw import tone
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.fakes.twilio import FakeCall, FakeTwilio
@@ -37,6 +43,13 @@ class PhoneOutcome:
     ended_by: str = ""
     whisper: str = ""  # what the dialled person heard first (a transfer), as TwiML
     after_dial: str = ""  # the TwiML Twilio played to the callee once the dial ended
+    dialled_at: float = 0.0
+    ended_at: float = 0.0
+
+
+def voice(hz: float, speech_ms: int = 2000) -> bytes:
+    """A callee's recognisable "voice": `speech_ms` of a pure tone at `hz` (keys of FakeRealtimeServer's voices)."""
+    return tone(speech_ms, hz)
 
 
 @dataclass
@@ -45,8 +58,9 @@ class SimulatedPhones:
 
     twilio: FakeTwilio
     server_url: str
-    behaviour: dict[str, str] = field(default_factory=dict)  # number -> answer | busy | no-answer
+    behaviour: dict[str, str | list[str]] = field(default_factory=dict)  # number -> answer | busy | no-answer
     speech: bytes = SPEECH
+    voices: dict[str, bytes] = field(default_factory=dict)  # number -> what that callee says instead of `speech`
     ring_s: float = 0.2
     hang_up_after_s: float = 60.0
     keypresses: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # number -> (s after start, key)
@@ -75,7 +89,7 @@ class SimulatedPhones:
             with self.twilio.lock:
                 new = [call for sid, call in self.twilio.calls.items() if sid not in self.outcomes]
             for call in new:
-                self.outcomes[call.sid] = PhoneOutcome(sid=call.sid, to=call.to)
+                self.outcomes[call.sid] = PhoneOutcome(sid=call.sid, to=call.to, dialled_at=time.monotonic())
                 self._lifecycles.append(asyncio.create_task(self._lifecycle(call)))
             await asyncio.sleep(0.05)
 
@@ -94,20 +108,32 @@ class SimulatedPhones:
         await self._callback(outcome, "initiated")
         await self._callback(outcome, "ringing")
         await asyncio.sleep(self.ring_s)
-        behaviour = self.behaviour.get(call.to, "answer")
+        behaviour = self._behaviour(call)
         if behaviour != "answer":
             self.twilio.set_state(call.sid, status=behaviour, duration=0)
+            outcome.ended_at = time.monotonic()
             await self._callback(outcome, behaviour, duration=0)
             outcome.ended_by = behaviour
             return
         await self._callback(outcome, "in-progress")
         answered = time.monotonic()
         ended_by = await self._talk(call, outcome)
+        outcome.ended_at = time.monotonic()
         if call.dial is not None:
             await self._transfer(call, outcome)
-        outcome.ended_by = ended_by
+        outcome.ended_by = ended_by  # once the transfer's requests are done too: wait_ended waits for this
         outcome.duration = max(1, round(time.monotonic() - answered))
         await self._callback(outcome, "completed", duration=outcome.duration)
+
+    def _behaviour(self, call: FakeCall) -> str:
+        """This call's behaviour: the number's, or for a list, the one for this call to the number (the last
+        repeating)."""
+        behaviour = self.behaviour.get(call.to, "answer")
+        if isinstance(behaviour, str):
+            return behaviour
+        earlier = sum(1 for outcome in self.outcomes.values() if outcome.to == call.to and outcome.sid != call.sid
+                      and outcome.dialled_at <= self.outcomes[call.sid].dialled_at)
+        return behaviour[min(earlier, len(behaviour) - 1)]
 
     @staticmethod
     async def _press_keys(media: TwilioMediaClient, keys: list[tuple[float, str]]) -> None:
@@ -151,7 +177,8 @@ class SimulatedPhones:
             call.on_end = ended
             if call.ended_at is not None:
                 ended()
-        streaming = asyncio.create_task(media.stream(self.speech, then_silence_s=self.hang_up_after_s, until=hung_up))
+        speech = self.voices.get(call.to, self.speech)
+        streaming = asyncio.create_task(media.stream(speech, then_silence_s=self.hang_up_after_s, until=hung_up))
         pressing = asyncio.create_task(self._press_keys(media, self.keypresses.get(call.to, [])))
         closed = asyncio.create_task(media.closed_by_server.wait())
         ended = asyncio.create_task(hung_up.wait())
