@@ -30,9 +30,9 @@ async def test_the_cached_opening_plays_at_once_and_the_recording_lines_up(tmp_p
     shutil.copytree(DEFAULT_AI_DIR, ai_dir)
     agent = ai_dir / "prompts" / "agent.yaml"
     text = agent.read_text(encoding="utf-8")
-    start = text.index("opening_line:")
+    start = text.index("disclosure:")  # no disclosure (it would be said first): a short line, played in real time
     end = text.index("\ngoodbye:")
-    agent.write_text(text[:start] + f"opening_line: {OPENING}" + text[end:], encoding="utf-8")
+    agent.write_text(text[:start] + f'disclosure: ""\nopening_line: {OPENING}' + text[end:], encoding="utf-8")
     callee_speech = (AUDIO / "callee.ulaw").read_bytes()[: 2000 * 8]
     reply = (AUDIO / "bot.ulaw").read_bytes()[: 1000 * 8]
     scenario = RealtimeScenario(api_key=OpenAIRestFake().api_key, replies=[Reply("¿Qué busca?", audio=reply)])
