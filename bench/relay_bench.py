@@ -3,6 +3,7 @@
     .venv/bin/python bench/relay_bench.py --calls 10,50,100 --seconds 20            # both bot-audio patterns
     .venv/bin/python bench/relay_bench.py --calls 10 --seconds 20 --patterns 200    # the common one alone
     .venv/bin/python bench/relay_bench.py --baseline ../main-checkout               # and the code there, too
+    .venv/bin/python bench/relay_bench.py --floor                                   # and Daphne's own floor
 
 Two servers take the same load in the same invocation, one after the other for each N:
 - voicebot: a real Daphne serving the real ASGI app (calls placed through `POST /api/calls/`, FakeTwilio dials,
@@ -11,6 +12,9 @@ Two servers take the same load in the same invocation, one after the other for e
   Twilio `media` to OpenAI as `input_audio_buffer.append` and each `response.output_audio.delta` back as a Twilio
   `media` plus a `mark`, passing the base64 through, with no checks, no recording and no database.
 With `--baseline DIR`, voicebot as checked out in DIR takes the same load too (before/after a change, same run).
+With `--floor`, so does `bench/daphne_floor.py`: the reference's logic as a bare ASGI app on Daphne (no Django, no
+Channels): what the design card's server costs before any work of ours, a floor no change inside the consumer can
+go below.
 All talk to the same lean fake OpenAI Realtime. Callee audio: a 20 ms mu-law frame every 20 ms per call. Bot audio:
 on the opening `response.create` the fake speaks 1 s out of every 2 s, at real-time pace, in deltas of the pattern's
 size: 20 ms (the worst realistic case: 50 deltas a second) and 200 ms (the common case). Twilio's marks are echoed at
@@ -444,7 +448,7 @@ def print_pattern(delta_ms: int, rows: list[dict]) -> None:
     for r in rows:
         by_calls.setdefault(r["calls"], {})[r["server"]] = r
     for servers in by_calls.values():
-        for name in ("baseline", "voicebot"):
+        for name in ("floor", "baseline", "voicebot"):
             if {name, "reference"} <= servers.keys():
                 print(ratio_line(servers[name], servers["reference"]))
     sys.stdout.flush()
@@ -518,8 +522,29 @@ def start_process(target, *args) -> multiprocessing.Process:
     return process
 
 
+def daphne_floor(realtime_port: int, tmp: Path) -> Server:
+    """Daphne serving bench/daphne_floor.py (the reference's logic as a bare ASGI app): Daphne's own cost per frame."""
+    import subprocess
+
+    port = free_port()
+    log = open(tmp / "daphne-floor.log", "w")  # noqa: SIM115 (the process's until it stops)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.daphne_floor:application"],
+        cwd=ROOT, env={**os.environ, "REALTIME_PORT": str(realtime_port), "API_KEY": API_KEY}, stdout=log,
+        stderr=subprocess.STDOUT)
+    _floors.append(process)
+    wait_for_port(port, process=process)
+    url = f"ws://127.0.0.1:{port}/"
+    return Server("floor", process.pid, lambda count: [
+        {"url": url, "signed_headers": {}, "token": "-", "call_sid": "CA" + os.urandom(16).hex()}
+        for _ in range(count)])
+
+
+_floors: list = []
+
+
 async def bench(counts: list[int], seconds: float, patterns: list[int], keep: bool, pinned: bool,
-                baseline: Path | None) -> None:
+                baseline: Path | None, floor: bool = False) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     server_cpus, load_cpus = ({cpus[0]}, set(cpus[1:])) if pinned and len(cpus) > 1 else (None, None)
     realtime_port, reference_port = free_port(), free_port()
@@ -534,6 +559,8 @@ async def bench(counts: list[int], seconds: float, patterns: list[int], keep: bo
         servers = [Server("reference", processes[1].pid, lambda count: [
             {"url": reference_url, "signed_headers": {}, "token": "-", "call_sid": "CA" + os.urandom(16).hex()}
             for _ in range(count)])]
+        if floor:
+            servers.append(daphne_floor(realtime_port, tmp))
         for name, root in [("baseline", baseline), ("voicebot", ROOT)] if baseline else [("voicebot", ROOT)]:
             (tmp / name).mkdir()
             voicebots.append(VoicebotServer(realtime_port, tmp / name, root))
@@ -554,6 +581,9 @@ async def bench(counts: list[int], seconds: float, patterns: list[int], keep: bo
     finally:
         for voicebot in voicebots:
             voicebot.stop()
+        for process in _floors:
+            process.terminate()
+            process.wait(5)
         for process in processes:
             process.terminate()
             process.join(5)
@@ -574,9 +604,11 @@ def main() -> None:
     parser.add_argument("--pin", action="store_true", help="pin the server to CPU 0 and the load to the others")
     parser.add_argument("--baseline", type=Path, help="also run voicebot from this checkout (e.g. a worktree of main)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary deployment (logs, recordings)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also run Daphne with the reference's logic as a bare ASGI app (bench/daphne_floor.py)")
     args = parser.parse_args()
     asyncio.run(bench([int(n) for n in args.calls.split(",")], args.seconds,
-                      [int(ms) for ms in args.patterns.split(",")], args.keep, args.pin, args.baseline))
+                      [int(ms) for ms in args.patterns.split(",")], args.keep, args.pin, args.baseline, args.floor))
 
 
 if __name__ == "__main__":
