@@ -135,6 +135,9 @@ def test_staff_follow_a_live_call_and_hang_it_up(system):
 
         # What staff heard is the call, on its own clock: the callee's audio where Twilio stamped it, the bot's
         # where Twilio played it.
+        # The bot's answer reaches the listener once Twilio has played it (its marks came back): wait for all of it.
+        page.wait_for_function("window.voicebotListen.pieces.filter(p => p.side === 1)"
+                               ".reduce((total, p) => total + p.samples, 0) >= 1200 * 8")
         heard = page.evaluate("window.voicebotListen.pieces")
         callee = [piece for piece in heard if piece["side"] == 0]
         bot = [piece for piece in heard if piece["side"] == 1]
