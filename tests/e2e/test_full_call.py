@@ -120,7 +120,7 @@ async def system(tmp_path, request):
     {"webs": 2} for two Daphne processes behind one address: /make_call and the API on the first, Twilio's
     callbacks and the media stream on the second, with {"http_tool": True} for a bot that calls a fake business
     endpoint (system.business) during the call, or with {"transfer": True} for a bot that passes the call to sales
-    (AI/ with a `ventas` number) instead of ending it."""
+    (AI/ with a `ventas` number) instead of ending it; {"env": {...}} adds settings."""
     options = getattr(request, "param", {})
     async with contextlib.AsyncExitStack() as extras:
         business, extra_env = None, {}
@@ -137,6 +137,7 @@ async def system(tmp_path, request):
                 **twilio.voicebot_env(), "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": rest.base_url,
                 "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
                 "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1", **extra_env,
+                **options.get("env", {}),
             })
             try:
                 await asyncio.to_thread(stack.prepare)
