@@ -19,6 +19,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def session_of(settings, fake_twilio, campaign: Campaign | None) -> tuple[dict, dict]:
     """Place a call (of `campaign`), answer it and return the session.update and opening response.create OpenAI got."""
+    session, opening, _ = await call_session(settings, fake_twilio, campaign=campaign)
+    return session, opening
+
+
+async def call_session(settings, fake_twilio, *, campaign: Campaign | None = None) -> tuple[dict, dict, object]:
+    """Place a call to +34600111222 (of `campaign`) and answer it; the session.update and the opening OpenAI got,
+    and the call."""
     async with realtime(settings, RealtimeScenario(replies=[Reply(audio_ms=200)])) as server:
         call = await sync_to_async(place_call)(phone_number="+34600111222",
                                                campaign_id=campaign.pk if campaign else None)
@@ -29,7 +36,8 @@ async def session_of(settings, fake_twilio, campaign: Campaign | None) -> tuple[
         opening = (await asyncio.wait_for(server.wait_for("response.create"), 5))[0]
         [update] = server.of_type("session.update")
         await twilio.hang_up()
-    return update["session"], opening["response"]
+        assert server.errors == []
+    return update["session"], opening["response"], call
 
 
 def _values_of(instructions: str) -> dict[str, str]:

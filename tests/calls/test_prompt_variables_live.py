@@ -3,18 +3,15 @@ the callee's own values in `session.update` and in the opening line, which start
 callee lacks renders empty and is noted on the call's timeline."""
 from __future__ import annotations
 
-import asyncio
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from calls.models import CallEvent
 from calls.prompt_variables import WEEKDAYS
-from calls.services import place_call
 from campaigns.models import Campaign, CampaignContact
 from contacts.models import Contact
-from tests.calls.test_consumers import TwilioStream, live, realtime  # noqa: F401 (live: a fixture)
-from tests.fakes.openai_realtime import RealtimeScenario, Reply
+from tests.calls.test_consumers import live  # noqa: F401 (a fixture)
+from tests.calls.test_profiles_live import call_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,22 +27,6 @@ def write_agent(ai_dir, *, disclosure: str | None = None) -> None:
     if disclosure is not None:
         extra += f"disclosure: '{disclosure}'\n"
     path.write_text(path.read_text(encoding="utf-8") + "\n" + extra, encoding="utf-8")  # later keys win
-
-
-async def call_session(settings, fake_twilio, *, campaign: Campaign | None = None) -> tuple[dict, dict, object]:
-    """Place a call to the contact +34600111222, answer it; the session.update and the opening OpenAI got."""
-    async with realtime(settings, RealtimeScenario(replies=[Reply(audio_ms=200)])) as server:
-        call = await sync_to_async(place_call)(phone_number="+34600111222",
-                                               campaign_id=campaign.pk if campaign else None)
-        _, _, params = fake_twilio.stream_handshake(call.twilio_sid)
-        twilio = TwilioStream(call.twilio_sid, params["token"])
-        assert (await twilio.open())[0]
-        await twilio.start()
-        opening = (await asyncio.wait_for(server.wait_for("response.create"), 5))[0]
-        [update] = server.of_type("session.update")
-        await twilio.hang_up()
-        assert server.errors == []
-    return update["session"], opening["response"], call
 
 
 async def test_the_callees_values_fill_the_session_and_the_opening_line(settings, live, ai_copy):  # noqa: F811
