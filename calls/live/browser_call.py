@@ -8,6 +8,7 @@ a phone call. What differs is only what Twilio did:
   place and view calls, and the very user who started this test call (`calls.services.test_calls`);
 - the hang-up: once the goodbye has played the socket is closed (no Twilio REST), and the call is recorded as
   ended here (`call_test_finish`: completed, duration, call_final, then processing like a phone call);
+- staff's "Hang up" on the live call page reaches it through the call's live feed (`call_test_hang_up_publish`);
 - the apology: a text frame `{"event": "apology", "text": ...}` for the page to show, instead of Twilio's <Say>.
 """
 import asyncio
@@ -17,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from calls.live.consumer import MediaStreamConsumer
-from calls.models import Call, CallEvent
+from calls.models import Call, CallEvent, EndReason
 from calls.services.status import call_test_finish
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class BrowserCallConsumer(MediaStreamConsumer):
         logger.warning("Test call socket refused call=%s: not signed in, not allowed, or not this user's call",
                        self.call_code)
         return False
+
+    async def _start(self, frame: Any, *, received_at: float) -> None:
+        await super()._start(frame, received_at=received_at)
+        if self.relay is not None:  # staff's "Hang up" on the call's live page (calls.services.call_hang_up)
+            self.monitor.on_hang_up = self._staff_hang_up
+
+    async def _staff_hang_up(self) -> None:
+        await self.relay.hang_up(EndReason.STAFF_HANGUP)
 
     async def _hang_up(self, reason: str) -> None:
         # The relay asks once the goodbye has played (or its cap passed): the browser has nothing more to hear.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from django.utils import timezone
 from calls import opening_audio
 from calls.models import Call, CallStatus
 from calls.review.dashboard import dashboard_build
-from calls.services import call_reconcile_stale
+from calls.services import call_hang_up, call_reconcile_stale
 from calls.services.test_calls import TEST_CONTACT_PHONE, call_test_start
 from calls.signals import call_final
 from contacts.models import Contact
@@ -65,6 +66,21 @@ async def page_socket(call: Call, token: str | None, user=None, *, origin=ORIGIN
 
 async def start_test_call(user, **kwargs) -> tuple[Call, str]:
     return await sync_to_async(call_test_start)(user=user.get_username(), **kwargs)
+
+
+@asynccontextmanager
+async def talking(settings, user, scenario: RealtimeScenario | None = None):
+    """A test call started by `user`, the fake OpenAI serving `scenario`, the page's socket open and started.
+    Yields (fake OpenAI, call, the page's side); on the way out the page's socket goes away (once the server closed
+    it, in each test here)."""
+    call, token = await start_test_call(user)
+    async with realtime(settings, scenario) as server:
+        page = await page_socket(call, token, user)
+        assert (await page.open(headers=page.headers))[0]
+        await page.start()
+        yield server, call, page
+        await asyncio.wait_for(page.closed.wait(), 10)
+        await page.hang_up()
 
 
 # ---- who may talk ------------------------------------------------------------------------------------------------
@@ -129,16 +145,11 @@ async def test_a_whole_test_call_is_relayed_recorded_finished_and_processed(sett
         replies=[Reply("Hola, soy Lucía.", audio_ms=400), Reply(end_call="informacion_completa"),
                  Reply("Gracias, adiós.", audio_ms=600)])
     try:
-        call, token = await start_test_call(agent)
-        async with realtime(settings, scenario) as server:
-            page = await page_socket(call, token, agent)
-            assert (await page.open(headers=page.headers))[0]
-            await page.start()
+        async with talking(settings, agent, scenario) as (server, call, page):
             sent = callee_audio[: FRAME * 40]
             await page.stream(sent)
             await server.wait_for("response.create", 2)  # the opening, then the goodbye after end_call
             await asyncio.wait_for(page.closed.wait(), 10)  # closed by the server once the goodbye played
-            await page.hang_up()
         appended = b"".join(base64.b64decode(e["audio"]) for e in server.of_type("input_audio_buffer.append"))
         # The page's audio reached OpenAI as it was sent (until the call ended: the callee spoke in its first 600 ms).
         assert len(appended) >= FRAME * 30 and sent.startswith(appended)
@@ -161,28 +172,29 @@ async def test_a_whole_test_call_is_relayed_recorded_finished_and_processed(sett
 
 
 async def test_the_page_hanging_up_ends_the_test_call(settings, agent, callee_audio):
-    call, token = await start_test_call(agent)
-    async with realtime(settings) as server:
-        page = await page_socket(call, token, agent)
-        assert (await page.open(headers=page.headers))[0]
-        await page.start()
+    async with talking(settings, agent) as (server, call, page):
         await page.stream(callee_audio[: FRAME * 20])
         await server.wait_for("response.create")
         await page.stop()
-        await asyncio.wait_for(page.closed.wait(), 5)
-        await page.hang_up()
     call = await fresh(call)
     assert (call.status, call.end_reason) == (CallStatus.COMPLETED, "callee_hangup")
 
 
+async def test_staff_hang_up_from_the_live_page_ends_the_test_call_without_twilio(settings, agent, callee_audio):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens: asking Twilio would fail
+    async with talking(settings, agent) as (server, call, page):
+        await page.stream(callee_audio[: FRAME * 10])
+        await server.wait_for("response.create")
+        await sync_to_async(call_hang_up)(call=await fresh(call))  # then the server closes the page's socket
+    call = await fresh(call)
+    assert (call.status, call.end_reason) == (CallStatus.COMPLETED, "staff_hangup")
+    assert len(await events_of(call, "hangup_requested")) == 1
+
+
 async def test_an_apology_is_a_text_frame_for_the_page_when_openai_refuses(settings, agent):
-    call, token = await start_test_call(agent)
-    async with realtime(settings, RealtimeScenario(refuse_connections=True)):
-        page = await page_socket(call, token, agent)
-        assert (await page.open(headers=page.headers))[0]
-        await page.start()
-        await asyncio.wait_for(page.closed.wait(), 5)
-        await page.hang_up()
+    async with talking(settings, agent, RealtimeScenario(refuse_connections=True)) as (_, call, page):
+        pass  # the server apologises and closes
     apologies = page.of_event("apology")
     assert len(apologies) == 1 and apologies[0]["text"]
     call = await fresh(call)
