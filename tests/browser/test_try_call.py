@@ -4,7 +4,8 @@ OpenAI Realtime, with no Twilio at all.
 Chromium's fake microphone plays recorded speech (tests/fixtures/audio/callee.ulaw, as a WAV); the page captures it
 in its AudioWorklet, turns it into 8 kHz mu-law and streams it as Twilio would. The fake OpenAI checks it heard that
 speech (duration and energy of the audio appended to its input buffer); the page plays the bot's answer and returns
-its marks; the bot ends the call with end_call, and the call's page shows the recording of a completed test call.
+its marks; the bot ends the call with end_call, and the call's page shows the recording of a completed test call,
+then (once the worker has processed it against the fake OpenAI REST) its transcript and extracted data.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from calls.live.relay import mulaw
 from tests.browser.admin_login import logged_in_page
 from tests.browser.test_live_call_page import CHROMIUM, CHROMIUM_ARGS, Background
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from tests.fakes.openai_rest import OpenAIRestFake
+from tests.polling import wait_for
 from tests.processes import Stack
 
 pytestmark = pytest.mark.browser
@@ -27,6 +30,10 @@ pytestmark = pytest.mark.browser
 SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "callee.ulaw"
 OPENING_MS, GOODBYE_MS = 1000, 800
 SPEECH_RMS_AT_LEAST = 500  # 16-bit scale: the recorded voice is louder than this on average; silence is 0
+BOT_TONE_HZ = 523.0  # the fake Realtime server speaks in 523 Hz tones: the fake transcriber hears BOT_WORDS in them
+BOT_WORDS = "Hola, soy Lucía, de la agencia."
+CLIENT_WORDS = "Busco un piso en Madrid, mil euros al mes."  # what the fake transcriber hears in real speech
+EXTRACTED = {"place": "Madrid", "budget": 1000, "other_requirements": None}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
 expect = sync_api.expect
@@ -54,17 +61,21 @@ def system(tmp_path):
     background = Background()
     scenario = RealtimeScenario(
         callee_turns=[CalleeTurn(after_ms=1500, speech_ms=1000, transcript="Nada más, gracias.")],
-        replies=[Reply("Hola, soy Lucía.", audio_ms=OPENING_MS), Reply(end_call="informacion_completa"),
+        replies=[Reply(BOT_WORDS, audio_ms=OPENING_MS), Reply(end_call="informacion_completa"),
                  Reply("Gracias, adiós.", audio_ms=GOODBYE_MS)])
     realtime = FakeRealtimeServer(scenario)
     background.run(realtime.__aenter__())
-    stack = Stack(tmp_path, extra_env={  # no Twilio: only OpenAI (the fake)
-        "OPENAI_BASE_URL": realtime.base_url, "OPENAI_API_KEY": realtime.api_key,
-        "CALL_DURATION_LIMIT": "0", "SILENCE_TIMEOUT": "0", "AMD_MODE": "off",
+    rest = OpenAIRestFake(api_key=realtime.api_key, voices={BOT_TONE_HZ: BOT_WORDS}, default_words=CLIENT_WORDS,
+                          chat_answer=EXTRACTED).start()
+    stack = Stack(tmp_path, extra_env={  # no Twilio: only OpenAI (the fakes)
+        "OPENAI_BASE_URL": rest.base_url, "OPENAI_API_KEY": realtime.api_key,
+        "OPENAI_REALTIME_BASE_URL": realtime.base_url.replace("http://", "ws://"),
+        "CALL_DURATION_LIMIT": "0", "SILENCE_TIMEOUT": "0", "AMD_MODE": "off", "PROCESSING_RETRY_BACKOFF": "0.1",
     })
     try:
         stack.prepare()
         stack.base_url = f"http://127.0.0.1:{stack.start_daphne()}"
+        stack.start_worker()  # the test call's processing
         yield stack, realtime
     except BaseException:
         print(stack.logs())
@@ -72,6 +83,7 @@ def system(tmp_path):
     finally:
         background.run(realtime.__aexit__(None, None, None))
         background.close()
+        rest.stop()
         stack.stop_all()
 
 
@@ -106,4 +118,13 @@ def test_staff_talk_to_the_bot_from_the_browser(system, tmp_path):
         expect(page.get_by_text("Completed").first).to_be_visible()
         expect(page.locator("audio.call-audio")).to_have_count(1)
         expect(page.get_by_text("The bot said goodbye").first).to_be_visible()
+
+        # Processed like a phone call: the worker transcribes the recording and extracts the data.
+        def processed() -> bool:
+            page.reload()
+            extracted = page.locator(".call-extracted")
+            return CLIENT_WORDS in page.content() and extracted.count() == 1 and "Madrid" in extracted.inner_text()
+
+        wait_for(processed, timeout=60, interval=1, what="the test call's transcript and extracted data")
+        expect(page.get_by_text(BOT_WORDS).first).to_be_visible()
         browser.close()
