@@ -98,6 +98,12 @@ async def test_staff_without_the_place_call_permission_are_refused(agent, staff_
     assert await page.open(headers=page.headers) == (False, 4403)
 
 
+async def test_staff_who_may_only_view_calls_are_refused(agent, django_user_model):
+    call, token = await start_test_call(agent)
+    page = await page_socket(call, token, await sync_to_async(viewer)(django_user_model))
+    assert await page.open(headers=page.headers) == (False, 4403)
+
+
 async def test_another_staff_members_test_call_is_refused(agent, django_user_model):
     other = await sync_to_async(make_agent)(django_user_model, "otto")
     call, token = await start_test_call(agent)
@@ -225,12 +231,25 @@ def test_reconciling_a_stale_test_call_finishes_it_without_twilio(agent, setting
 # ---- the admin's doors ---------------------------------------------------------------------------------------------
 
 
-def test_the_try_page_and_its_start_need_the_place_call_permission(staff_without_role):
+def viewer(django_user_model):
+    """Staff who may see calls but not place them."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("vera", "vera@example.com", "pw-vera", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="calls", codename="view_call"))
+    return user
+
+
+@pytest.mark.parametrize("who", ["staff_without_role", "viewer"])
+def test_the_try_page_and_its_start_need_the_place_call_permission(request, django_user_model, who):
+    user = viewer(django_user_model) if who == "viewer" else request.getfixturevalue(who)
     client = Client()
-    client.force_login(staff_without_role)
+    client.force_login(user)
     assert client.get(reverse("admin:calls_call_try")).status_code == 403
     assert client.post(reverse("admin:calls_call_try_start")).status_code == 403
     assert not Call.objects.exists()
+    if who == "viewer":  # who sees the calls list is not offered the button
+        assert reverse("admin:calls_call_try") not in client.get(reverse("admin:calls_call_changelist")).content.decode()
 
 
 def test_the_calls_list_links_to_the_try_page_and_shows_test_calls_with_a_badge(agent):
