@@ -27,6 +27,7 @@ from tests.calls.test_live_monitor import ORIGIN, session_cookie
 from tests.conftest import role_group
 from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
 from tests.factories import ContactFactory
+from tests.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,6 +153,8 @@ async def test_a_whole_test_call_is_relayed_recorded_finished_and_processed(sett
                  Reply("Gracias, adiós.", audio_ms=600)])
     try:
         async with talking(settings, agent, scenario) as (server, call, page):
+            # The callee speaks once the opening has reached the page (not over it: that would cut it short).
+            await async_wait_for(lambda: len(page.bot_audio()) == 400 * 8, what="the opening")
             sent = callee_audio[: FRAME * 40]
             await page.stream(sent)
             await server.wait_for("response.create", 2)  # the opening, then the goodbye after end_call
