@@ -27,6 +27,7 @@ from calls.review.display import (
 )
 from calls.review.list_filters import AnsweredFilter, FilledFieldFilter, ProcessingFilter, TalkTimeFilter
 from calls.review.forms import RecordedCallForm, RecordingForm
+from calls.review.try_views import may_try, try_page_view, try_start_view
 from calls.review.exports import (
     XLSX_CONTENT_TYPE, call_history_csv, call_history_xlsx, export_filename, format_duration,
 )
@@ -105,7 +106,7 @@ class CallAdmin(admin.ModelAdmin):
         "cost_display", "extracted_summary",
     )
     list_filter = (
-        "status", "end_reason", ProcessingFilter, ("created_at", admin.DateFieldListFilter), "campaign", AnsweredFilter,
+        "status", "end_reason", "is_test", ProcessingFilter, ("created_at", admin.DateFieldListFilter), "campaign", AnsweredFilter,
         TalkTimeFilter, FilledFieldFilter,
     )
     date_hierarchy = "created_at"
@@ -202,7 +203,8 @@ class CallAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         can_upload = self.has_upload_recording_permission(request)
-        return super().changelist_view(request, {"title": "Calls", "can_upload": can_upload, **(extra_context or {})})
+        context = {"title": "Calls", "can_upload": can_upload, "can_try": may_try(request)}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
         context = {"can_process": self.has_rerun_processing_permission(request),
@@ -232,6 +234,12 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, call: Call) -> SafeString:
+        if not call.is_test:
+            return self._status_badge(call)
+        return format_html('{} <span class="call-test" title="A test call from the browser (Try this script)">Test'
+                           '</span>', self._status_badge(call))
+
+    def _status_badge(self, call: Call) -> SafeString:
         label = call.get_status_display()
         if not call.is_final:
             # live_status.js refreshes badges that carry the call's id, until the call ends.
@@ -330,6 +338,9 @@ class CallAdmin(admin.ModelAdmin):
         return [
             path("live-status/", view(self.live_status_view), name="calls_call_live_status"),
             path("upload/", view(self.upload_view), name="calls_call_upload"),
+            path("try/", view(lambda request: try_page_view(self, request)), name="calls_call_try"),
+            path("try/start/", view(require_POST(lambda request: try_start_view(self, request))),
+                 name="calls_call_try_start"),
             path("<int:pk>/process/", view(require_POST(self.process_view)), name="calls_call_process"),
             path("<int:pk>/hang-up/", view(require_POST(self.hang_up_view)), name="calls_call_hang_up"),
             path("<int:pk>/whisper/", view(require_POST(self.whisper_view)), name="calls_call_whisper"),

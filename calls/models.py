@@ -76,6 +76,11 @@ class Call(models.Model):
         "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
     campaign_attempt = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Attempt number in it.")
+    is_test = models.BooleanField(
+        "test call", default=False, db_index=True,
+        help_text="Staff talked to the bot from the browser (Try this script): no phone, kept out of the figures.")
+    test_profile = models.CharField(
+        max_length=100, blank=True, help_text="The agent profile a test call tried (\"\" for AI/'s own).")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -124,8 +129,11 @@ class Call(models.Model):
 
     @property
     def agent_profile(self) -> str:
-        """The agent profile (AI/profiles/<name>/) its campaign uses; "" for AI/'s own (no campaign, or none set)."""
-        return self.campaign.profile if self.campaign_id else ""
+        """The agent profile (AI/profiles/<name>/) its campaign uses, or a test call the one it tried; "" for AI/'s
+        own (no campaign, or none set)."""
+        if self.campaign_id:
+            return self.campaign.profile
+        return self.test_profile if self.is_test else ""
 
     @property
     def is_final(self) -> bool:

@@ -85,11 +85,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     refused = False  # closed before a relay ran: nothing more from this socket is read
     amd: AmdListener | None = None  # answering-machine detection's verdict, from the web process (amd_channel)
     answered_by = ""  # that verdict, when it came before the relay ran
+    detects_answering_machines = True  # a phone call may reach one; the browser's test call (browser_call) cannot
 
     async def connect(self) -> None:
         self.call_code = str(self.scope["url_route"]["kwargs"]["call_code"])
-        if not self._handshake_signed():
-            logger.warning("Media stream refused call=%s: bad or missing X-Twilio-Signature", self.call_code)
+        if not await self._handshake_allowed():
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.events: asyncio.Queue[RelayEvent | None] = asyncio.Queue()
@@ -97,7 +97,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.finished = False
         await self.accept()
         self.start_deadline = asyncio.create_task(self._close_without_start())
-        if settings.AMD_MODE not in ("", "off"):
+        if self.detects_answering_machines and settings.AMD_MODE not in ("", "off"):
             self.amd = AmdListener(self.call_code, self._answered_by)
             await self.amd.start()
 
@@ -128,6 +128,13 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                     await self.websocket_receive(message)
         except StopConsumer:
             pass
+
+    async def _handshake_allowed(self) -> bool:
+        """Whether this socket may speak for the call (Twilio's: the handshake carries Twilio's signature)."""
+        if self._handshake_signed():
+            return True
+        logger.warning("Media stream refused call=%s: bad or missing X-Twilio-Signature", self.call_code)
+        return False
 
     def _handshake_signed(self) -> bool:
         if not settings.TWILIO_AUTH_TOKEN:

@@ -25,7 +25,7 @@ from channels.layers import get_channel_layer
 from calls.live.relay import Recorder, events
 from calls.models import CallEvent
 from calls.services.monitoring import (
-    LISTEN_KEEPALIVE_TYPE, LISTEN_MESSAGE_TYPE, MONITOR_MESSAGE_TYPE, WHISPER_TYPE, MonitorGroups,
+    HANG_UP_TYPE, LISTEN_KEEPALIVE_TYPE, LISTEN_MESSAGE_TYPE, MONITOR_MESSAGE_TYPE, WHISPER_TYPE, MonitorGroups,
 )
 from calls.services.streaming import TIMELINE_KINDS, timeline_detail
 
@@ -102,6 +102,7 @@ class MonitorFeed:
         self.audio = _GroupSender(self.layer, groups.listen, LISTEN_MESSAGE_TYPE, LISTEN_QUEUE_MAX)
         self.recorder: Recorder | None = None
         self.on_whisper: Callable[[str], Awaitable[None]] | None = None  # the relay's, once it runs
+        self.on_hang_up: Callable[[], Awaitable[None]] | None = None  # a test call's (calls.live.browser_call)
         self.listen_until = 0.0  # time.monotonic()
         self._pieces: list[tuple[int, bytearray] | None] = [None, None]  # (stream ms, mu-law) per side
 
@@ -137,7 +138,7 @@ class MonitorFeed:
                 logger.info("Live page updates dropped sid=%s: %d", self.call_sid, self.dropped)
 
     async def _control(self) -> None:
-        """Listeners' keep-alives and staff whispers, from whichever process sent them (with a shared layer)."""
+        """Listeners' keep-alives, staff whispers and hang-ups (of test calls), from whichever process sent them (with a shared layer)."""
         channel = await self.layer.new_channel()
         await self.layer.group_add(self.groups.control, channel)
         try:
@@ -150,6 +151,8 @@ class MonitorFeed:
                     self.recorder.listener = self._heard
                 elif message.get("type") == WHISPER_TYPE and self.on_whisper is not None:
                     await self.on_whisper(str(message.get("text", "")))
+                elif message.get("type") == HANG_UP_TYPE and self.on_hang_up is not None:
+                    await self.on_hang_up()
         finally:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(MONITOR_SEND_TIMEOUT_S):

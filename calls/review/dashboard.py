@@ -72,8 +72,10 @@ def dashboard_build(*, period: str, campaign_id: int | None, now: datetime | Non
     period = period if period in PERIODS else DEFAULT_PERIOD
     start = period_start(period, now)
     board = Dashboard(period=period, period_label=PERIODS[period][0], start=start, campaign_id=campaign_id)
-    calls = Call.objects.all() if campaign_id is None else Call.objects.filter(campaign_id=campaign_id)
-    base = {"campaign__id__exact": campaign_id}
+    # Test calls from the browser (Try this script) are nobody's outcome: they are left out of every figure.
+    calls = Call.objects.filter(is_test=False)
+    calls = calls if campaign_id is None else calls.filter(campaign_id=campaign_id)
+    base = {"campaign__id__exact": campaign_id, "is_test__exact": 0}  # its links list the calls it counts
     board.headline = _headline(calls, base, now)
     window = calls.filter(created_at__gte=start)
     scope = {**base, "created_at__gte": start}

@@ -27,6 +27,7 @@ LISTEN_MESSAGE_TYPE = "call.audio"  # handled by CallListenConsumer.call_audio
 LISTEN_KEEPALIVE_TYPE = "listen.keepalive"  # a listener to the call's feed: I am still here
 WHISPER_TYPE = "live.whisper"  # staff to the call's feed: an instruction for the bot's next turn
 WHISPER_MAX_CHARS = 500
+HANG_UP_TYPE = "live.hang_up"  # staff to a test call's feed: end it now (a phone call is hung up through Twilio)
 MONITOR_EVENT_KINDS = (
     CallEvent.Kind.STATUS, CallEvent.Kind.BARGE_IN, CallEvent.Kind.DTMF, CallEvent.Kind.TOOL_CALLED,
     CallEvent.Kind.HANG_UP, CallEvent.Kind.HANGUP_REQUESTED, CallEvent.Kind.AI_ERROR, CallEvent.Kind.AI_UNAVAILABLE,
@@ -94,6 +95,13 @@ def _publish(group: str, message: dict[str, Any], *, call_sid: str | None, kind:
 def call_listened_record(*, call_id: int, user: str, seconds: float) -> None:
     """Write on the call's timeline that `user` listened in for `seconds`."""
     CallEvent.objects.create(call_id=call_id, kind=CallEvent.Kind.LISTENED, detail={"user": user, "seconds": seconds})
+
+
+def call_test_hang_up_publish(*, call: Call) -> None:
+    """After commit, tell the feed of test call `call` (calls.live.browser_call) to end it now: it has no Twilio
+    call to hang up. The process carrying it must share the channel layer (one process, or Redis)."""
+    group = monitor_groups(call=call).control
+    transaction.on_commit(lambda: _publish(group, {}, call_sid=str(call.code), kind=HANG_UP_TYPE))
 
 
 def call_whisper(*, call: Call, text: str, user: str) -> None:

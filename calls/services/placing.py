@@ -11,6 +11,7 @@ from django.utils import timezone
 from calls import twilio_client
 from calls.exceptions import CallNotNow, CallRefused, TwilioError, TwilioNotConfigured
 from calls.models import FINAL_STATUSES, Call, CallEvent, CallStatus, EndReason
+from calls.services.monitoring import call_test_hang_up_publish
 from calls.services.status import call_mark_failed, call_sync_from_twilio
 from calls.services.stream_tokens import stream_token_mint
 from calls.services.waiting import call_notify_final
@@ -102,7 +103,7 @@ def _contact_to_call(*, contact: Contact | None, number: str) -> tuple[Contact, 
 @transaction.atomic
 def _call_create(*, contact: Contact, number: str, campaign_id: int | None, attempt: int | None) -> tuple[Call, str]:
     _live_calls_lock()
-    live = Call.objects.exclude(status__in=FINAL_STATUSES)
+    live = Call.objects.exclude(status__in=FINAL_STATUSES).filter(is_test=False)  # a browser test rings nobody
     if live.filter(phone_number=number).exists():
         raise CallNotNow(f"{number} is on another call right now; try again when it ends.")
     limit = settings.MAX_CONCURRENT_CALLS
@@ -176,11 +177,16 @@ def call_hang_up(*, call: Call) -> Call:
     """Ask Twilio to end `call` now (ringing or talking); its status then arrives by callback.
 
     Writes end_reason=staff_hangup (unless a reason is already set) and a CallEvent; a call that never reached
-    Twilio becomes canceled locally. Raises TwilioError if Twilio refuses. Enqueues nothing.
+    Twilio becomes canceled locally; a test call from the browser is told to end through its live feed. Raises TwilioError if Twilio refuses. Enqueues nothing.
     """
     if call.is_final:
         return call
     CallEvent.objects.create(call=call, kind=CallEvent.Kind.HANGUP_REQUESTED, detail={})
+    if call.is_test:  # talking in a browser, not on Twilio: its socket closes, and the call ends as completed
+        Call.objects.filter(pk=call.pk, end_reason="").update(end_reason=EndReason.STAFF_HANGUP)
+        call_test_hang_up_publish(call=call)
+        call.refresh_from_db()
+        return call
     if not call.twilio_sid:
         with transaction.atomic():
             canceled = Call.objects.filter(pk=call.pk, status=CallStatus.QUEUED).update(

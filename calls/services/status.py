@@ -221,8 +221,11 @@ def _leave_machine(*, call: Call) -> None:
 def call_sync_from_twilio(*, call: Call, end_reason: str = "") -> Call:
     """Fetch the call from Twilio and apply what it says (same rules as a status callback, no sequence number).
 
-    Writes what call_update_status writes; a call Twilio does not know becomes failed.
+    Writes what call_update_status writes; a call Twilio does not know becomes failed. A call that never reached
+    Twilio (a test call from the browser) is returned as it is.
     """
+    if not call.twilio_sid:
+        return call
     try:
         state = twilio_client.twilio_calls_fetch(sid=call.twilio_sid)
     except TwilioError as exc:
@@ -252,6 +255,30 @@ def call_mark_failed(*, call: Call, error: str, end_reason: str) -> Call:
     return call
 
 
+@transaction.atomic
+def call_test_finish(*, call_id: int, end_reason: str = "") -> Call | None:
+    """A test call's stream is over (`calls.live.browser_call`): no Twilio will say so, so it ends here, completed.
+
+    Writes status completed, ended_at, duration (from answered_at), end_reason (unless one is set), a `status`
+    CallEvent and its cost; then what a final status does (call_final, waiters, processing of its recording).
+    A call already final (or deleted) is left as it is; returns the call, or None.
+    """
+    call = Call.objects.select_for_update().filter(pk=call_id, is_test=True).first()
+    if call is None or call.is_final:
+        return call
+    duration = (timezone.now() - call.answered_at).total_seconds() if call.answered_at else 0.0
+    _move(call=call, status=CallStatus.COMPLETED, duration=round(duration, 1), end_reason=end_reason)
+    call.save()
+    CallEvent.objects.create(call=call, kind=CallEvent.Kind.STATUS,
+                             detail={"status": CallStatus.COMPLETED, "duration": call.duration, "source": "browser"})
+    logger.info("Test call ended call=%s reason=%s", call.code, call.end_reason)
+    call_monitor_status_publish(call=call)
+    call_cost_update(call_id=call.pk)
+    call.refresh_from_db(fields=["cost", "cost_total"])
+    _after_final(call=call)
+    return call
+
+
 def call_reconcile_stale(*, older_than_seconds: int | None = None) -> int:
     """Settle calls that are still not final long after they should have ended (lost callbacks, crashes), then
     finish the final calls whose stream's end was lost (`call_recordings_recover_final`).
@@ -275,6 +302,9 @@ def call_reconcile_stale(*, older_than_seconds: int | None = None) -> int:
 
 
 def _reconcile_one(*, call: Call) -> Call:
+    if call.is_test:  # no Twilio to ask: its browser's socket went away without a word (a web process died)
+        call_recording_recover(call=call)
+        return call_test_finish(call_id=call.pk, end_reason=EndReason.STALE) or call
     if not call.twilio_sid:
         return call_mark_failed(call=call, error="The call never reached Twilio.", end_reason=EndReason.STALE)
     # A web process that died mid-call left its recording on disk, unlinked: link it before the final status

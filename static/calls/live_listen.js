@@ -7,15 +7,7 @@
 (function () {
   "use strict";
   var LEAD_S = 0.4;
-  var MULAW = (function () {
-    var table = new Float32Array(256);
-    for (var i = 0; i < 256; i++) {
-      var u = ~i & 0xff, sign = u & 0x80, exponent = (u >> 4) & 0x07, mantissa = u & 0x0f;
-      var magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-      table[i] = (sign ? -magnitude : magnitude) / 32768;
-    }
-    return table;
-  })();
+  var MULAW = window.voicebotMulaw.decode;  // static/calls/mulaw.js
 
   function start(box) {
     var button = document.getElementById("live-listen-button");

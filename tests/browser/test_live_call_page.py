@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.browser.admin_login import logged_in_page
 from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 from tests.fakes.phone import SimulatedPhones
 from tests.fakes.twilio import FakeTwilio
@@ -102,13 +103,7 @@ def test_staff_follow_a_live_call_and_hang_it_up(system):
 
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(base_url=stack.base_url).new_page()
-        page.set_default_timeout(15_000)
-        page.goto("/admin/")
-        page.get_by_label("Username").fill("ops")
-        page.get_by_label("Password").fill("pw-ops")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(re.compile(r"/admin/$"))
+        page = logged_in_page(browser, stack.base_url)
 
         # The calls list says the call is live and links to it.
         page.goto("/admin/calls/call/")
