@@ -38,7 +38,7 @@ async def test_the_cached_opening_plays_at_once_and_the_recording_lines_up(tmp_p
     scenario = RealtimeScenario(api_key=OpenAIRestFake().api_key, replies=[Reply("¿Qué busca?", audio=reply)])
     with FakeTwilio(public_base_url=PUBLIC_BASE_URL) as twilio, OpenAIRestFake() as speech:
         async with FakeRealtimeServer(scenario, connect_delay_s=1.0) as realtime:
-            stack = Stack(tmp_path / "stack", extra_env={
+            stack = Stack(tmp_path, extra_env={  # its database, media and logs beside the AI/ copy
                 **twilio.voicebot_env(), "OPENAI_BASE_URL": speech.base_url, "OPENAI_API_KEY": speech.api_key,
                 "OPENAI_REALTIME_BASE_URL": f"ws://127.0.0.1:{realtime.port}/v1", "AI_CONFIG_DIR": str(ai_dir),
                 "CALL_DURATION_LIMIT": "60", "SILENCE_TIMEOUT": "0", "AMD_MODE": "off", "DEBUG": "true",
