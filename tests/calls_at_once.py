@@ -151,6 +151,9 @@ async def run_calls_at_once(n: int, *, database_url: str = "", redis_url: str = 
                     "CALL_DURATION_LIMIT": "30", "SILENCE_TIMEOUT": "0", "PROCESSING_RETRY_BACKOFF": "0.1",
                     "WEBHOOK_SPOOL_DIR": str(spool), "MAKE_CALL_TIMEOUT": str(int(call_timeout)),
                     "MAKE_CALL_MAX_WAITERS": str(max(n, 1) * 2), "LOG_LEVEL": "WARNING",
+                    # Every callee's script starts with the model saying the opening line; once the worker has
+                    # rendered a cached opening (queued by the first call), later calls would skip that reply.
+                    "OPENING_CACHE": "false",
                 }
                 if database_url:
                     env["DATABASE_URL"] = database_url
