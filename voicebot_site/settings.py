@@ -283,6 +283,8 @@ SPECTACULAR_SETTINGS = {
 # seconds after an event during which failed deliveries are retried with exponential backoff.
 WEBHOOK_TIMEOUT = config("WEBHOOK_TIMEOUT", default=10.0, cast=float)
 WEBHOOK_RETRY_FOR = config("WEBHOOK_RETRY_FOR", default=86400, cast=int)
+# Endpoints on loopback, RFC 1918 or unique-local addresses (the deployment's own network) are refused unless true.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = config("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False, cast=bool)
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")
