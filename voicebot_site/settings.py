@@ -285,6 +285,10 @@ WEBHOOK_TIMEOUT = config("WEBHOOK_TIMEOUT", default=10.0, cast=float)
 WEBHOOK_RETRY_FOR = config("WEBHOOK_RETRY_FOR", default=86400, cast=int)
 # Endpoints on loopback, RFC 1918 or unique-local addresses (the deployment's own network) are refused unless true.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = config("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False, cast=bool)
+# Days a finished (delivered or given-up) delivery stays in the log; 0 keeps them forever. Purged daily.
+WEBHOOK_DELIVERY_RETENTION_DAYS = config("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30, cast=int)
+if WEBHOOK_DELIVERY_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY_RETENTION_DAYS must be 0 (keep forever) or more days.")
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")

@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +27,8 @@ SEND_TASK = "webhooks.tasks.delivery_send"
 RETRY_FIRST_DELAY = 30  # seconds before the 2nd attempt; doubled after each failure
 RETRY_MAX_DELAY = 3600  # never more than an hour between attempts
 RESPONSE_BODY_KEPT = 2000  # characters of a failed answer stored on the delivery
+PURGE_BATCH = 500  # deliveries deleted per statement: short transactions, well under SQLite's variable limit
+FINISHED = (Delivery.Status.DELIVERED, Delivery.Status.FAILED)
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -103,6 +105,22 @@ def delivery_send(*, delivery: Delivery) -> Delivery:
     log.info("webhook delivery %s (%s, call %s) to endpoint %s: attempt %s %s", delivery.pk, delivery.event,
              _call_sid(delivery), endpoint.pk, delivery.attempts, delivery.status)
     return delivery
+
+
+def deliveries_purge(*, now: datetime | None = None, batch: int = PURGE_BATCH) -> int:
+    """Delete finished (delivered or given-up) deliveries written more than WEBHOOK_DELIVERY_RETENTION_DAYS ago, in
+    batches of `batch` rows; 0 days keeps them all. Pending and retrying deliveries are never deleted. Returns how
+    many were deleted."""
+    days = settings.WEBHOOK_DELIVERY_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    old = Delivery.objects.filter(status__in=FINISHED, created_at__lt=(now or timezone.now()) - timedelta(days=days))
+    deleted = 0
+    while ids := list(old.order_by("pk").values_list("pk", flat=True)[:batch]):
+        # Filtered again on delete: a re-send or a late attempt changing a row meanwhile keeps it.
+        deleted += old.filter(pk__in=ids).delete()[0]
+    log.info("webhook deliveries purge: %d deleted (retention %d days)", deleted, days)
+    return deleted
 
 
 def _attempt_store(delivery: Delivery, *, status: int | None, ok: bool, error: str, answer: str,
