@@ -326,6 +326,8 @@ AMD_MODE = config("AMD_MODE", default="off")
 AMD_ACTION = config("AMD_ACTION", default="hangup")
 # With AMD on: `wait` keeps the bot quiet until detection says human; `at_once` greets and stops on a machine.
 AMD_GREETING = config("AMD_GREETING", default="wait")
+# With `wait`: seconds without a verdict after which the bot greets anyway (as if detection said unknown).
+AMD_WAIT_SECONDS = config("AMD_WAIT_SECONDS", default=6.0, cast=float)
 # Post-call transcription and extraction of calls answered by a machine: skip | process.
 VOICEMAIL_PROCESSING = config("VOICEMAIL_PROCESSING", default="skip")
 # transfer_call: seconds the person's phone rings before the callee hears the fallback line.
