@@ -110,3 +110,14 @@ def test_the_schema_documents_the_opt_in(token_api):
         names = {parameter["name"]: parameter for parameter in paths[path]["get"]["parameters"]}
         assert names["include_test"]["schema"]["type"] == "boolean", path
         assert "test calls" in names["include_test"]["description"], path
+
+
+def test_a_test_call_stays_reachable_by_its_id_in_the_admin(client, staff_user, calls):
+    _phone, test = calls
+    client.force_login(staff_user)
+
+    response = client.get(f"/admin/calls/call/{test.pk}/change/")
+    listed = client.get("/admin/calls/call/").context["cl"].result_list
+
+    assert response.status_code == 200
+    assert test in listed, "staff's list keeps test calls (badge Test, filter By test call)"
