@@ -8,9 +8,10 @@
 Two servers take the same load in the same invocation, one after the other for each N:
 - voicebot: a real Daphne serving the real ASGI app (calls placed through `POST /api/calls/`, FakeTwilio dials,
   signed handshake, single-use stream token, recording to disk);
-- reference: `reference_relay` below, the simplest relay there is: a plain `websockets` server that forwards
-  Twilio `media` to OpenAI as `input_audio_buffer.append` and each `response.output_audio.delta` back as a Twilio
-  `media` plus a `mark`, passing the base64 through, with no checks, no recording and no database.
+- reference: `reference_relay` below, the simplest relay there is (its logic in bench/reference_relay.py, shared
+  with `--floor`): a plain `websockets` server that forwards Twilio `media` to OpenAI as `input_audio_buffer.append`
+  and each `response.output_audio.delta` back as a Twilio `media` plus a `mark`, passing the base64 through, with
+  no checks, no recording and no database.
 With `--baseline DIR`, voicebot as checked out in DIR takes the same load too (before/after a change, same run).
 With `--floor`, so does `bench/daphne_floor.py`: the reference's logic as a bare ASGI app on Daphne (no Django, no
 Channels): what the design card's server costs before any work of ours, a floor no change inside the consumer can
@@ -218,50 +219,15 @@ async def realtime_control(port: int, action: str) -> dict:
 
 
 def reference_relay(port: int, realtime_port: int) -> None:
-    """Twilio media <-> OpenAI Realtime with nothing else: no checks, no recording, JSON passed straight through."""
-    from websockets.asyncio.client import connect
+    """Twilio media <-> OpenAI Realtime with nothing else (bench/reference_relay.py) on a plain `websockets` server."""
     from websockets.asyncio.server import serve
 
-    quiet_handshake_errors()
-    realtime_url = f"ws://127.0.0.1:{realtime_port}/v1/realtime?model=gpt-realtime"
-    session = json.dumps({"type": "session.update", "session": {
-        "type": "realtime", "instructions": "Be brief.", "output_modalities": ["audio"],
-        "audio": {"input": {"format": {"type": "audio/pcmu"}, "turn_detection": {"type": "server_vad"}},
-                  "output": {"format": {"type": "audio/pcmu"}, "voice": "coral"}}}})
+    from bench.reference_relay import relay_call
 
-    async def bot_to_twilio(openai, twilio, stream_sid: str) -> None:
-        marks = 0
-        async for raw in openai:
-            event = json.loads(raw)
-            if event.get("type") == "response.output_audio.delta":
-                marks += 1
-                await twilio.send(json.dumps({"event": "media", "streamSid": stream_sid,
-                                              "media": {"payload": event["delta"]}}))
-                await twilio.send(json.dumps({"event": "mark", "streamSid": stream_sid,
-                                              "mark": {"name": f"m{marks}"}}))
+    quiet_handshake_errors()
 
     async def handle(twilio) -> None:
-        openai = pump = None
-        try:
-            async for raw in twilio:
-                frame = json.loads(raw)
-                event = frame.get("event")
-                if event == "media" and openai is not None:
-                    await openai.send(json.dumps({"type": "input_audio_buffer.append",
-                                                  "audio": frame["media"]["payload"]}))
-                elif event == "start" and openai is None:
-                    openai = await connect(realtime_url, additional_headers={"Authorization": f"Bearer {API_KEY}"},
-                                           max_size=None, compression=None, ping_interval=None)
-                    await openai.send(session)
-                    await openai.send(json.dumps({"type": "response.create"}))
-                    pump = asyncio.create_task(bot_to_twilio(openai, twilio, frame["streamSid"]))
-                elif event == "stop":
-                    break
-        finally:
-            if pump is not None:
-                pump.cancel()
-            if openai is not None:
-                await openai.close()
+        await relay_call(twilio, twilio.send, realtime_port=realtime_port, api_key=API_KEY)
 
     async def main() -> None:
         async with serve(handle, "127.0.0.1", port, max_size=2**20, compression=None, ping_interval=None):

@@ -302,7 +302,7 @@ def _offered(tool: ToolSpec, transfers: dict[str, str]) -> dict[str, Any]:
 def relay_settings(
     config: AgentConfig, *, voice: str, transcription_model: str, language: str, duration_limit_s: float,
     grace_s: float = 15.0, silence_timeout_s: float = 0.0, input_gain_db: float | None = None,
-    goodbye_mark_cap_s: float = 10.0, wait_for_amd: bool = False,
+    goodbye_mark_cap_s: float = 10.0, wait_for_amd: bool = False, amd_wait_s: float = 0.0,
 ) -> RelaySettings:
     """The relay's per-call settings from the files under AI/ and the deployment's settings."""
     agent = config.agent
@@ -330,5 +330,5 @@ def relay_settings(
         silence_timeout_s=silence_timeout_s,
         input_gain_db=input_gain_db,
         goodbye_mark_cap_s=goodbye_mark_cap_s,
-        wait_for_amd=wait_for_amd,
+        wait_for_amd=wait_for_amd, amd_wait_s=amd_wait_s,
     )

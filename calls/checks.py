@@ -87,6 +87,9 @@ def call_choices_check(app_configs, **kwargs) -> list[Error]:
         if getattr(settings, name) not in allowed:
             errors.append(Error(f"{name} must be {' or '.join(allowed)}, not {getattr(settings, name)!r}.",
                                 id="calls.E002"))
+    if not 1 <= settings.AMD_WAIT_SECONDS <= 60:
+        errors.append(Error(f"AMD_WAIT_SECONDS must be 1-60 seconds (Twilio's detection answers within about 5), not "
+                            f"{settings.AMD_WAIT_SECONDS:g}.", id="calls.E002"))
     if not 5 <= settings.TRANSFER_DIAL_TIMEOUT <= 600:
         errors.append(Error(f"TRANSFER_DIAL_TIMEOUT must be 5-600 seconds (Twilio's <Dial timeout>), not "
                             f"{settings.TRANSFER_DIAL_TIMEOUT}.", id="calls.E002"))

@@ -1,6 +1,8 @@
 """Which calls the call history shows: the prototype's query filters as a django-filter FilterSet.
 
 `/api/call_histories`, its export and the admin's search all narrow calls the same way, through this module.
+Test calls (staff talking to the bot from the browser, Call.is_test) are no integrator's business: the API's lists
+leave them out unless asked with `include_test=true` (INCLUDE_TEST_HELP).
 """
 import datetime
 import re
@@ -21,6 +23,9 @@ _SLASHED_DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 _PLUS_DECODED_AS_SPACE = re.compile(r"(?<=\d) (\d\d:?\d\d)$")
 # Characters JSON writes verbatim: only for these keywords can the database narrow candidates by the JSON text.
 _JSON_VERBATIM = re.compile(r"^[\x20-\x7e]+$")
+INCLUDE_TEST_HELP = ("true to also list test calls (staff talking to the bot from the browser with Try this script); "
+                     "they are left out by default.")
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 
 class InvalidCallFilter(ValueError):
@@ -68,6 +73,27 @@ class DayOrMomentFilter(django_filters.Filter):
         return qs.filter(created_at__lt=start_of_day + datetime.timedelta(days=1))
 
 
+class IncludeTestField(forms.Field):
+    """`true`/`false` (also 1/0, yes/no, any case); anything else is an error rather than a silent default."""
+
+    def to_python(self, value: str | None) -> bool:
+        text = (value or "").strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise forms.ValidationError(f"Use true or false; got {value!r}.")
+
+
+class IncludeTestFilter(django_filters.Filter):
+    """Leaves test calls out unless the value is true; applied on every query, the parameter given or not."""
+
+    field_class = IncludeTestField
+
+    def filter(self, qs: QuerySet, value: bool | None) -> QuerySet:
+        return qs if value else without_test_calls(qs)
+
+
 class CallHistoryFilter(django_filters.FilterSet):
     """The prototype's `/call_histories` query parameters."""
 
@@ -76,6 +102,7 @@ class CallHistoryFilter(django_filters.FilterSet):
     phone_number = django_filters.CharFilter(method="filter_phone_number")
     call_status = django_filters.ChoiceFilter(field_name="status", choices=CallStatus.choices)
     extracted_info_keyword = django_filters.CharFilter(method="filter_extracted_info_keyword")
+    include_test = IncludeTestFilter()
 
     class Meta:
         model = Call
@@ -95,6 +122,19 @@ def call_history_list(params, *, queryset: QuerySet | None = None) -> QuerySet:
     if not filterset.is_valid():
         raise InvalidCallFilter(_errors_text(filterset.errors))
     return filterset.qs.order_by("-created_at", "-id")
+
+
+def without_test_calls(qs: QuerySet) -> QuerySet:
+    return qs.filter(is_test=False)
+
+
+def include_test_calls(params) -> bool:
+    """The `include_test` query parameter of a list that is not a call history (the contacts' call_history)."""
+    field = IncludeTestField(required=False)
+    try:
+        return field.clean(params.get("include_test"))
+    except forms.ValidationError as exc:
+        raise InvalidCallFilter(f"include_test: {' '.join(exc.messages)}") from None
 
 
 def call_history_by_sid(sids: list[str]) -> list[Call]:

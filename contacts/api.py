@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from django.contrib.admin.models import DELETION
 
 from calls.models import Call
+from calls.selectors import INCLUDE_TEST_HELP, include_test_calls, without_test_calls
 from contacts.models import Contact
 from contacts.resources import EXPORT_FORMATS, contacts_export
 from contacts.serializers import (
@@ -43,6 +44,7 @@ from contacts.services import (
 from voicebot_site.admin_history import history_record, history_record_bulk
 
 TAGS = ["users"]
+INCLUDE_TEST_PARAMETER = OpenApiParameter("include_test", bool, description=f"In each call_history: {INCLUDE_TEST_HELP}")
 # Every answer about a contact carries its call history, so reading one needs both views.
 READ = ("contacts.view_contact", "calls.view_call")
 MULTIPART_SLACK = 64 * 1024
@@ -54,18 +56,21 @@ CONTENT_TYPES = {
 }
 
 
-def contact_list():
-    """Contacts newest first, each with its calls newest first, in two queries whatever the count."""
+def contact_list(*, include_test: bool = False):
+    """Contacts newest first, each with its calls newest first (test calls only if asked), in two queries."""
     calls = Call.objects.order_by("-created_at", "-id")
+    calls = calls if include_test else without_test_calls(calls)
     return Contact.objects.order_by("-created_at", "-id").prefetch_related(Prefetch("calls", queryset=calls))
 
 
 class ContactListApi(APIView):
     required_permissions = {"GET": READ, "POST": ("contacts.add_contact",)}
 
-    @extend_schema(tags=TAGS, summary="List users, newest first", responses=ContactSerializer(many=True))
+    @extend_schema(tags=TAGS, summary="List users, newest first", parameters=[INCLUDE_TEST_PARAMETER],
+                   responses=ContactSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(ContactSerializer(contact_list(), many=True).data)
+        contacts = contact_list(include_test=include_test_calls(request.query_params))
+        return Response(ContactSerializer(contacts, many=True).data)
 
     @extend_schema(
         tags=TAGS, summary="Create a user", request=ContactCreateSerializer,
@@ -90,17 +95,19 @@ class ContactDetailApi(APIView):
         "DELETE": ("contacts.delete_contact", "calls.delete_call"),
     }
 
-    def get_contact(self, phone_number: str) -> Contact:
-        contact = contact_list().filter(phone_number=contact_phone(value=phone_number)).first()
+    def get_contact(self, phone_number: str, *, include_test: bool = False) -> Contact:
+        contact = contact_list(include_test=include_test).filter(phone_number=contact_phone(value=phone_number)).first()
         if contact is None:
             raise NotFound("User not found")
         return contact
 
     @extend_schema(
-        tags=TAGS, summary="Get a user", parameters=[PHONE_PARAMETER], responses={200: ContactSerializer, **ERRORS}
+        tags=TAGS, summary="Get a user", parameters=[PHONE_PARAMETER, INCLUDE_TEST_PARAMETER],
+        responses={200: ContactSerializer, **ERRORS},
     )
     def get(self, request: Request, phone_number: str) -> Response:
-        return Response(ContactSerializer(self.get_contact(phone_number)).data)
+        include_test = include_test_calls(request.query_params)
+        return Response(ContactSerializer(self.get_contact(phone_number, include_test=include_test)).data)
 
     @extend_schema(
         tags=TAGS, summary="Update a user's name, comments, attributes or do-not-call flag", parameters=[PHONE_PARAMETER],

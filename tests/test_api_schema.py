@@ -32,7 +32,7 @@ def test_the_schema_describes_the_call_history_filters_and_export(schema):
     export = paths["/api/call_histories/export"]["post"]
 
     assert {p["name"] for p in listing["parameters"]} == {
-        "start_date", "end_date", "phone_number", "call_status", "extracted_info_keyword",
+        "start_date", "end_date", "phone_number", "call_status", "extracted_info_keyword", "include_test",
     }
     assert "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in export["responses"]["200"]["content"]
 

@@ -283,6 +283,12 @@ SPECTACULAR_SETTINGS = {
 # seconds after an event during which failed deliveries are retried with exponential backoff.
 WEBHOOK_TIMEOUT = config("WEBHOOK_TIMEOUT", default=10.0, cast=float)
 WEBHOOK_RETRY_FOR = config("WEBHOOK_RETRY_FOR", default=86400, cast=int)
+# Endpoints on loopback, RFC 1918 or unique-local addresses (the deployment's own network) are refused unless true.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = config("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False, cast=bool)
+# Days a finished (delivered or given-up) delivery stays in the log; 0 keeps them forever. Purged daily.
+WEBHOOK_DELIVERY_RETENTION_DAYS = config("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30, cast=int)
+if WEBHOOK_DELIVERY_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY_RETENTION_DAYS must be 0 (keep forever) or more days.")
 
 # Contacts
 DEFAULT_PHONE_REGION = config("DEFAULT_PHONE_REGION", default="ES")
@@ -320,6 +326,8 @@ AMD_MODE = config("AMD_MODE", default="off")
 AMD_ACTION = config("AMD_ACTION", default="hangup")
 # With AMD on: `wait` keeps the bot quiet until detection says human; `at_once` greets and stops on a machine.
 AMD_GREETING = config("AMD_GREETING", default="wait")
+# With `wait`: seconds without a verdict after which the bot greets anyway (as if detection said unknown).
+AMD_WAIT_SECONDS = config("AMD_WAIT_SECONDS", default=6.0, cast=float)
 # Post-call transcription and extraction of calls answered by a machine: skip | process.
 VOICEMAIL_PROCESSING = config("VOICEMAIL_PROCESSING", default="skip")
 # transfer_call: seconds the person's phone rings before the callee hears the fallback line.

@@ -2,9 +2,13 @@
 import secrets
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
+from django.utils.translation import gettext
+
+from webhooks.addresses import url_refusal
 
 SECRET_PREFIX = "whsec_"
 
@@ -44,9 +48,15 @@ class Endpoint(models.Model):
         return self.description or self.url
 
     def clean(self) -> None:
+        errors = {}
         events = self.events if isinstance(self.events, list) else None
         if not events or not set(events) <= set(SUBSCRIBABLE):
-            raise ValidationError({"events": f"Choose one or more of: {', '.join(SUBSCRIBABLE)}."})
+            errors["events"] = f"Choose one or more of: {', '.join(SUBSCRIBABLE)}."
+        refusal = url_refusal(self.url or "", allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES)
+        if refusal:
+            errors["url"] = gettext("Webhooks may not reach this address: %(reason)s.") % {"reason": refusal}
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs) -> None:
         if not self.secret:

@@ -1,5 +1,9 @@
 """POST one body to an endpoint and report how it went, never raising: only http/https, no redirects, no proxy,
-a timeout on every socket operation and on the whole exchange, and at most RESPONSE_MAX_BYTES of the answer read."""
+a timeout on every socket operation and on the whole exchange, and at most RESPONSE_MAX_BYTES of the answer read.
+
+The host is resolved once and checked (webhooks.addresses); the connection goes to that checked IP, with the URL's
+host in the Host header and, for https, in SNI and the certificate check. A refused address is `refused` in the
+result: the request was never sent."""
 import http.client
 import socket
 import ssl
@@ -7,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from webhooks.addresses import AddressRefused, IPAddress, host_resolve
 
 RESPONSE_MAX_BYTES = 4096
 
@@ -17,27 +23,34 @@ class SendResult:
     body: bytes  # the start of the answer
     error: str  # why it failed ("" when the answer was 2xx)
     duration_ms: int
+    refused: bool = False  # the host is an address webhooks may not reach: retrying would not help
 
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
 
-def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
+def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float,
+                 allow_private: bool = False) -> SendResult:
     started = time.monotonic()
     try:
-        status, answer = _post(url=url, body=body, headers=headers, timeout=timeout)
+        status, answer = _post(url=url, body=body, headers=headers, timeout=timeout, allow_private=allow_private)
+    except AddressRefused as exc:
+        return SendResult(None, b"", f"refused: {exc}"[:300], _ms_since(started), refused=True)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return SendResult(None, b"", _describe(exc), _ms_since(started))
     error = "" if 200 <= status < 300 else f"HTTP {status}"
     return SendResult(status, answer, error, _ms_since(started))
 
 
-def _post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+def _post(*, url: str, body: bytes, headers: dict[str, str], timeout: float,
+          allow_private: bool) -> tuple[int, bytes]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {parts.scheme or 'no scheme'}")
-    connection = _connection(parts.scheme, parts.hostname, parts.port, timeout)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = host_resolve(parts.hostname, port, allow_private=allow_private)
+    connection = _connection(parts.scheme, parts.hostname, port, timeout, addresses)
     # The socket timeout bounds each read; this bounds the whole exchange (a receiver dripping a byte at a time).
     cut = threading.Event()
     watchdog = threading.Timer(timeout, _cut, args=(connection, cut))
@@ -60,10 +73,27 @@ def _post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> 
     return status, answer
 
 
-def _connection(scheme: str, host: str, port: int | None, timeout: float) -> http.client.HTTPConnection:
+def _connection(scheme: str, host: str, port: int, timeout: float,
+                addresses: list[IPAddress]) -> http.client.HTTPConnection:
     if scheme == "https":
-        return http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
-    return http.client.HTTPConnection(host, port, timeout=timeout)
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    # http.client opens its socket through this hook (host and port as given): ours dials the checked addresses
+    # instead of resolving the name again. Host header, SNI and certificate check keep using `host`.
+    connection._create_connection = lambda _address, timeout, source: _dial(addresses, port, timeout, source)
+    return connection
+
+
+def _dial(addresses: list[IPAddress], port: int, timeout: float, source: tuple | None) -> socket.socket:
+    """A socket connected to the first of the checked addresses that answers (as socket.create_connection would)."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout, source)
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address to connect to")
 
 
 def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:

@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +27,8 @@ SEND_TASK = "webhooks.tasks.delivery_send"
 RETRY_FIRST_DELAY = 30  # seconds before the 2nd attempt; doubled after each failure
 RETRY_MAX_DELAY = 3600  # never more than an hour between attempts
 RESPONSE_BODY_KEPT = 2000  # characters of a failed answer stored on the delivery
+PURGE_BATCH = 500  # deliveries deleted per statement: short transactions, well under SQLite's variable limit
+FINISHED = (Delivery.Status.DELIVERED, Delivery.Status.FAILED)
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -74,7 +76,8 @@ def delivery_send(*, delivery: Delivery) -> Delivery:
     """Make one attempt: POST the signed body (WEBHOOK_TIMEOUT) and store the answer on the delivery.
 
     Writes status (delivered; retrying, with a django-q2 Schedule for the next attempt; failed once the next one
-    would fall past WEBHOOK_RETRY_FOR after the delivery was written), attempts, response code, time taken and,
+    would fall past WEBHOOK_RETRY_FOR after the delivery was written, or at once when the endpoint's address is
+    one webhooks may not reach, webhooks.addresses), attempts, response code, time taken and,
     on failure, the start of the answer. A delivery no longer pending, or whose endpoint was made inactive (test
     events excepted), is not sent.
     """
@@ -91,16 +94,37 @@ def delivery_send(*, delivery: Delivery) -> Delivery:
         "Voicebot-Event": delivery.event, "Voicebot-Event-Id": str(delivery.event_id),
         SIGNATURE_HEADER: signature_header(secret=endpoint.secret, timestamp=int(time.time()), body=body),
     }
-    result = webhook_post(url=endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT)
+    result = webhook_post(url=endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT,
+                          allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES)
     _attempt_store(delivery, status=result.status, ok=result.ok, error=result.error,
-                   answer=result.body.decode("utf-8", "replace"), duration_ms=result.duration_ms)
+                   answer=result.body.decode("utf-8", "replace"), duration_ms=result.duration_ms,
+                   retry=not result.refused)
+    if result.refused:
+        log.warning("webhook delivery %s (%s, call %s) to endpoint %s not sent, %s", delivery.pk, delivery.event,
+                    _call_sid(delivery), endpoint.pk, result.error)
     log.info("webhook delivery %s (%s, call %s) to endpoint %s: attempt %s %s", delivery.pk, delivery.event,
              _call_sid(delivery), endpoint.pk, delivery.attempts, delivery.status)
     return delivery
 
 
+def deliveries_purge(*, now: datetime | None = None, batch: int = PURGE_BATCH) -> int:
+    """Delete finished (delivered or given-up) deliveries written more than WEBHOOK_DELIVERY_RETENTION_DAYS ago, in
+    batches of `batch` rows; 0 days keeps them all. Pending and retrying deliveries are never deleted. Returns how
+    many were deleted."""
+    days = settings.WEBHOOK_DELIVERY_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    old = Delivery.objects.filter(status__in=FINISHED, created_at__lt=(now or timezone.now()) - timedelta(days=days))
+    deleted = 0
+    while ids := list(old.order_by("pk").values_list("pk", flat=True)[:batch]):
+        # Filtered again on delete: a re-send or a late attempt changing a row meanwhile keeps it.
+        deleted += old.filter(pk__in=ids).delete()[0]
+    log.info("webhook deliveries purge: %d deleted (retention %d days)", deleted, days)
+    return deleted
+
+
 def _attempt_store(delivery: Delivery, *, status: int | None, ok: bool, error: str, answer: str,
-                   duration_ms: int) -> None:
+                   duration_ms: int, retry: bool) -> None:
     now = timezone.now()
     delivery.attempts += 1
     delivery.last_attempt_at, delivery.response_code, delivery.duration_ms = now, status, duration_ms
@@ -108,7 +132,7 @@ def _attempt_store(delivery: Delivery, *, status: int | None, ok: bool, error: s
     next_at = now + retry_delay(attempts=delivery.attempts)
     if ok:
         delivery.status, delivery.next_attempt_at = Delivery.Status.DELIVERED, None
-    elif next_at <= delivery.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_FOR):
+    elif retry and next_at <= delivery.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_FOR):
         delivery.status, delivery.next_attempt_at = Delivery.Status.RETRYING, next_at
     else:
         delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None

@@ -14,3 +14,8 @@ def delivery_send(delivery_id: int) -> str:
         log.warning("webhook delivery %s no longer exists", delivery_id)
         return "missing"
     return services.delivery_send(delivery=delivery).status
+
+
+def deliveries_purge() -> int:
+    """Scheduled daily by `setup_schedules`: delete finished deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS."""
+    return services.deliveries_purge()

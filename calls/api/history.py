@@ -12,7 +12,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calls.review.exports import XLSX_CONTENT_TYPE, call_history_xlsx, export_filename
-from calls.selectors import DATE_FORMAT_HELP, CallHistoryFilter, call_history_by_sid, call_history_list
+from calls.selectors import (
+    DATE_FORMAT_HELP,
+    INCLUDE_TEST_HELP,
+    CallHistoryFilter,
+    call_history_by_sid,
+    call_history_list,
+)
 from calls.models import Call, CallStatus
 from calls.api.serializers import (
     CallHistoryExportRequestSerializer,
@@ -24,14 +30,13 @@ from contacts.phones import normalize_phone
 FILTER_NAMES = tuple(CallHistoryFilter.base_filters)
 EXPORT_DESCRIPTION = "call_history_YYYYMMDD.xlsx: the posted rows (by call_sid), or the calls matching the filters."
 
-
-
 FILTER_PARAMETERS = [
     OpenApiParameter("start_date", str, description=f"First day (inclusive): {DATE_FORMAT_HELP}."),
     OpenApiParameter("end_date", str, description=f"Last day (inclusive): {DATE_FORMAT_HELP}."),
     OpenApiParameter("phone_number", str, description="Part of the number; spaces, 00 and + are ignored."),
     OpenApiParameter("call_status", str, enum=CallStatus.values),
     OpenApiParameter("extracted_info_keyword", str, description="Part of any extracted value, any case."),
+    OpenApiParameter("include_test", bool, description=INCLUDE_TEST_HELP),
 ]
 
 

@@ -2,6 +2,7 @@
 from rest_framework import serializers
 
 from calls.models import Call, CallMeasures, CallStatus
+from calls.selectors import INCLUDE_TEST_HELP
 
 
 def _cost_field() -> serializers.DecimalField:
@@ -52,6 +53,7 @@ class CallHistoryExportRequestSerializer(serializers.Serializer):
     phone_number = serializers.CharField(required=False)
     call_status = serializers.ChoiceField(choices=CallStatus.choices, required=False)
     extracted_info_keyword = serializers.CharField(required=False)
+    include_test = serializers.BooleanField(required=False, help_text=INCLUDE_TEST_HELP)
 
 
 class MakeCallResponseSerializer(serializers.Serializer):

@@ -243,6 +243,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             grace_s=settings.CALL_WRAP_UP_GRACE, silence_timeout_s=settings.SILENCE_TIMEOUT,
             input_gain_db=settings.INPUT_GAIN_DB, goodbye_mark_cap_s=settings.GOODBYE_MARK_CAP,
             wait_for_amd=self.amd is not None and settings.AMD_GREETING == "wait",
+            amd_wait_s=settings.AMD_WAIT_SECONDS,
         )
         if opening is not None:
             relay_config = dataclasses.replace(relay_config, opening_audio=opening.audio, opening_line=opening.text)

@@ -62,6 +62,7 @@ TIMELINE_KINDS: dict[type, CallEvent.Kind] = {
     events.AiUnavailable: CallEvent.Kind.AI_UNAVAILABLE,
     events.HangUp: CallEvent.Kind.HANG_UP,
     events.ToolCalled: CallEvent.Kind.TOOL_CALLED,
+    events.AmdWaitOver: CallEvent.Kind.AMD,
 }
 
 
@@ -69,8 +70,8 @@ TIMELINE_KINDS: dict[type, CallEvent.Kind] = {
 def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
     """Persist one relay event as it happens, so a crash keeps what was said.
 
-    Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors, AI loss, hang-ups and tool
-    calls become CallEvent rows; metrics and token usage (with the session's model, priced into Call.cost) are stored on the call; `StreamEnded` finishes the stream
+    Transcript turns are appended to call.live_transcript; DTMF, barge-ins, AI errors, AI loss, hang-ups, tool
+    calls and an answering-machine verdict that never came become CallEvent rows; metrics and token usage (with the session's model, priced into Call.cost) are stored on the call; `StreamEnded` finishes the stream
     (`call_stream_finished`). An event of any other type raises TypeError: none is dropped unnoticed.
     """
     match event:
@@ -80,7 +81,7 @@ def call_relay_event_record(*, call_id: int, event: events.RelayEvent) -> None:
             call.live_transcript = [*call.live_transcript, turn]
             call.save(update_fields=["live_transcript"])
         case events.Dtmf() | events.BargeIn() | events.AiError() | events.AiUnavailable() | events.HangUp() \
-                | events.ToolCalled():
+                | events.ToolCalled() | events.AmdWaitOver():
             _timeline_add(call_id=call_id, kind=TIMELINE_KINDS[type(event)], event=event)
         case events.CallMetrics():
             Call.objects.filter(pk=call_id).update(metrics=asdict(event))

@@ -27,6 +27,7 @@ def one_of_each() -> list[events.RelayEvent]:
         events.HangUp(reason="bot_hangup", at_ms=9000, tool_reason="informacion_completa"),
         events.ToolCalled(name="do_not_call", arguments={"quote": "no me llamen"}, result={"ok": True},
                           duration_ms=12, at_ms=8000, filler=True),
+        events.AmdWaitOver(at_ms=6000, waited_s=6.0, note="no answering-machine verdict after 6 s; greeted"),
         events.CallMetrics(duration_ms=9500, response_latency_ms=(640, 820), response_latency_mean_ms=730,
                            response_latency_max_ms=820, barge_ins=1, first_words_ms=35),
         events.TokenUsage(responses=2, tokens={"total_tokens": 60, "input_token_details": {"audio_tokens": 30}}),
@@ -54,6 +55,7 @@ def test_each_kind_of_event_is_saved_where_the_call_page_reads_it():
     assert timeline["hang_up"] == {"reason": "bot_hangup", "at_ms": 9000, "tool_reason": "informacion_completa"}
     assert timeline["tool_called"] == {"name": "do_not_call", "arguments": {"quote": "no me llamen"},
                                        "result": {"ok": True}, "duration_ms": 12, "at_ms": 8000, "filler": True}
+    assert timeline["amd"] == {"at_ms": 6000, "waited_s": 6.0, "note": "no answering-machine verdict after 6 s; greeted"}
     assert call.metrics == {"duration_ms": 9500, "response_latency_ms": [640, 820], "response_latency_mean_ms": 730,
                             "response_latency_max_ms": 820, "barge_ins": 1, "first_words_ms": 35}
     assert call.token_usage == {"model": django_settings.OPENAI_REALTIME_MODEL, "responses": 2, "total_tokens": 60,

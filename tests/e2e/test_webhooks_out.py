@@ -27,6 +27,8 @@ def _add_endpoint(deployment: System, url: str, secret: str) -> None:
     assert re.search(r"/admin/webhooks/endpoint/$", response.url), response.text[:2000]
 
 
+# The receivers listen on 127.0.0.1: the deployment opts in to receivers on its own network.
+@pytest.mark.parametrize("system", [{"env": {"WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"}}], indirect=True)
 async def test_the_worker_delivers_signed_events_of_a_real_call_and_a_dead_receiver_holds_nothing_up(system):
     with WebhookReceiver(secret=SECRET) as receiver, WebhookReceiver(secret="whsec_dead") as dead:
         dead.answers = [Answer(hang=True)] * 10

@@ -11,7 +11,8 @@ SECRET = "whsec_test-secret"
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
+def receiver(settings) -> Iterator[WebhookReceiver]:
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the receiver listens on 127.0.0.1, the deployment's own host
     with WebhookReceiver(secret=SECRET) as fake:
         yield fake
 

@@ -4,7 +4,8 @@ The consumer saves each through `calls.services.streaming.call_relay_event_recor
 Times are milliseconds on the call clock (since Twilio's `start`). No Django here: the relay stays pure asyncio.
 
 - `TranscriptTurn`: a line of the live transcript, the callee's or the bot's.
-- `Dtmf`, `BargeIn`, `AiError`, `AiUnavailable`, `HangUp`, `ToolCalled`: moments on the call's timeline.
+- `Dtmf`, `BargeIn`, `AiError`, `AiUnavailable`, `HangUp`, `ToolCalled`, `AmdWaitOver`: moments on the call's
+  timeline.
 - `CallMetrics`, `TokenUsage`: reported once, when the call closes.
 - `StreamEnded`: the last event of every call: why it ended and where its recording is.
 """
@@ -78,6 +79,16 @@ class ToolCalled:
 
 
 @dataclass(frozen=True)
+class AmdWaitOver:
+    """AMD_GREETING=wait, and no answering-machine verdict came within `waited_s` (none may ever come: several web
+    processes without a shared channel layer): the bot greeted as if detection had said `unknown`."""
+
+    at_ms: int
+    waited_s: float
+    note: str
+
+
+@dataclass(frozen=True)
 class CallMetrics:
     duration_ms: int
     response_latency_ms: tuple[int, ...]  # callee stops speaking -> first bot audio sent, per reply
@@ -102,5 +113,5 @@ class StreamEnded:
     recording: Path
 
 
-RelayEvent = (TranscriptTurn | Dtmf | BargeIn | AiError | AiUnavailable | HangUp | ToolCalled | CallMetrics
-              | TokenUsage | StreamEnded)
+RelayEvent = (TranscriptTurn | Dtmf | BargeIn | AiError | AiUnavailable | HangUp | ToolCalled | AmdWaitOver
+              | CallMetrics | TokenUsage | StreamEnded)

@@ -33,7 +33,7 @@ from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio,
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
 from .handoff import TRANSFER_TOOL, transfer_reason
-from .events import AiError, AiUnavailable, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled
+from .events import AiError, AiUnavailable, AmdWaitOver, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled
 from .keypad import keypad_item
 from .mulaw import gain_table
 from .reasons import (AI_UNAVAILABLE, BOT_HANGUP, CALLEE_HANGUP, DURATION_LIMIT, FATAL_ERROR_CODES, SILENCE,
@@ -82,7 +82,8 @@ class Relay:
         self._started_at = started_at
         self.transcript, self.metrics = Transcript(), Metrics()
         self.timers = CallTimers(duration_limit_s=settings.duration_limit_s, grace_s=settings.grace_s,
-                                 silence_timeout_s=settings.silence_timeout_s)
+                                 silence_timeout_s=settings.silence_timeout_s,
+                                 amd_wait_s=settings.amd_wait_s if settings.wait_for_amd else 0.0)
         self.responses = ResponseQueue()
         self.end_reason: str | None = None
         self._callee_speaking = False
@@ -365,6 +366,7 @@ class Relay:
         talking and hang up, or first leave the voicemail line (`leave_message`) in the bot's own voice."""
         action = amd_action(answered_by, leave_message=leave_message)
         self.log.info("answered by %s: %s", answered_by[:30], action.value)
+        self.timers.amd_verdict()
         if action is AmdAction.GREET:
             if self._awaiting_amd:
                 self._awaiting_amd = False
@@ -378,6 +380,17 @@ class Relay:
             await self._begin_goodbye(VOICEMAIL, self.settings.voicemail_instruction)
         else:
             await self.hang_up(VOICEMAIL)
+
+    async def _amd_wait_over(self) -> None:
+        """No verdict within `amd_wait_s`: greet as if detection said `unknown` (a later verdict of a machine still
+        stops the bot, as with AMD_GREETING=at_once), and say so on the call's timeline."""
+        waited = self.settings.amd_wait_s
+        self.log.info("no answering-machine verdict after %g s: greeting", waited)
+        await self._emit(AmdWaitOver(at_ms=int(self.now_ms), waited_s=waited,
+                                     note=f"no answering-machine verdict after {waited:g} s; greeted"))
+        if self._awaiting_amd:
+            self._awaiting_amd = False
+            await self._request_response(self.settings.opening_instruction)
 
     # ---- clocks ---------------------------------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
@@ -408,7 +421,9 @@ class Relay:
         # Waiting for answering-machine detection is not silence: nobody is asked "are you there?" meanwhile.
         idle = not (self._awaiting_amd or self.responses.in_flight or self.bot_audio.busy or self._callee_speaking)
         due = self.timers.due(now, conversation_idle=idle)
-        if due is Due.HANG_UP_GOODBYE and self.timers.ending:
+        if due is Due.AMD_WAIT_OVER:
+            await self._amd_wait_over()
+        elif due is Due.HANG_UP_GOODBYE and self.timers.ending:
             await self.hang_up(self.timers.ending.reason)
         elif due is Due.HARD_STOP:
             await self.hang_up(DURATION_LIMIT)

@@ -51,6 +51,7 @@ class RelaySettings:
     transfer_instruction: str = ""  # the hand-off line, said before transfer_call moves the call to a person
     transfer_reasons: tuple[str, ...] = ()  # transfer_call's configured reasons (their numbers stay Django-side)
     wait_for_amd: bool = False  # silent, and deaf, until answering-machine detection says a person answered
+    amd_wait_s: float = 0.0  # with wait_for_amd: no verdict after this long, greet as if `unknown` (0: wait on)
     voice: str = "coral"
     turn_detection: TurnDetection = field(default_factory=TurnDetection)
     transcription_model: str = "whisper-1"

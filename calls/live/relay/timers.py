@@ -1,4 +1,5 @@
-"""The call's clocks that end it: goodbye cap, duration limit (wrap-up, then a hard stop) and callee silence.
+"""The call's clocks: goodbye cap, duration limit (wrap-up, then a hard stop), callee silence, and how long the
+bot waits for answering-machine detection's verdict before greeting anyway.
 
 Pure bookkeeping on the call clock (milliseconds since the stream started); the relay sleeps until
 `next_deadline_ms()` (or its tick, if sooner), asks `due(now_ms)` and carries out what comes back. No sleeping here,
@@ -12,6 +13,7 @@ from enum import Enum
 
 
 class Due(Enum):
+    AMD_WAIT_OVER = "amd_wait_over"  # no answering-machine verdict in time: greet as if detection said `unknown`
     HANG_UP_GOODBYE = "hang_up_goodbye"  # the goodbye's mark never came back: hang up anyway
     WRAP_UP = "wrap_up"  # duration limit reached: ask the bot to wrap up
     HARD_STOP = "hard_stop"  # limit + grace: hang up whatever the model does
@@ -29,7 +31,9 @@ class Ending:
 
 
 class CallTimers:
-    def __init__(self, *, duration_limit_s: float, grace_s: float, silence_timeout_s: float) -> None:
+    def __init__(self, *, duration_limit_s: float, grace_s: float, silence_timeout_s: float,
+                 amd_wait_s: float = 0.0) -> None:
+        self._amd_wait_ms = amd_wait_s * 1000  # 0: no verdict awaited (or it came)
         self._limit_ms = duration_limit_s * 1000
         self._grace_ms = grace_s * 1000
         self._silence_ms = silence_timeout_s * 1000
@@ -50,10 +54,14 @@ class CallTimers:
         self._silence_prompted = False
         self.activity(now_ms)
 
+    def amd_verdict(self) -> None:
+        """Answering-machine detection answered: its wait is over."""
+        self._amd_wait_ms = 0.0
+
     def next_deadline_ms(self) -> float:
         """The earliest call-clock time at which `due` may have something to say (inf: nothing pending). Silence is
         due then only if the conversation is idle; a deadline already past is for the caller to recheck later."""
-        deadlines = []
+        deadlines = [self._amd_wait_ms] if self._amd_wait_ms else []
         if self.ending is not None:
             deadlines.append(self.ending.deadline_ms)
         if self._limit_ms:
@@ -64,6 +72,9 @@ class CallTimers:
 
     def due(self, now_ms: float, *, conversation_idle: bool) -> Due | None:
         """What must happen now, if anything. Each answer is given once."""
+        if self._amd_wait_ms and now_ms >= self._amd_wait_ms:
+            self._amd_wait_ms = 0.0
+            return Due.AMD_WAIT_OVER
         if self.ending is not None:
             if now_ms >= self.ending.deadline_ms:
                 return Due.HANG_UP_GOODBYE

@@ -34,11 +34,19 @@ SCHEDULES = [
         "schedule_type": Schedule.HOURLY,
         "repeats": -1,
     },
+    {
+        # The webhooks-out log: finished deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS.
+        "name": "webhooks-purge-deliveries",
+        "func": "webhooks.tasks.deliveries_purge",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
 ]
 
 
 class Command(BaseCommand):
-    help = "Create or update the django-q2 schedules (stale-call reconciliation, spooled Twilio callbacks, campaigns, expired import previews)."
+    help = ("Create or update the django-q2 schedules (stale-call reconciliation, spooled Twilio callbacks, campaigns, "
+            "expired import previews, old webhook deliveries).")
 
     def handle(self, *args, **options) -> None:
         for spec in SCHEDULES:
