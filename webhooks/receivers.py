@@ -1,4 +1,6 @@
-"""The signals webhooks out listen to (connected in apps.py), each run inside the transaction that sent it."""
+"""The signals webhooks out listen to (connected in apps.py), each run inside the transaction that sent it.
+
+Test calls (staff trying a script from the browser) are not the business's calls: integrators never hear of them."""
 from calls.models import Call
 from campaigns.models import Campaign
 from webhooks.models import Event
@@ -7,10 +9,14 @@ from webhooks.services import deliveries_create
 
 
 def call_completed_notify(sender, call: Call, **kwargs) -> None:
+    if call.is_test:
+        return
     deliveries_create(event=Event.CALL_COMPLETED, payload=lambda: call_payload(call=call), call=call)
 
 
 def call_processed_notify(sender, call: Call, **kwargs) -> None:
+    if call.is_test:
+        return
     deliveries_create(event=Event.CALL_PROCESSED, payload=lambda: call_payload(call=call), call=call)
 
 

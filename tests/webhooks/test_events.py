@@ -11,7 +11,7 @@ from django.utils import timezone
 from calls.api.serializers import CallRecordSerializer
 from calls.models import Call, CallStatus
 from calls.services import place_call
-from calls.signals import call_final
+from calls.signals import call_final, call_processed
 from campaigns.models import Campaign, CampaignContact, CampaignState, ContactState
 from campaigns.scheduler import campaign_complete_if_settled
 from extraction.tasks import process_call
@@ -143,6 +143,17 @@ def test_only_active_endpoints_subscribed_to_the_event_get_it(endpoint, django_c
     assert [d.endpoint_id for d in deliveries] == [endpoint.pk, also.pk] and len(callbacks) == 2
     assert len({d.event_id for d in deliveries}) == 1 and len({d.body for d in deliveries}) == 1
     assert not Delivery.objects.filter(endpoint=processed_only).exists()
+
+
+def test_test_calls_are_never_told_to_integrators(endpoint, django_capture_on_commit_callbacks):
+    Endpoint.objects.create(url="https://a.example/", events=[Event.CALL_PROCESSED])
+    tried = CallFactory(status=CallStatus.COMPLETED, is_test=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_final.send(sender=Call, call=tried)
+        call_processed.send(sender=Call, call=tried)
+    assert not Delivery.objects.exists() and callbacks == []
+    call_final.send(sender=Call, call=CallFactory(status=CallStatus.COMPLETED))  # the same call, not a test: told
+    assert Delivery.objects.get().event == Event.CALL_COMPLETED
 
 
 def test_no_endpoint_means_no_delivery(db):
