@@ -106,7 +106,6 @@ def test_a_line_with_variables_is_never_rendered(settings, speech, ai_copy):
 def test_a_render_is_queued_once_per_line_and_again_if_it_never_came(settings, speech, q_sync, monkeypatch):
     from calls import opening_audio
 
-    monkeypatch.setattr(opening_audio, "_queued", {})
     speech.fail_next(SPEECH, 1, status=503)  # the first render fails on the worker
     line = opening_line(load_agent_config(settings.AI_CONFIG_DIR))
     with pytest.raises(openai.InternalServerError):  # q2's sync mode runs the task inline: its error shows here
