@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy as _
 
 from calls.models import Call
 from campaigns import services
@@ -44,15 +45,15 @@ class CampaignAdmin(admin.ModelAdmin):
     change_form_template = "admin/campaigns/campaign/change_form.html"
     rules_fieldsets = [
         (None, {"fields": ["name", "profile", "success_rule", "required_fields"]}),
-        ("When (in the callee's own time)", {"fields": ["starts_at", "ends_at", "days", "hours", "time_zone"]}),
-        ("Limits", {"fields": ["max_in_flight", "calls_per_second"]}),
-        ("Retries", {"fields": ["max_attempts", *(f"retry_{outcome}" for outcome in RETRY_OUTCOMES)]}),
+        (_("When (in the callee's own time)"), {"fields": ["starts_at", "ends_at", "days", "hours", "time_zone"]}),
+        (_("Limits"), {"fields": ["max_in_flight", "calls_per_second"]}),
+        (_("Retries"), {"fields": ["max_attempts", *(f"retry_{outcome}" for outcome in RETRY_OUTCOMES)]}),
     ]
     readonly_fieldsets = [
         (None, {"fields": ["name", "state", "profile", "success_rule", "required_fields"]}),
-        ("When (in the callee's own time)", {"fields": ["starts_at", "ends_at", "window_display", "time_zone"]}),
-        ("Limits", {"fields": ["max_in_flight", "calls_per_second"]}),
-        ("Retries", {"fields": ["max_attempts", "retry_display"]}),
+        (_("When (in the callee's own time)"), {"fields": ["starts_at", "ends_at", "window_display", "time_zone"]}),
+        (_("Limits"), {"fields": ["max_in_flight", "calls_per_second"]}),
+        (_("Retries"), {"fields": ["max_attempts", "retry_display"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -70,19 +71,19 @@ class CampaignAdmin(admin.ModelAdmin):
             return []
         return [field for _, options in self.readonly_fieldsets for field in options["fields"]]
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress_link(self, campaign: Campaign) -> str:
         url = reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
         return format_html('<a href="{}">{} of {} done</a>', url, campaign.done_count, campaign.total_count)
 
-    @admin.display(description="Window")
+    @admin.display(description=_("Window"))
     def window_display(self, campaign: Campaign) -> str:
         try:
             return Window.from_json(campaign.window).describe()
         except WindowInvalid as exc:
             return f"Invalid: {exc}"
 
-    @admin.display(description="Retry delays")
+    @admin.display(description=_("Retry delays"))
     def retry_display(self, campaign: Campaign) -> str:
         delays = campaign.retry_delays or {}
         return "; ".join(f"{RETRY_LABELS[o]}: " + (f"{delays[o] / 60:g} min" if delays.get(o) else "no retry")
@@ -203,7 +204,7 @@ class CampaignContactAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         services.entry_reschedule_one(entry=obj)
 
-    @admin.display(description="Last call")
+    @admin.display(description=_("Last call"))
     def last_call_link(self, entry: CampaignContact) -> str:
         if entry.last_call is None:
             return ""

@@ -3,6 +3,7 @@ hour ranges, retries in minutes per outcome, the required fields as a comma-sepa
 The model's own checks (campaigns.rules) decide."""
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from calls.agent_config import profile_names
 from campaigns.models import Campaign
@@ -17,19 +18,19 @@ _ERRORS_ON = {"window": "hours", "retry_delays": "retry_busy"}
 
 def _retry_field(outcome: str) -> forms.IntegerField:
     return forms.IntegerField(required=False, min_value=1, label=f"Retry after {RETRY_LABELS[outcome]} (minutes)",
-                              help_text="Empty: no retry after this outcome.")
+                              help_text=_("Empty: no retry after this outcome."))
 
 
 class CampaignForm(forms.ModelForm):
     profile = forms.ChoiceField(
-        required=False, label="Agent profile",
-        help_text="A folder under AI/profiles/: its files replace AI/'s, the others are AI/'s.")
+        required=False, label=_("Agent profile"),
+        help_text=_("A folder under AI/profiles/: its files replace AI/'s, the others are AI/'s."))
     days = forms.TypedMultipleChoiceField(
         choices=list(enumerate(DAY_NAMES)), coerce=int, widget=forms.CheckboxSelectMultiple,
-        help_text="Days to call on, in the callee's own time.")
-    hours = forms.CharField(help_text="Local hour ranges, comma-separated: 10:00-14:00, 17:00-20:00")
+        help_text=_("Days to call on, in the callee's own time."))
+    hours = forms.CharField(help_text=_("Local hour ranges, comma-separated: 10:00-14:00, 17:00-20:00"))
     required_fields = forms.CharField(
-        required=False, help_text="Extracted fields that must be filled for a success, comma-separated.")
+        required=False, help_text=_("Extracted fields that must be filled for a success, comma-separated."))
     retry_busy = _retry_field("busy")
     retry_no_answer = _retry_field("no_answer")
     retry_failed = _retry_field("failed")

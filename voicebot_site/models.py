@@ -1,6 +1,7 @@
 """What the site itself stores: failed logins, counted by voicebot_site.login_limits."""
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class LoginFailure(models.Model):
@@ -12,7 +13,7 @@ class LoginFailure(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = "failed login"
+        verbose_name = _("failed login")
         indexes = [
             models.Index(fields=["username", "at"], name="login_failure_account"),
             models.Index(fields=["address", "at"], name="login_failure_address"),

@@ -3,6 +3,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from voicebot_site.admin_history import history_record
 from webhooks.models import SUBSCRIBABLE, Delivery, Endpoint
@@ -10,8 +11,8 @@ from webhooks.services import delivery_resend, endpoint_send_test
 
 
 class EndpointForm(forms.ModelForm):
-    url = forms.URLField(label="URL", max_length=500, assume_scheme="https",
-                         help_text="http:// or https:// address that receives a POST per event.")
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https",
+                         help_text=_("http:// or https:// address that receives a POST per event."))
     events = forms.MultipleChoiceField(
         choices=[(event.value, f"{event.value}: {event.label}") for event in SUBSCRIBABLE],
         widget=forms.CheckboxSelectMultiple)
@@ -34,7 +35,7 @@ class EndpointAdmin(admin.ModelAdmin):
         fields = ["url", "events", "active", "description"]
         return fields + ["secret"] if self.has_change_permission(request, obj) else fields
 
-    @admin.display(description="Events")
+    @admin.display(description=_("Events"))
     def events_list(self, endpoint: Endpoint) -> str:
         return ", ".join(endpoint.events) if isinstance(endpoint.events, list) else ""
 
@@ -45,7 +46,7 @@ class EndpointAdmin(admin.ModelAdmin):
             self.message_user(request, f"Signing secret of {obj}: {obj.secret} (give it to the receiver; it stays "
                                        "readable here to those who may change endpoints).", messages.WARNING)
 
-    @admin.action(description="Send test event", permissions=["change"])
+    @admin.action(description=_("Send test event"), permissions=["change"])
     def send_test(self, request: HttpRequest, queryset: QuerySet) -> None:
         sent = [endpoint_send_test(endpoint=endpoint) for endpoint in queryset]
         history_record(user=request.user, objects=list(queryset), message="Sent a test event.")
@@ -78,7 +79,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("webhooks.resend_delivery")
 
-    @admin.action(description="Re-send selected deliveries", permissions=["resend"])
+    @admin.action(description=_("Re-send selected deliveries"), permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
         copies = [delivery_resend(delivery=delivery) for delivery in queryset.select_related("endpoint")]
         history_record(user=request.user, objects=list(queryset), message="Re-sent.")

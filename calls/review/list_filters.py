@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from calls.review.display import extracted_titles
 
@@ -43,7 +44,7 @@ def filled_q(field: str) -> Q:
 
 
 class AnsweredFilter(admin.SimpleListFilter):
-    title = "answered"
+    title = _("answered")
     parameter_name = "answered"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -56,7 +57,7 @@ class AnsweredFilter(admin.SimpleListFilter):
 
 
 class TalkTimeFilter(admin.SimpleListFilter):
-    title = "talk time"
+    title = _("talk time")
     parameter_name = "talk"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -68,7 +69,7 @@ class TalkTimeFilter(admin.SimpleListFilter):
 
 
 class FilledFieldFilter(admin.SimpleListFilter):
-    title = "extracted field found"
+    title = _("extracted field found")
     parameter_name = "filled"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -81,7 +82,7 @@ class FilledFieldFilter(admin.SimpleListFilter):
 class ProcessingFilter(admin.SimpleListFilter):
     """Calls by the state of their transcription and extraction (Call.processing's status)."""
 
-    title = "processing"
+    title = _("processing")
     parameter_name = "processing"
     NOT_PROCESSED = "none"
     STATES = ("failed", "done", "queued", "running")
