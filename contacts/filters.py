@@ -13,7 +13,7 @@ class CalledFilter(admin.SimpleListFilter):
     parameter_name = "called"
 
     def lookups(self, request, model_admin):
-        return [("no", "Never called"), ("yes", "Called at least once")]
+        return [("no", _("Never called")), ("yes", _("Called at least once"))]
 
     def queryset(self, request, queryset):
         has_calls = Exists(Call.objects.filter(contact=OuterRef("pk")))

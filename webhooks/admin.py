@@ -43,15 +43,16 @@ class EndpointAdmin(admin.ModelAdmin):
         generated = not obj.secret
         super().save_model(request, obj, form, change)
         if generated:
-            self.message_user(request, f"Signing secret of {obj}: {obj.secret} (give it to the receiver; it stays "
-                                       "readable here to those who may change endpoints).", messages.WARNING)
+            self.message_user(request, _("Signing secret of %(endpoint)s: %(secret)s (give it to the receiver; it "
+                                         "stays readable here to those who may change endpoints).")
+                              % {"endpoint": obj, "secret": obj.secret}, messages.WARNING)
 
     @admin.action(description=_("Send test event"), permissions=["change"])
     def send_test(self, request: HttpRequest, queryset: QuerySet) -> None:
         sent = [endpoint_send_test(endpoint=endpoint) for endpoint in queryset]
         history_record(user=request.user, objects=list(queryset), message="Sent a test event.")
-        self.message_user(request, f"Queued a test event to {len(sent)} endpoint(s); see Deliveries.",
-                          messages.SUCCESS)
+        self.message_user(request, _("Queued a test event to %(count)s endpoint(s); see Deliveries.")
+                          % {"count": len(sent)}, messages.SUCCESS)
 
 
 @admin.register(Delivery)
@@ -83,6 +84,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
         copies = [delivery_resend(delivery=delivery) for delivery in queryset.select_related("endpoint")]
         history_record(user=request.user, objects=list(queryset), message="Re-sent.")
-        self.message_user(request, f"Queued {len(copies)} re-send(s).", messages.SUCCESS)
+        self.message_user(request, _("Queued %(count)s re-send(s).") % {"count": len(copies)}, messages.SUCCESS)
 
 

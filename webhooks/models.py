@@ -47,7 +47,7 @@ class Endpoint(models.Model):
     def clean(self) -> None:
         events = self.events if isinstance(self.events, list) else None
         if not events or not set(events) <= set(SUBSCRIBABLE):
-            raise ValidationError({"events": f"Choose one or more of: {', '.join(SUBSCRIBABLE)}."})
+            raise ValidationError({"events": _("Choose one or more of: %(events)s.") % {"events": ", ".join(SUBSCRIBABLE)}})
 
     def save(self, *args, **kwargs) -> None:
         if not self.secret:

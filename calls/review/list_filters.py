@@ -29,9 +29,9 @@ class TalkBucket:
 
 
 TALK_BUCKETS = (
-    TalkBucket("0-30", "under 30 s", 0, 30), TalkBucket("30-60", "30 s to 1 min", 30, 60),
-    TalkBucket("60-120", "1 to 2 min", 60, 120), TalkBucket("120-300", "2 to 5 min", 120, 300),
-    TalkBucket("300-", "5 min or more", 300, None),
+    TalkBucket("0-30", _("under 30 s"), 0, 30), TalkBucket("30-60", _("30 s to 1 min"), 30, 60),
+    TalkBucket("60-120", _("1 to 2 min"), 60, 120), TalkBucket("120-300", _("2 to 5 min"), 120, 300),
+    TalkBucket("300-", _("5 min or more"), 300, None),
 )
 ANSWERED = Q(answered_at__isnull=False)
 EXTRACTED = ~Q(extracted_data={})
@@ -48,7 +48,7 @@ class AnsweredFilter(admin.SimpleListFilter):
     parameter_name = "answered"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "Answered"), ("no", "Not answered")]
+        return [("yes", _("Answered")), ("no", _("Not answered"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "yes":
@@ -88,8 +88,8 @@ class ProcessingFilter(admin.SimpleListFilter):
     STATES = ("failed", "done", "queued", "running")
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("failed", "Processing failed"), ("done", "Processed"), ("queued", "Waiting to be processed"),
-                ("running", "Being processed"), (self.NOT_PROCESSED, "Not processed")]
+        return [("failed", _("Processing failed")), ("done", _("Processed")), ("queued", _("Waiting to be processed")),
+                ("running", _("Being processed")), (self.NOT_PROCESSED, _("Not processed"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == self.NOT_PROCESSED:  # no status at all, or none of the four
