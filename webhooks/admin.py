@@ -3,6 +3,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from voicebot_site.admin_history import history_record
@@ -14,7 +15,7 @@ class EndpointForm(forms.ModelForm):
     url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https",
                          help_text=_("http:// or https:// address that receives a POST per event."))
     events = forms.MultipleChoiceField(
-        choices=[(event.value, f"{event.value}: {event.label}") for event in SUBSCRIBABLE],
+        choices=[(event.value, format_lazy("{}: {}", event.value, event.label)) for event in SUBSCRIBABLE],
         widget=forms.CheckboxSelectMultiple)
 
     class Meta:
