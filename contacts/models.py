@@ -25,10 +25,10 @@ class Contact(models.Model):
     phone_number = PhoneNumberField(
         _("phone number"), max_length=20, unique=True, help_text=_("E.164, e.g. +34600123456")
     )
-    name = models.CharField(max_length=200, blank=True)
-    comments = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    comments = models.TextField(_("comments"), blank=True)
     attributes = models.JSONField(
-        default=dict, blank=True,
+        _("attributes"), default=dict, blank=True,
         help_text=_("Free-form facts about the person (a spreadsheet's extra columns): name: text or number. "
                     "Prompts read them as {{contact.attributes.<name>}}."),
     )
@@ -51,11 +51,12 @@ class Contact(models.Model):
         _("number rejected by carrier"), default=False,
         help_text=_("Twilio refused the number as invalid; it is not dialled again until you correct it."),
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_called_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_called_at = models.DateTimeField(_("last called at"), null=True, blank=True, db_index=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("contact"), _("contacts")
         ordering = ["-created_at", "-id"]
         permissions = [
             ("import_contacts", "Can import contacts"),
@@ -91,11 +92,15 @@ class PendingImport(models.Model):
     In the database rather than on one host's disk, so the confirm may reach any web process or host.
     """
 
-    token = models.CharField(max_length=32, unique=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    filename = models.CharField(max_length=255)
-    content = models.BinaryField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    token = models.CharField(_("token"), max_length=32, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.CASCADE,
+                                    related_name="+")
+    filename = models.CharField(_("filename"), max_length=255)
+    content = models.BinaryField(_("content"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name, verbose_name_plural = _("pending import"), _("pending imports")
 
     def __str__(self) -> str:
         return f"{self.filename} (uploaded {self.created_at:%Y-%m-%d %H:%M})"

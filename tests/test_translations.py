@@ -149,6 +149,7 @@ def test_the_admin_home_and_its_dashboard_speak_spanish(admin_client_logged, spa
         "Tasa de respuesta": "Answer rate", "Tiempo medio de conversación": "Average talk time",
         ">Secciones<": ">Sections<", "Llamadas en curso ahora": "Calls in flight now",
         "Contactos y llamadas": "Contacts and calls", "Webhooks salientes": "Webhooks out",
+        ">Contactos de campaña<": ">Campaign contacts<", ">Entregas<": ">Deliveries<",
     })
     assert "Acciones recientes" in html  # Django's own strings follow the same setting
 
@@ -164,7 +165,7 @@ def test_the_contacts_list_speaks_spanish(admin_client_logged, spanish):
         "Se le puede llamar": "Can be called", "Importar contactos": "Import contacts",
         "historial de llamadas": "call history", "Nunca llamado": "Never called", "No: no llamar": "No: do not call",
         "Marcar los contactos seleccionados como «no llamar»": "Mark selected contacts as do not call",
-        "Buscar por número de teléfono": "Search by phone number",
+        "Buscar por número de teléfono": "Search by phone number", "Última llamada el": "Last called at",
     })
     assert ">Sí<" in html
 
