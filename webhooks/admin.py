@@ -16,7 +16,7 @@ class EndpointForm(forms.ModelForm):
                          help_text=_("http:// or https:// address that receives a POST per event."))
     events = forms.MultipleChoiceField(
         choices=[(event.value, format_lazy("{}: {}", event.value, event.label)) for event in SUBSCRIBABLE],
-        widget=forms.CheckboxSelectMultiple)
+        widget=forms.CheckboxSelectMultiple, label=_("Events"))
 
     class Meta:
         model = Endpoint
