@@ -32,8 +32,9 @@ class Endpoint(models.Model):
     url = models.URLField(_("URL"), max_length=500, validators=[URLValidator(schemes=["http", "https"])],
                           help_text=_("http:// or https:// address that receives a POST per event."))
     events = models.JSONField(_("events"), default=list, help_text=_("The events sent to it."))
-    secret = models.CharField(_("secret"), max_length=100, blank=True,
-                              help_text=_("Signs each delivery (README, \"Webhooks out\"). Leave blank to generate one."))
+    secret = models.CharField(
+        _("secret"), max_length=100, blank=True,
+        help_text=_("Signs each delivery (README, \"Webhooks out\"). Leave blank to generate one."))
     active = models.BooleanField(_("active"), default=True,
                                  help_text=_("Inactive endpoints get nothing new; retries stop."))
     description = models.CharField(_("description"), max_length=200, blank=True)
