@@ -206,6 +206,19 @@ def test_a_call_page_speaks_spanish(admin_client_logged, spanish):
     })
 
 
+@pytest.mark.django_db
+def test_the_live_panel_hands_its_scripts_spanish_words(admin_client_logged, spanish):
+    """static/calls/live_call.js and live_listen.js write the words the page gives them (data-text-*)."""
+    call = CallFactory(status="in-progress")
+
+    html = page(admin_client_logged, f"/admin/calls/call/{call.pk}/change/")
+
+    assert_shown_in_spanish(html, {
+        'data-text-live="En directo"': 'data-text-live="Live"', 'data-text-reconnecting="Reconectando…"': "Reconnecting",
+        'data-text-stop="Dejar de escuchar"': "Stop listening", ">Colgar</button>": ">Hang up</button>",
+    })
+
+
 def test_start_up_refuses_a_language_we_have_no_translation_for(tmp_path):
     env = {**os.environ, "SECRET_KEY": secrets.token_urlsafe(50), "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
 
