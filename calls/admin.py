@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy as _
 
 from calls.review.display import (
     field_label, cost_currency, cost_table, money,
@@ -58,8 +59,8 @@ class CallEventInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name = "timeline event"
-    verbose_name_plural = "timeline"
+    verbose_name = _("timeline event")
+    verbose_name_plural = _("timeline")
 
     def has_add_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         return False
@@ -67,18 +68,18 @@ class CallEventInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         return False
 
-    @admin.display(description="Time")
+    @admin.display(description=_("Time"))
     def time(self, event: CallEvent) -> str:
         return f"{timezone.localtime(event.at):%H:%M:%S}"
 
-    @admin.display(description="What happened")
+    @admin.display(description=_("What happened"))
     def what(self, event: CallEvent) -> str:
         status = event.details.get("status")
         if event.kind == CallEvent.Kind.STATUS and status in CallStatus.values:
             return CallStatus(status).label
         return event.get_kind_display()  # an unknown kind (an older version's) is shown as stored
 
-    @admin.display(description="Details")
+    @admin.display(description=_("Details"))
     def details(self, event: CallEvent) -> str:
         parts = []
         for key, value in event.details.items():
@@ -86,7 +87,7 @@ class CallEventInline(admin.TabularInline):
             if value in (None, "", [], {}) or key in EVENT_DETAILS_HIDDEN or shown_as_what:
                 continue
             if isinstance(value, bool):
-                value = "yes" if value else "no"
+                value = _("yes") if value else _("no")
             elif key == "duration" and isinstance(value, int | float):
                 value = format_duration(value)
             elif key == "end_reason" and value in EndReason.values:
@@ -96,7 +97,7 @@ class CallEventInline(admin.TabularInline):
 
 
 EVENT_DETAILS_HIDDEN = frozenset({"sequence_number"})
-EVENT_DETAIL_NAMES = {"sid": "Call SID", "stream_sid": "Stream SID", "filler": "Filler line said"}
+EVENT_DETAIL_NAMES = {"sid": _("Call SID"), "stream_sid": _("Stream SID"), "filler": _("Filler line said")}
 
 
 @admin.register(Call)
@@ -111,7 +112,7 @@ class CallAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "created_at"
     search_fields = ("phone_number", "contact__phone_number", "contact__name", "twilio_sid")
-    search_help_text = "Phone number (any format), name, call SID, or any extracted value."
+    search_help_text = _("Phone number (any format), name, call SID, or any extracted value.")
     list_select_related = ("contact",)
     list_per_page = 50
     actions = ["export_xlsx", "export_csv", "hang_up", "reprocess"]
@@ -119,13 +120,13 @@ class CallAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("contact", "phone_number", "status_badge", "end_reason", "answered_by", "transfer_display",
                            "error")}),
-        ("Timing", {"fields": ("created_at", "answered_at", "ended_at", "duration_display")}),
-        ("Cost", {"fields": ("cost_display", "cost_table_display")}),
-        ("Recording", {"fields": ("audio_player", "recording_download")}),
-        ("Conversation", {"fields": ("final_transcript", "live_transcript_display")}),
-        ("Extracted data", {"fields": ("extracted_table", "extraction_error")}),
-        ("Twilio", {"classes": ("collapse",), "fields": ("twilio_sid", "stream_sid", "code", "status_sequence")}),
-        ("Processing", {"classes": ("collapse",), "fields": ("processing_display", "token_usage_display",
+        (_("Timing"), {"fields": ("created_at", "answered_at", "ended_at", "duration_display")}),
+        (_("Cost"), {"fields": ("cost_display", "cost_table_display")}),
+        (_("Recording"), {"fields": ("audio_player", "recording_download")}),
+        (_("Conversation"), {"fields": ("final_transcript", "live_transcript_display")}),
+        (_("Extracted data"), {"fields": ("extracted_table", "extraction_error")}),
+        (_("Twilio"), {"classes": ("collapse",), "fields": ("twilio_sid", "stream_sid", "code", "status_sequence")}),
+        (_("Processing"), {"classes": ("collapse",), "fields": ("processing_display", "token_usage_display",
                                                            "metrics_display")}),
     )
     readonly_fields = (
@@ -187,7 +188,7 @@ class CallAdmin(admin.ModelAdmin):
         for name, options in super().get_fieldsets(request, obj):
             fields = [field for field in options["fields"] if field not in hidden]
             # A failed processing is what staff need to see first, so its section opens by itself.
-            opened = name == "Processing" and obj is not None and processing_failed(obj)
+            opened = "processing_display" in fields and obj is not None and processing_failed(obj)
             if fields:
                 fieldsets.append((name, {**options, "fields": fields, **({"classes": ()} if opened else {})}))
         return fieldsets
@@ -203,7 +204,7 @@ class CallAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         can_upload = self.has_upload_recording_permission(request)
-        context = {"title": "Calls", "can_upload": can_upload, "can_try": may_try(request)}
+        context = {"title": _("Calls"), "can_upload": can_upload, "can_try": may_try(request)}
         return super().changelist_view(request, {**context, **(extra_context or {})})
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):
@@ -228,37 +229,38 @@ class CallAdmin(admin.ModelAdmin):
 
     # List columns
 
-    @admin.display(description="Contact", ordering="contact__phone_number")
+    @admin.display(description=_("Contact"), ordering="contact__phone_number")
     def contact_display(self, call: Call) -> str:
         return str(call.contact)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, call: Call) -> SafeString:
         if not call.is_test:
             return self._status_badge(call)
-        return format_html('{} <span class="call-test" title="A test call from the browser (Try this script)">Test'
-                           '</span>', self._status_badge(call))
+        return format_html('{} <span class="call-test" title="{}">{}</span>', self._status_badge(call),
+                           _("A test call from the browser (Try this script)"), _("Test"))
 
     def _status_badge(self, call: Call) -> SafeString:
         label = call.get_status_display()
         if not call.is_final:
             # live_status.js refreshes badges that carry the call's id, until the call ends.
             badge = ('<span class="call-status call-status--{}" data-live-call="{}" data-live-url="{}" '
-                     'title="Updates by itself">{}</span> <a class="call-watch" href="{}#live-call">Watch live</a>')
-            return format_html(badge, call.status, call.pk, reverse("admin:calls_call_live_status"), label,
-                               reverse("admin:calls_call_change", args=[call.pk]))
+                     'title="{}">{}</span> <a class="call-watch" href="{}#live-call">{}</a>')
+            return format_html(badge, call.status, call.pk, reverse("admin:calls_call_live_status"),
+                               _("Updates by itself"), label, reverse("admin:calls_call_change", args=[call.pk]),
+                               _("Watch live"))
         return format_html('<span class="call-status call-status--{}">{}</span>', call.status, label)
 
-    @admin.display(description="Created at", ordering="created_at")
+    @admin.display(description=_("Created at"), ordering="created_at")
     def created_display(self, call: Call) -> str:
         # Shorter than Django's "Nov. 25, 2026, 3:04 a.m." and allowed to wrap, so the extracted columns fit.
         return f"{timezone.localtime(call.created_at):%Y-%m-%d %H:%M}"
 
-    @admin.display(description="Duration", ordering="duration")
+    @admin.display(description=_("Duration"), ordering="duration")
     def duration_display(self, call: Call) -> str:
         return format_duration(call.duration) or "–"
 
-    @admin.display(description="Other extracted data")
+    @admin.display(description=_("Other extracted data"))
     def extracted_summary(self, call: Call) -> str:
         """Extracted values that have no column: fields of an earlier schema, or everything if none is set."""
         others = extracted_others(call.extracted_data).items()
@@ -267,32 +269,32 @@ class CallAdmin(admin.ModelAdmin):
 
     # Call page
 
-    @admin.display(description="Recording")
+    @admin.display(description=_("Recording"))
     def audio_player(self, call: Call) -> SafeString | str:
         name = recording_url_name(call)
         if name is None:
-            return "Deleted" if call.recording_deleted_at else "No recording"
+            return _("Deleted") if call.recording_deleted_at else _("No recording")
         url = reverse("recording", kwargs={"name": name})
         return format_html('<audio class="call-audio" controls preload="metadata" src="{}"></audio>', url)
 
-    @admin.display(description="Download")
+    @admin.display(description=_("Download"))
     def recording_download(self, call: Call) -> SafeString | str:
         name = recording_url_name(call)
         if name is None:
             return "–"
         url = reverse("recording", kwargs={"name": name})
-        return format_html('<a href="{}" download>Download the recording</a>', url)
+        return format_html('<a href="{}" download>{}</a>', url, _("Download the recording"))
 
-    @admin.display(description="Transcript")
+    @admin.display(description=_("Transcript"))
     def final_transcript(self, call: Call) -> SafeString:
         turns = transcript_turns(call.transcript) or conversation_turns(call.conversation)
-        return _render_turns(turns, empty="Not transcribed yet.")
+        return _render_turns(turns, empty=_("Not transcribed yet."))
 
-    @admin.display(description="Live transcript")
+    @admin.display(description=_("Live transcript"))
     def live_transcript_display(self, call: Call) -> SafeString:
-        return _render_turns(transcript_turns(call.live_transcript), empty="Nothing heard.")
+        return _render_turns(transcript_turns(call.live_transcript), empty=_("Nothing heard."))
 
-    @admin.display(description="Extracted fields")
+    @admin.display(description=_("Extracted fields"))
     def extracted_table(self, call: Call) -> SafeString | str:
         rows = extracted_rows(call.extracted_data)
         if not rows:
@@ -300,27 +302,27 @@ class CallAdmin(admin.ModelAdmin):
         cells = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         return format_html('<table class="call-extracted">{}</table>', cells)
 
-    @admin.display(description="Transcription and extraction")
+    @admin.display(description=_("Transcription and extraction"))
     def processing_display(self, call: Call) -> SafeString:
         return processing_table(call)
 
-    @admin.display(description="AI tokens used in the call")
+    @admin.display(description=_("AI tokens used in the call"))
     def token_usage_display(self, call: Call) -> SafeString | str:
         return token_usage_table(call.token_usage)
 
-    @admin.display(description="Cost", ordering="cost_total")
+    @admin.display(description=_("Cost"), ordering="cost_total")
     def cost_display(self, call: Call) -> str:
         return money(call.cost_total, cost_currency(call.cost)) if call.cost_total is not None else "–"
 
-    @admin.display(description="What it cost")
+    @admin.display(description=_("What it cost"))
     def cost_table_display(self, call: Call) -> SafeString | str:
         return cost_table(call.cost)
 
-    @admin.display(description="Conversation measures")
+    @admin.display(description=_("Conversation measures"))
     def metrics_display(self, call: Call) -> SafeString | str:
         return metrics_table(call.metrics)
 
-    @admin.display(description="Transferred to a person")
+    @admin.display(description=_("Transferred to a person"))
     def transfer_display(self, call: Call) -> str:
         """Reason, number and outcome of the transfer_call hand-off (calls.transfer), or "-"."""
         transfer = call.transfer if isinstance(call.transfer, dict) else {}
@@ -377,7 +379,8 @@ class CallAdmin(admin.ModelAdmin):
         except CallError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:
-            self.message_user(request, "Whispered to the bot: it hears it before its next reply.", messages.SUCCESS)
+            self.message_user(request, _("Whispered to the bot: it hears it before its next reply."),
+                              messages.SUCCESS)
         return redirect("admin:calls_call_change", pk)
 
     # Re-run processing and upload recordings
@@ -406,10 +409,10 @@ class CallAdmin(admin.ModelAdmin):
             else:
                 history_record(user=request.user, objects=[call], flag=ADDITION,
                                message="Uploaded a recording made elsewhere; transcription and extraction queued.")
-                self.message_user(request, f"Recording uploaded for {call.contact}: transcription and extraction "
-                                           "are queued.", messages.SUCCESS)
+                self.message_user(request, _("Recording uploaded for %(contact)s: transcription and extraction "
+                                             "are queued.") % {"contact": call.contact}, messages.SUCCESS)
                 return redirect("admin:calls_call_change", call.pk)
-        return self._render_upload(request, form, title="Upload a recording")
+        return self._render_upload(request, form, title=_("Upload a recording"))
 
     def recording_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The call page's "Upload recording": replaces the call's recording and processes it again."""
@@ -425,10 +428,11 @@ class CallAdmin(admin.ModelAdmin):
             else:
                 history_record(user=request.user, objects=[call],
                                message="Replaced the recording; transcription and extraction queued.")
-                self.message_user(request, "Recording replaced: transcription and extraction are queued.",
+                self.message_user(request, _("Recording replaced: transcription and extraction are queued."),
                                   messages.SUCCESS)
                 return redirect("admin:calls_call_change", call.pk)
-        return self._render_upload(request, form, title=f"Replace the recording of {call}", call=call)
+        return self._render_upload(request, form, title=_("Replace the recording of %(call)s") % {"call": call},
+                                   call=call)
 
     def _render_upload(self, request: HttpRequest, form: RecordingForm, *, title: str,
                        call: Call | None = None) -> TemplateResponse:
@@ -439,19 +443,20 @@ class CallAdmin(admin.ModelAdmin):
     def _report_reprocess(self, request: HttpRequest, report: ReprocessReport) -> None:
         history_record(user=request.user, objects=report.queued, message="Re-ran transcription and extraction.")
         if report.queued:
-            self.message_user(request, f"Queued {len(report.queued)} call(s) for transcription and extraction.",
-                              messages.SUCCESS)
+            self.message_user(request, _("Queued %(count)s call(s) for transcription and extraction.")
+                              % {"count": len(report.queued)}, messages.SUCCESS)
         for reason, calls in report.skipped.items():
             numbers = ", ".join(call.phone_number for call in calls[:5]) + (" …" if len(calls) > 5 else "")
-            self.message_user(request, f"Skipped {len(calls)} call(s), {reason}: {numbers}.", messages.WARNING)
+            self.message_user(request, _("Skipped %(count)s call(s), %(reason)s: %(numbers)s.")
+                              % {"count": len(calls), "reason": reason, "numbers": numbers}, messages.WARNING)
 
     # Actions
 
-    @admin.action(description="Re-run transcription and extraction", permissions=["rerun_processing"])
+    @admin.action(description=_("Re-run transcription and extraction"), permissions=["rerun_processing"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._report_reprocess(request, process_calls_enqueue(calls=queryset))
 
-    @admin.action(description="Hang up selected live calls", permissions=["hangup_call"])
+    @admin.action(description=_("Hang up selected live calls"), permissions=["hangup_call"])
     def hang_up(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = 0
         for call in queryset.select_related("contact"):
@@ -461,19 +466,21 @@ class CallAdmin(admin.ModelAdmin):
             try:
                 call = call_hang_up(call=call)
             except CallError as exc:
-                self.message_user(request, f"Could not hang up {call.phone_number}: {exc.message}", messages.ERROR)
+                self.message_user(request, _("Could not hang up %(number)s: %(error)s")
+                                  % {"number": call.phone_number, "error": exc.message}, messages.ERROR)
                 continue
             history_record(user=request.user, objects=[call], message="Hung up.")
-            self.message_user(request, f"Hung up {call.phone_number} ({call.twilio_sid or 'not dialled yet'}).",
-                              messages.SUCCESS)
+            self.message_user(request, _("Hung up %(number)s (%(sid)s).") % {
+                "number": call.phone_number, "sid": call.twilio_sid or _("not dialled yet")}, messages.SUCCESS)
         if ended:
-            self.message_user(request, f"{ended} selected call(s) had already ended.", messages.INFO)
+            self.message_user(request, _("%(count)s selected call(s) had already ended.") % {"count": ended},
+                              messages.INFO)
 
-    @admin.action(description="Export selected calls to Excel (.xlsx)", permissions=["export_calls"])
+    @admin.action(description=_("Export selected calls to Excel (.xlsx)"), permissions=["export_calls"])
     def export_xlsx(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return _download(call_history_xlsx(queryset.select_related("contact")), XLSX_CONTENT_TYPE, "xlsx")
 
-    @admin.action(description="Export selected calls to CSV", permissions=["export_calls"])
+    @admin.action(description=_("Export selected calls to CSV"), permissions=["export_calls"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return _download(call_history_csv(queryset.select_related("contact")), "text/csv; charset=utf-8", "csv")
 

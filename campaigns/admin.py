@@ -13,10 +13,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy as _
 
 from calls.models import Call
 from campaigns import services
-from campaigns.admin_forms import RETRY_LABELS, CampaignForm
+from campaigns.admin_forms import DAY_LABELS, RETRY_LABELS, CampaignForm
 from campaigns.api import ACTIONS
 from campaigns.models import Campaign, CampaignContact, CampaignState
 from campaigns.results import FORMATS, campaign_results_response
@@ -27,6 +28,7 @@ from voicebot_site.admin_history import history_record
 EDITABLE = (CampaignState.DRAFT, CampaignState.PAUSED)
 REFRESH_SECONDS = 5
 RECENT_CALLS = 20
+ACTION_LABELS = {"start": _("Start"), "pause": _("Pause"), "resume": _("Resume"), "cancel": _("Cancel")}
 # Which buttons a campaign in each state offers.
 OFFERED = {
     CampaignState.DRAFT: ("start", "cancel"),
@@ -44,15 +46,15 @@ class CampaignAdmin(admin.ModelAdmin):
     change_form_template = "admin/campaigns/campaign/change_form.html"
     rules_fieldsets = [
         (None, {"fields": ["name", "profile", "success_rule", "required_fields"]}),
-        ("When (in the callee's own time)", {"fields": ["starts_at", "ends_at", "days", "hours", "time_zone"]}),
-        ("Limits", {"fields": ["max_in_flight", "calls_per_second"]}),
-        ("Retries", {"fields": ["max_attempts", *(f"retry_{outcome}" for outcome in RETRY_OUTCOMES)]}),
+        (_("When (in the callee's own time)"), {"fields": ["starts_at", "ends_at", "days", "hours", "time_zone"]}),
+        (_("Limits"), {"fields": ["max_in_flight", "calls_per_second"]}),
+        (_("Retries"), {"fields": ["max_attempts", *(f"retry_{outcome}" for outcome in RETRY_OUTCOMES)]}),
     ]
     readonly_fieldsets = [
         (None, {"fields": ["name", "state", "profile", "success_rule", "required_fields"]}),
-        ("When (in the callee's own time)", {"fields": ["starts_at", "ends_at", "window_display", "time_zone"]}),
-        ("Limits", {"fields": ["max_in_flight", "calls_per_second"]}),
-        ("Retries", {"fields": ["max_attempts", "retry_display"]}),
+        (_("When (in the callee's own time)"), {"fields": ["starts_at", "ends_at", "window_display", "time_zone"]}),
+        (_("Limits"), {"fields": ["max_in_flight", "calls_per_second"]}),
+        (_("Retries"), {"fields": ["max_attempts", "retry_display"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -70,22 +72,24 @@ class CampaignAdmin(admin.ModelAdmin):
             return []
         return [field for _, options in self.readonly_fieldsets for field in options["fields"]]
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress_link(self, campaign: Campaign) -> str:
         url = reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
-        return format_html('<a href="{}">{} of {} done</a>', url, campaign.done_count, campaign.total_count)
+        return format_html('<a href="{}">{}</a>', url, _("%(done)s of %(total)s done")
+                           % {"done": campaign.done_count, "total": campaign.total_count})
 
-    @admin.display(description="Window")
+    @admin.display(description=_("Window"))
     def window_display(self, campaign: Campaign) -> str:
         try:
-            return Window.from_json(campaign.window).describe()
+            return Window.from_json(campaign.window).describe(day_names=DAY_LABELS, joiner=_("and"))
         except WindowInvalid as exc:
-            return f"Invalid: {exc}"
+            return _("Invalid: %(error)s") % {"error": exc}
 
-    @admin.display(description="Retry delays")
+    @admin.display(description=_("Retry delays"))
     def retry_display(self, campaign: Campaign) -> str:
         delays = campaign.retry_delays or {}
-        return "; ".join(f"{RETRY_LABELS[o]}: " + (f"{delays[o] / 60:g} min" if delays.get(o) else "no retry")
+        return "; ".join(f"{RETRY_LABELS[o]}: " + (_("%(minutes)s min") % {"minutes": f"{delays[o] / 60:g}"}
+                                                   if delays.get(o) else _("no retry"))
                          for o in RETRY_OUTCOMES)
 
     def get_queryset(self, request: HttpRequest):
@@ -94,7 +98,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def response_change(self, request: HttpRequest, obj: Campaign) -> HttpResponse:
         if "_continue" in request.POST:
             return super().response_change(request, obj)
-        self.message_user(request, f"Saved the rules of {obj}.", messages.SUCCESS)
+        self.message_user(request, _("Saved the rules of %(campaign)s.") % {"campaign": obj}, messages.SUCCESS)
         return redirect("admin:campaigns_campaign_progress", obj.pk)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
@@ -116,11 +120,11 @@ class CampaignAdmin(admin.ModelAdmin):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=pk)
         progress = services.campaign_progress(campaign=campaign)
-        offered = [name for name in OFFERED.get(campaign.state, ()) if _may(request, name)]
+        offered = [(name, ACTION_LABELS[name]) for name in OFFERED.get(campaign.state, ()) if _may(request, name)]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Campaign: {campaign}",
+            "title": _("Campaign: %(campaign)s") % {"campaign": campaign},
             "campaign": campaign,
             "progress": progress,
             "states": _labelled(progress.by_state, CampaignContact._meta.get_field("state").choices),
@@ -146,7 +150,8 @@ class CampaignAdmin(admin.ModelAdmin):
         except services.CampaignStateError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         except ValidationError as exc:
-            self.message_user(request, "Fix the rules first: " + " ".join(exc.messages), messages.ERROR)
+            self.message_user(request, _("Fix the rules first: %(errors)s") % {"errors": " ".join(exc.messages)},
+                              messages.ERROR)
         else:
             history_record(user=request.user, objects=[campaign], message=f"{action.title()}.")
             self.message_user(request, f"{campaign}: {campaign.get_state_display().lower()}.", messages.SUCCESS)
@@ -203,7 +208,7 @@ class CampaignContactAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         services.entry_reschedule_one(entry=obj)
 
-    @admin.display(description="Last call")
+    @admin.display(description=_("Last call"))
     def last_call_link(self, entry: CampaignContact) -> str:
         if entry.last_call is None:
             return ""

@@ -3,33 +3,39 @@ hour ranges, retries in minutes per outcome, the required fields as a comma-sepa
 The model's own checks (campaigns.rules) decide."""
 from django import forms
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from calls.agent_config import profile_names
 from campaigns.models import Campaign
 from campaigns.rules import RETRY_OUTCOMES
-from campaigns.windows import DAY_NAMES
 
-RETRY_LABELS = {"busy": "busy", "no_answer": "no answer", "failed": "failed", "voicemail": "voicemail",
-                "ai_unavailable": "AI unavailable", "stream_lost": "stream lost"}
+RETRY_LABELS = {"busy": _("busy"), "no_answer": _("no answer"), "failed": _("failed"), "voicemail": _("voicemail"),
+                "ai_unavailable": _("AI unavailable"), "stream_lost": _("stream lost")}
+# campaigns.windows.DAY_NAMES in the admin's language (windows.py stays free of Django).
+DAY_LABELS = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
 # Model fields the form edits through fields of its own: their errors are shown there.
 _ERRORS_ON = {"window": "hours", "retry_delays": "retry_busy"}
 
 
 def _retry_field(outcome: str) -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=1, label=f"Retry after {RETRY_LABELS[outcome]} (minutes)",
-                              help_text="Empty: no retry after this outcome.")
+    return forms.IntegerField(required=False, min_value=1,
+                              label=format_lazy(_("Retry after {outcome} (minutes)"), outcome=RETRY_LABELS[outcome]),
+                              help_text=_("Empty: no retry after this outcome."))
 
 
 class CampaignForm(forms.ModelForm):
     profile = forms.ChoiceField(
-        required=False, label="Agent profile",
-        help_text="A folder under AI/profiles/: its files replace AI/'s, the others are AI/'s.")
+        required=False, label=_("Agent profile"),
+        help_text=_("A folder under AI/profiles/: its files replace AI/'s, the others are AI/'s."))
     days = forms.TypedMultipleChoiceField(
-        choices=list(enumerate(DAY_NAMES)), coerce=int, widget=forms.CheckboxSelectMultiple,
-        help_text="Days to call on, in the callee's own time.")
-    hours = forms.CharField(help_text="Local hour ranges, comma-separated: 10:00-14:00, 17:00-20:00")
+        choices=list(enumerate(DAY_LABELS)), coerce=int, widget=forms.CheckboxSelectMultiple, label=_("Days"),
+        help_text=_("Days to call on, in the callee's own time."))
+    hours = forms.CharField(label=_("Hours"),
+                            help_text=_("Local hour ranges, comma-separated: 10:00-14:00, 17:00-20:00"))
     required_fields = forms.CharField(
-        required=False, help_text="Extracted fields that must be filled for a success, comma-separated.")
+        required=False, label=_("Required fields"),
+        help_text=_("Extracted fields that must be filled for a success, comma-separated."))
     retry_busy = _retry_field("busy")
     retry_no_answer = _retry_field("no_answer")
     retry_failed = _retry_field("failed")
@@ -48,8 +54,8 @@ class CampaignForm(forms.ModelForm):
         if "profile" in self.fields:  # not when the rules are read-only
             names = profile_names(settings.AI_CONFIG_DIR)  # read now: a profile added needs no restart
             gone = [] if campaign.profile in ["", *names] else [
-                (campaign.profile, f"{campaign.profile} (no such folder)")]
-            self.fields["profile"].choices = [("", "Default agent (AI/)"), *((name, name) for name in names), *gone]
+                (campaign.profile, _("%(profile)s (no such folder)") % {"profile": campaign.profile})]
+            self.fields["profile"].choices = [("", _("Default agent (AI/)")), *((name, name) for name in names), *gone]
         window = campaign.window or {}
         self.initial.setdefault("days", window.get("days", []))
         self.initial.setdefault("hours", ", ".join("-".join(pair) for pair in window.get("hours", [])))
@@ -64,7 +70,7 @@ class CampaignForm(forms.ModelForm):
         for part in self.cleaned_data["hours"].split(","):
             start, sep, end = part.strip().partition("-")
             if not sep:
-                raise forms.ValidationError(f"{part.strip()!r} is not a range like 10:00-14:00.")
+                raise forms.ValidationError(_("%(part)r is not a range like 10:00-14:00.") % {"part": part.strip()})
             ranges.append([start.strip(), end.strip()])
         return ranges
 

@@ -7,6 +7,7 @@ settles a contact when its call ends.
 """
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from contacts.models import Contact
 from campaigns.rules import campaign_rules_check
@@ -36,56 +37,67 @@ def default_time_zone() -> str:
 
 
 class CampaignState(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    RUNNING = "running", "Running"
-    PAUSED = "paused", "Paused"
-    COMPLETED = "completed", "Completed"
-    CANCELED = "canceled", "Canceled"
+    DRAFT = "draft", _("Draft")
+    RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Paused")
+    COMPLETED = "completed", _("Completed")
+    CANCELED = "canceled", _("Canceled")
 
 
 class SuccessRule(models.TextChoices):
     """What counts as a success: the conversation happened, or it also gave the data the campaign is after."""
 
-    COMPLETED = "completed", "A completed conversation"
-    EXTRACTED = "extracted", "A completed conversation with the required fields extracted"
+    COMPLETED = "completed", _("A completed conversation")
+    EXTRACTED = "extracted", _("A completed conversation with the required fields extracted")
 
 
 class Campaign(models.Model):
     """A set of contacts to call with one agent profile, between dates, inside calling windows, within limits."""
 
-    name = models.CharField(max_length=200, unique=True)
-    state = models.CharField(max_length=20, choices=CampaignState.choices, default=CampaignState.DRAFT, db_index=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    state = models.CharField(_("state"), max_length=20, choices=CampaignState.choices, default=CampaignState.DRAFT,
+                             db_index=True)
     profile = models.CharField(
-        max_length=100, blank=True,
-        help_text="Agent profile: a folder under AI/profiles/; empty for the default agent.",
+        _("profile"), max_length=100, blank=True,
+        help_text=_("Agent profile: a folder under AI/profiles/; empty for the default agent."),
     )
-    starts_at = models.DateTimeField(null=True, blank=True, help_text="No call before this (empty: when started).")
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="No call after this; then the campaign ends.")
-    window = models.JSONField(default=default_window, help_text="Days (0 = Monday) and local hours to call in.")
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True,
+                                     help_text=_("No call before this (empty: when started)."))
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True,
+                                   help_text=_("No call after this; then the campaign ends."))
+    window = models.JSONField(_("window"), default=default_window,
+                              help_text=_("Days (0 = Monday) and local hours to call in."))
     time_zone = models.CharField(
-        max_length=64, default=default_time_zone,
-        help_text="The callee's zone when the number does not tell (a contact's own zone overrides both).",
+        _("time zone"), max_length=64, default=default_time_zone,
+        help_text=_("The callee's zone when the number does not tell (a contact's own zone overrides both)."),
     )
-    max_in_flight = models.PositiveIntegerField(default=5, help_text="Calls of this campaign at once, at most.")
-    calls_per_second = models.FloatField(default=1.0, help_text="New calls of this campaign per second, at most.")
+    max_in_flight = models.PositiveIntegerField(_("max in flight"), default=5,
+                                                help_text=_("Calls of this campaign at once, at most."))
+    calls_per_second = models.FloatField(_("calls per second"), default=1.0,
+                                         help_text=_("New calls of this campaign per second, at most."))
     retry_delays = models.JSONField(
-        default=default_retry_delays,
-        help_text="Seconds before another attempt, per outcome (busy, no_answer, failed, voicemail, "
-                  "ai_unavailable, stream_lost); null: no retry for that outcome.",
+        _("retry delays"), default=default_retry_delays,
+        help_text=_("Seconds before another attempt, per outcome (busy, no_answer, failed, voicemail, "
+                    "ai_unavailable, stream_lost); null: no retry for that outcome."),
     )
-    max_attempts = models.PositiveSmallIntegerField(default=3)
-    success_rule = models.CharField(max_length=20, choices=SuccessRule.choices, default=SuccessRule.COMPLETED)
+    max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=3)
+    success_rule = models.CharField(_("success rule"), max_length=20, choices=SuccessRule.choices,
+                                    default=SuccessRule.COMPLETED)
     required_fields = models.JSONField(
-        default=list, blank=True, help_text="Extracted fields that must be filled for a success (rule: extracted).",
+        _("required fields"), default=list, blank=True,
+        help_text=_("Extracted fields that must be filled for a success (rule: extracted)."),
     )
-    next_dial_at = models.DateTimeField(null=True, blank=True, help_text="Pacing: no new call of it before this.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    next_dial_at = models.DateTimeField(_("next dial at"), null=True, blank=True,
+                                        help_text=_("Pacing: no new call of it before this."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL,
                                    related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("campaign"), _("campaigns")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -104,18 +116,21 @@ class DialPace(models.Model):
     """One row: when the next campaign call of the whole deployment may start (CALLS_PER_SECOND, Twilio's limit
     for the account), booked under this row's lock by every scheduler (campaigns.scheduler.campaign_claim)."""
 
-    next_dial_at = models.DateTimeField(null=True, blank=True)
+    next_dial_at = models.DateTimeField(_("next dial at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name, verbose_name_plural = _("dial pace"), _("dial paces")
 
     def __str__(self) -> str:
         return f"next campaign dial at {self.next_dial_at}"
 
 
 class ContactState(models.TextChoices):
-    PENDING = "pending", "Waiting for its next attempt"
-    DIALING = "dialing", "Being dialled"
-    CALLING = "calling", "On a call"
-    PROCESSING = "processing", "Waiting for the call's last report or its extraction"
-    DONE = "done", "Done"
+    PENDING = "pending", _("Waiting for its next attempt")
+    DIALING = "dialing", _("Being dialled")
+    CALLING = "calling", _("On a call")
+    PROCESSING = "processing", _("Waiting for the call's last report or its extraction")
+    DONE = "done", _("Done")
 
 
 IN_FLIGHT_STATES = (ContactState.DIALING, ContactState.CALLING)
@@ -124,37 +139,44 @@ IN_FLIGHT_STATES = (ContactState.DIALING, ContactState.CALLING)
 class Outcome(models.TextChoices):
     """How a contact's run ended."""
 
-    SUCCEEDED = "succeeded", "Succeeded"
-    NOT_SUCCEEDED = "not_succeeded", "Talked, without the required data"
-    EXHAUSTED = "exhausted", "No success within the attempts allowed"
-    REFUSED = "refused", "Not callable (do-not-call, invalid number, ...)"
-    NO_WINDOW = "no_window", "No time inside the window"
-    EXPIRED = "expired", "The campaign's end date passed"
-    CANCELED = "canceled", "The campaign was canceled"
+    SUCCEEDED = "succeeded", _("Succeeded")
+    NOT_SUCCEEDED = "not_succeeded", _("Talked, without the required data")
+    EXHAUSTED = "exhausted", _("No success within the attempts allowed")
+    REFUSED = "refused", _("Not callable (do-not-call, invalid number, ...)")
+    NO_WINDOW = "no_window", _("No time inside the window")
+    EXPIRED = "expired", _("The campaign's end date passed")
+    CANCELED = "canceled", _("The campaign was canceled")
 
 
 class CampaignContact(models.Model):
     """One contact's run through a campaign."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="entries")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="campaign_entries")
-    state = models.CharField(max_length=20, choices=ContactState.choices, default=ContactState.PENDING)
-    time_zone = models.CharField(max_length=64, blank=True, help_text="Overrides the zones of the number.")
-    zones = models.CharField(max_length=400, blank=True, help_text="The zones the window must hold in, comma-separated.")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="entries")
+    contact = models.ForeignKey(Contact, verbose_name=_("contact"), on_delete=models.CASCADE,
+                                related_name="campaign_entries")
+    state = models.CharField(_("state"), max_length=20, choices=ContactState.choices, default=ContactState.PENDING)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True,
+                                 help_text=_("Overrides the zones of the number."))
+    zones = models.CharField(_("zones"), max_length=400, blank=True,
+                             help_text=_("The zones the window must hold in, comma-separated."))
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     callback_at = models.DateTimeField(
-        null=True, blank=True,
-        help_text="The callee asked, during the call going on, to be called back then: its next attempt.",
+        _("callback at"), null=True, blank=True,
+        help_text=_("The callee asked, during the call going on, to be called back then: its next attempt."),
     )
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduler took it to dial.")
-    last_call = models.ForeignKey("calls.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    last_result = models.CharField(max_length=30, blank=True, help_text="What the last attempt came to.")
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
-    reason = models.TextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True,
+                                      help_text=_("When a scheduler took it to dial."))
+    last_call = models.ForeignKey("calls.Call", verbose_name=_("last call"), null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    last_result = models.CharField(_("last result"), max_length=30, blank=True,
+                                   help_text=_("What the last attempt came to."))
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("campaign contact"), _("campaign contacts")
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_contact_once")]
         indexes = [

@@ -60,9 +60,9 @@ class Window:
                 "hours": [[start.strftime("%H:%M"), end.strftime("%H:%M") if end else "24:00"]
                           for start, end in self.hours]}
 
-    def describe(self) -> str:
-        days = ", ".join(DAY_NAMES[d] for d in sorted(self.days))
-        return f"{days} {' and '.join('-'.join(pair) for pair in self.to_json()['hours'])}"
+    def describe(self, *, day_names: Sequence[str] = DAY_NAMES, joiner: str = "and") -> str:
+        days = ", ".join(str(day_names[d]) for d in sorted(self.days))
+        return f"{days} {f' {joiner} '.join('-'.join(pair) for pair in self.to_json()['hours'])}"
 
     def holds_locally(self, local: datetime) -> bool:
         clock = local.time().replace(tzinfo=None)

@@ -17,6 +17,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 
 from calls.review.exports import XLSX_CONTENT_TYPE, format_duration
@@ -69,10 +71,11 @@ class ContactAdminForm(forms.ModelForm):
         fields = ["phone_number", "name", "comments", "attributes", "do_not_call", "number_invalid"]
         field_classes = {"phone_number": PhoneNumberFormField, "attributes": AttributesFormField}
         help_texts = {
-            "phone_number": "Type it any way, e.g. 600 123 456 or +34 600 123 456: it is stored as +34600123456. "
-            "Numbers without a country code are taken as being from the default country.",
-            "attributes": f"One a line, as name: value (e.g. Ciudad: Madrid). At most {MAX_ATTRIBUTES}; a plain "
-            "number (900, 12.5) is kept as a number. Prompts read them as {{contact.attributes.Ciudad}}.",
+            "phone_number": _("Type it any way, e.g. 600 123 456 or +34 600 123 456: it is stored as +34600123456. "
+                              "Numbers without a country code are taken as being from the default country."),
+            "attributes": format_lazy(_("One a line, as name: value (e.g. Ciudad: Madrid). At most {max}; a plain "
+                                        "number (900, 12.5) is kept as a number. Prompts read them as "
+                                        "{{{{contact.attributes.Ciudad}}}}."), max=MAX_ATTRIBUTES),
         }
 
 
@@ -83,8 +86,8 @@ class CallInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-    verbose_name_plural = "Call history"
-    empty_message = "Not called yet."  # shown under the empty table (templates/admin/change_form.html)
+    verbose_name_plural = _("Call history")
+    empty_message = _("Not called yet.")  # shown under the empty table (templates/admin/change_form.html)
     fields = ["call_link", "status", "duration_display", "end_reason"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
@@ -95,11 +98,11 @@ class CallInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration_display(self, call: Call) -> str:
         return format_duration(call.duration) or "–"  # "0:42" as on the calls list, not "42.0"
 
-    @admin.display(description="Call")
+    @admin.display(description=_("Call"))
     def call_link(self, call: Call) -> str:
         label = f"{call.created_at:%Y-%m-%d %H:%M}"
         try:
@@ -110,11 +113,12 @@ class CallInline(admin.TabularInline):
 
 class ContactImportForm(forms.Form):
     file = forms.FileField(
-        label="Contacts file",
+        label=_("Contacts file"),
         allow_empty_file=True,  # contacts_import explains an empty file better than the generic message
-        help_text="An .xlsx, .xls, .csv or .txt file. Phone numbers in the first column, names (optional) in "
-        "the second. A title row such as “Phone Number, Name” is recognised and skipped; with one, each further "
-        "titled column (Ciudad, Presupuesto...) becomes an attribute of the contacts, named by its title.",
+        help_text=_("An .xlsx, .xls, .csv or .txt file. Phone numbers in the first column, names (optional) in "
+                    "the second. A title row such as “Phone Number, Name” is recognised and skipped; with one, each "
+                    "further titled column (Ciudad, Presupuesto...) becomes an attribute of the contacts, named by "
+                    "its title."),
     )
 
 
@@ -131,23 +135,23 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     list_display_links = ["phone_number", "name"]
     list_filter = ["do_not_call", "number_invalid", CalledFilter, "created_at"]
     search_fields = ["phone_number", "name", "comments"]
-    search_help_text = "Search by phone number (any format), name or comments."
+    search_help_text = _("Search by phone number (any format), name or comments.")
     readonly_fields = ["created_at", "updated_at", "last_called_at", "do_not_call_quote", "do_not_call_at_ms",
                        "do_not_call_call"]
     fieldsets = [
         (None, {"fields": ["phone_number", "name", "comments", "attributes"]}),
-        ("Calling", {"fields": ["do_not_call", "do_not_call_quote", "do_not_call_at_ms", "do_not_call_call",
+        (_("Calling"), {"fields": ["do_not_call", "do_not_call_quote", "do_not_call_at_ms", "do_not_call_call",
                                 "number_invalid", "last_called_at"]}),
-        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     inlines = [CallInline]
     actions = ["mark_do_not_call", "allow_calls", "call_contacts"]
     date_hierarchy = "created_at"
 
-    @admin.display(description="Can be called", ordering="do_not_call")
+    @admin.display(description=_("Can be called"), ordering="do_not_call")
     def can_be_called(self, contact: Contact) -> str:
         refusal = contact.call_refusal()
-        return "Yes" if refusal is None else f"No: {refusal.label}"
+        return _("Yes") if refusal is None else _("No: %(reason)s") % {"reason": refusal.label}
 
     def get_search_results(self, request, queryset, search_term):
         """Also find the contact when staff type its number another way (`600 123 456` for `+34600123456`)."""
@@ -177,17 +181,19 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         for contact in queryset:
             contact_delete(contact=contact)
 
-    @admin.action(description="Mark selected contacts as do not call", permissions=["change"])
+    @admin.action(description=_("Mark selected contacts as do not call"), permissions=["change"])
     def mark_do_not_call(self, request: HttpRequest, queryset) -> None:
         changed = contacts_set_do_not_call(contacts=queryset, do_not_call=True)
-        self.message_user(request, f"{changed} contact(s) will no longer be called.", messages.SUCCESS)
+        self.message_user(request, _("%(count)s contact(s) will no longer be called.") % {"count": changed},
+                          messages.SUCCESS)
 
-    @admin.action(description="Allow calls to selected contacts again", permissions=["change"])
+    @admin.action(description=_("Allow calls to selected contacts again"), permissions=["change"])
     def allow_calls(self, request: HttpRequest, queryset) -> None:
         changed = contacts_set_do_not_call(contacts=queryset, do_not_call=False)
-        self.message_user(request, f"{changed} contact(s) can be called again.", messages.SUCCESS)
+        self.message_user(request, _("%(count)s contact(s) can be called again.") % {"count": changed},
+                          messages.SUCCESS)
 
-    @admin.action(description="Call selected contacts (a new campaign)", permissions=["add_campaign"])
+    @admin.action(description=_("Call selected contacts (a new campaign)"), permissions=["add_campaign"])
     def call_contacts(self, request: HttpRequest, queryset) -> HttpResponseRedirect:
         """A draft campaign of the selected contacts; staff set its window, retries and limits, then start it."""
         campaign = campaign_draft_from_contacts(contacts=queryset, user=request.user)
@@ -195,9 +201,12 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         history_record(user=request.user, objects=[campaign], flag=ADDITION,
                        message=f"Created from {progress.total} selected contact(s).")
         refused = progress.by_outcome.get(Outcome.REFUSED, 0)
-        self.message_user(request, f"Draft campaign {campaign} with {progress.total} contact(s)"
-                                   + (f", {refused} of whom may not be called" if refused else "")
-                                   + ": check its window, retries and limits, then start it.", messages.SUCCESS)
+        values = {"campaign": campaign, "total": progress.total, "refused": refused}
+        text = (_("Draft campaign %(campaign)s with %(total)s contact(s), %(refused)s of whom may not be called: "
+                  "check its window, retries and limits, then start it.") if refused else
+                _("Draft campaign %(campaign)s with %(total)s contact(s): check its window, retries and limits, "
+                  "then start it."))
+        self.message_user(request, text % values, messages.SUCCESS)
         return redirect("admin:campaigns_campaign_change", campaign.pk)
 
     def get_urls(self):
@@ -217,7 +226,7 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         return response
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {"title": "Contacts", **(extra_context or {}),
+        extra_context = {"title": _("Contacts"), **(extra_context or {}),
                          "has_import_permission": self.has_import_permission(request)}
         return super().changelist_view(request, extra_context)
 
@@ -250,12 +259,14 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
         except (import_uploads.UploadExpired, ContactImportRejected) as exc:
             messages.error(request, str(exc))
             return redirect("admin:contacts_contact_import")
-        messages.success(request, f"Imported {len(report.new)} new contact(s) from {filename}.")
+        messages.success(request, _("Imported %(count)s new contact(s) from %(filename)s.")
+                         % {"count": len(report.new), "filename": filename})
         history_record_bulk(user=request.user, model=Contact, title=f"Import of {filename}",
                             message=f"Imported {len(report.new)} new contact(s) from {filename}; "
                                     f"{len(report.failed)} row(s) not imported.")
         if report.failed:
-            messages.warning(request, f"{len(report.failed)} row(s) were not imported; they are listed below.")
+            messages.warning(request, _("%(count)s row(s) were not imported; they are listed below.")
+                             % {"count": len(report.failed)})
         return self._render_import(request, form=None, report=report, filename=filename)
 
     def _render_import(
@@ -282,5 +293,5 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 
 def _import_title(report: ImportReport | None) -> str:
     if report is None:
-        return "Import contacts"
-    return "Check the import before confirming" if report.dry_run else "Import finished"
+        return _("Import contacts")
+    return _("Check the import before confirming") if report.dry_run else _("Import finished")

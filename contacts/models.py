@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 from contacts.phones import InvalidPhoneNumber, is_allowed_country, is_costly_number, parse_phone
@@ -10,11 +11,11 @@ from contacts.phones import InvalidPhoneNumber, is_allowed_country, is_costly_nu
 class CallRefusal(models.TextChoices):
     """Why a contact must not be called. Each door words it its own way; Contact.call_refusal decides it."""
 
-    DO_NOT_CALL = "do_not_call", "do not call"
-    NUMBER_INVALID = "number_invalid", "number rejected by carrier"
-    BAD_NUMBER = "bad_number", "not a valid phone number"
-    COSTLY_NUMBER = "costly_number", "premium-rate or shared-cost number"
-    COUNTRY_NOT_ALLOWED = "country_not_allowed", "country not in ALLOWED_CALL_COUNTRIES"
+    DO_NOT_CALL = "do_not_call", _("do not call")
+    NUMBER_INVALID = "number_invalid", _("number rejected by carrier")
+    BAD_NUMBER = "bad_number", _("not a valid phone number")
+    COSTLY_NUMBER = "costly_number", _("premium-rate or shared-cost number")
+    COUNTRY_NOT_ALLOWED = "country_not_allowed", _("country not in ALLOWED_CALL_COUNTRIES")
 
 
 class Contact(models.Model):
@@ -22,39 +23,40 @@ class Contact(models.Model):
 
     # Stored as E.164 text (PHONENUMBER_DB_FORMAT); read back as a PhoneNumber whose str() is that same text.
     phone_number = PhoneNumberField(
-        "phone number", max_length=20, unique=True, help_text="E.164, e.g. +34600123456"
+        _("phone number"), max_length=20, unique=True, help_text=_("E.164, e.g. +34600123456")
     )
-    name = models.CharField(max_length=200, blank=True)
-    comments = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    comments = models.TextField(_("comments"), blank=True)
     attributes = models.JSONField(
-        default=dict, blank=True,
-        help_text="Free-form facts about the person (a spreadsheet's extra columns): name: text or number. "
-        "Prompts read them as {{contact.attributes.<name>}}.",
+        _("attributes"), default=dict, blank=True,
+        help_text=_("Free-form facts about the person (a spreadsheet's extra columns): name: text or number. "
+                    "Prompts read them as {{contact.attributes.<name>}}."),
     )
     do_not_call = models.BooleanField(
-        "do not call", default=False, help_text="Never place a call to this contact."
+        _("do not call"), default=False, help_text=_("Never place a call to this contact.")
     )
     do_not_call_quote = models.CharField(
-        "callee's words", max_length=300, blank=True,
-        help_text="What the callee said when asking, during a call, not to be called again.",
+        _("callee's words"), max_length=300, blank=True,
+        help_text=_("What the callee said when asking, during a call, not to be called again."),
     )
     do_not_call_at_ms = models.PositiveIntegerField(
-        "said at (ms into the recording)", null=True, blank=True,
-        help_text="Where in that call's recording the callee said it.",
+        _("said at (ms into the recording)"), null=True, blank=True,
+        help_text=_("Where in that call's recording the callee said it."),
     )
     do_not_call_call = models.ForeignKey(
-        "calls.Call", verbose_name="asked during call", null=True, blank=True, on_delete=models.SET_NULL,
+        "calls.Call", verbose_name=_("asked during call"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
     number_invalid = models.BooleanField(
-        "number rejected by carrier", default=False,
-        help_text="Twilio refused the number as invalid; it is not dialled again until you correct it.",
+        _("number rejected by carrier"), default=False,
+        help_text=_("Twilio refused the number as invalid; it is not dialled again until you correct it."),
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_called_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_called_at = models.DateTimeField(_("last called at"), null=True, blank=True, db_index=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("contact"), _("contacts")
         ordering = ["-created_at", "-id"]
         permissions = [
             ("import_contacts", "Can import contacts"),
@@ -90,11 +92,15 @@ class PendingImport(models.Model):
     In the database rather than on one host's disk, so the confirm may reach any web process or host.
     """
 
-    token = models.CharField(max_length=32, unique=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    filename = models.CharField(max_length=255)
-    content = models.BinaryField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    token = models.CharField(_("token"), max_length=32, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.CASCADE,
+                                    related_name="+")
+    filename = models.CharField(_("filename"), max_length=255)
+    content = models.BinaryField(_("content"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name, verbose_name_plural = _("pending import"), _("pending imports")
 
     def __str__(self) -> str:
         return f"{self.filename} (uploaded {self.created_at:%Y-%m-%d %H:%M})"

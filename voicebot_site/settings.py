@@ -144,7 +144,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The admin's language (our own strings: locale/; Django's and the libraries': theirs). One per deployment, from the
+# environment, not per browser: staff of one call centre share one language.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LANGUAGE_CODES = ("en", "en-us", "es")
+LANGUAGE_CODE = config("LANGUAGE_CODE", default="en-us").lower()
+if LANGUAGE_CODE not in LANGUAGE_CODES:
+    raise ImproperlyConfigured(f"LANGUAGE_CODE must be one of {', '.join(LANGUAGE_CODES)} (English or Spanish), "
+                               f"not {LANGUAGE_CODE!r}.")
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = config("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,6 +1,7 @@
 """Top-level routes: the admin, the prototype's API paths, the OpenAPI schema."""
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from voicebot_site.authentication import LoginLimitedAuthenticationForm
@@ -9,7 +10,7 @@ from voicebot_site import task_queue_admin  # noqa: F401
 
 admin.site.site_header = "voicebot"
 admin.site.site_title = "voicebot"
-admin.site.index_title = "Contacts and calls"
+admin.site.index_title = _("Contacts and calls")
 admin.site.index_template = "admin/voicebot/index.html"  # the calls dashboard above the list of sections
 admin.site.login_form = LoginLimitedAuthenticationForm  # says when failed logins locked the account or address
 

@@ -3,6 +3,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from voicebot_site.admin_history import history_record
 from webhooks.models import SUBSCRIBABLE, Delivery, Endpoint
@@ -10,11 +12,11 @@ from webhooks.services import delivery_resend, endpoint_send_test
 
 
 class EndpointForm(forms.ModelForm):
-    url = forms.URLField(label="URL", max_length=500, assume_scheme="https",
-                         help_text="http:// or https:// address that receives a POST per event.")
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https",
+                         help_text=_("http:// or https:// address that receives a POST per event."))
     events = forms.MultipleChoiceField(
-        choices=[(event.value, f"{event.value}: {event.label}") for event in SUBSCRIBABLE],
-        widget=forms.CheckboxSelectMultiple)
+        choices=[(event.value, format_lazy("{}: {}", event.value, event.label)) for event in SUBSCRIBABLE],
+        widget=forms.CheckboxSelectMultiple, label=_("Events"))
 
     class Meta:
         model = Endpoint
@@ -34,7 +36,7 @@ class EndpointAdmin(admin.ModelAdmin):
         fields = ["url", "events", "active", "description"]
         return fields + ["secret"] if self.has_change_permission(request, obj) else fields
 
-    @admin.display(description="Events")
+    @admin.display(description=_("Events"))
     def events_list(self, endpoint: Endpoint) -> str:
         return ", ".join(endpoint.events) if isinstance(endpoint.events, list) else ""
 
@@ -42,15 +44,16 @@ class EndpointAdmin(admin.ModelAdmin):
         generated = not obj.secret
         super().save_model(request, obj, form, change)
         if generated:
-            self.message_user(request, f"Signing secret of {obj}: {obj.secret} (give it to the receiver; it stays "
-                                       "readable here to those who may change endpoints).", messages.WARNING)
+            self.message_user(request, _("Signing secret of %(endpoint)s: %(secret)s (give it to the receiver; it "
+                                         "stays readable here to those who may change endpoints).")
+                              % {"endpoint": obj, "secret": obj.secret}, messages.WARNING)
 
-    @admin.action(description="Send test event", permissions=["change"])
+    @admin.action(description=_("Send test event"), permissions=["change"])
     def send_test(self, request: HttpRequest, queryset: QuerySet) -> None:
         sent = [endpoint_send_test(endpoint=endpoint) for endpoint in queryset]
         history_record(user=request.user, objects=list(queryset), message="Sent a test event.")
-        self.message_user(request, f"Queued a test event to {len(sent)} endpoint(s); see Deliveries.",
-                          messages.SUCCESS)
+        self.message_user(request, _("Queued a test event to %(count)s endpoint(s); see Deliveries.")
+                          % {"count": len(sent)}, messages.SUCCESS)
 
 
 @admin.register(Delivery)
@@ -78,10 +81,10 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("webhooks.resend_delivery")
 
-    @admin.action(description="Re-send selected deliveries", permissions=["resend"])
+    @admin.action(description=_("Re-send selected deliveries"), permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
         copies = [delivery_resend(delivery=delivery) for delivery in queryset.select_related("endpoint")]
         history_record(user=request.user, objects=list(queryset), message="Re-sent.")
-        self.message_user(request, f"Queued {len(copies)} re-send(s).", messages.SUCCESS)
+        self.message_user(request, _("Queued %(count)s re-send(s).") % {"count": len(copies)}, messages.SUCCESS)
 
 

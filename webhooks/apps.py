@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhooksConfig(AppConfig):
     name = "webhooks"
-    verbose_name = "Webhooks out"
+    verbose_name = _("Webhooks out")
 
     def ready(self) -> None:
         # Calls, processing and campaigns send signals inside the transaction that changes their state; the

@@ -47,7 +47,7 @@ def monitor_message(event: events.RelayEvent) -> dict[str, Any] | None:
             return {"type": "stream_ended", "end_reason": reason, "duration_ms": duration_ms}
         case _ if type(event) in TIMELINE_KINDS:
             kind = TIMELINE_KINDS[type(event)]
-            return {"type": "event", "kind": kind.value, "label": CallEvent.Kind(kind).label,
+            return {"type": "event", "kind": kind.value, "label": str(CallEvent.Kind(kind).label),
                     "detail": timeline_detail(event)}
     return None
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 WIDTH, HEIGHT = 640, 180
 TOP, BOTTOM, LEFT = 14, 22, 44  # room for the top value, the column labels and the scale
@@ -70,7 +71,7 @@ def _column(column: Column, index: int, step: float, peak: float, colours: dict[
     label = format_html('<text x="{}" y="{}" class="chart-label">{}</text>', _at(x + width / 2), HEIGHT - 6,
                         column.label) if labelled else ""
     return format_html('<a href="{}" class="chart-column"><title>{}: {}</title>{}{}</a>', column.url, column.label,
-                       detail or "none", SafeString("".join(rects)), label)
+                       detail or _("none"), SafeString("".join(rects)), label)
 
 
 def _at(coordinate: float) -> str:

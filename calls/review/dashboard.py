@@ -20,6 +20,7 @@ from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from calls.models import Call, CallStatus
 from calls.pricing import price_table
@@ -27,7 +28,7 @@ from calls.review.display import extracted_titles
 from calls.review.exports import format_duration
 from calls.review.list_filters import ANSWERED, EXTRACTED, TALK_BUCKETS, filled_q
 
-PERIODS = {"today": ("Today", 1), "7d": ("Last 7 days", 7), "30d": ("Last 30 days", 30)}
+PERIODS = {"today": (_("Today"), 1), "7d": (_("Last 7 days"), 7), "30d": (_("Last 30 days"), 30)}
 DEFAULT_PERIOD = "7d"
 IN_FLIGHT = (CallStatus.INITIATED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
 
@@ -83,7 +84,7 @@ def dashboard_build(*, period: str, campaign_id: int | None, now: datetime | Non
     board.days = _days(window, scope, start, now)
     board.campaigns = _campaigns(window, scope) if campaign_id is None else []
     in_flight = calls.filter(status__in=IN_FLIGHT).count()
-    board.in_flight = Figure("Calls in flight now", f"{in_flight:,}",
+    board.in_flight = Figure(_("Calls in flight now"), f"{in_flight:,}",
                              calls_url(**base, status__in=",".join(IN_FLIGHT)))
     return board
 
@@ -103,10 +104,10 @@ def _headline(calls: QuerySet, base: dict[str, Any], now: datetime | None) -> li
         placed, answered = row[f"{key}_placed"], row[f"{key}_answered"]
         scope = {**base, "created_at__gte": start}
         headline.append({"key": key, "label": PERIODS[key][0], "figures": [
-            Figure("Calls placed", f"{placed:,}", calls_url(**scope)),
-            Figure("Answer rate", _rate(answered, placed), calls_url(**scope, answered="yes")),
-            Figure("Average talk time", _duration(row[f"{key}_talk"]), calls_url(**scope, answered="yes")),
-            Figure("Cost", _money(row[f"{key}_cost"]), calls_url(**scope)),
+            Figure(_("Calls placed"), f"{placed:,}", calls_url(**scope)),
+            Figure(_("Answer rate"), _rate(answered, placed), calls_url(**scope, answered="yes")),
+            Figure(_("Average talk time"), _duration(row[f"{key}_talk"]), calls_url(**scope, answered="yes")),
+            Figure(_("Cost"), _money(row[f"{key}_cost"]), calls_url(**scope)),
         ]})
     return headline
 

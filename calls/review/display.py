@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _, ngettext
 
 from calls.models import Call, CallMeasures
 from extraction.schemas import ExtractedData, extraction_schema_get
@@ -22,31 +23,31 @@ from extraction.services import ProcessingRecord
 from extraction.steps import StepRecord
 
 STATES = {
-    "queued": "Queued", "running": "Running", "done": "Done", "failed": "Failed",
-    "skipped": "Skipped (answering machine)",
+    "queued": _("Queued"), "running": _("Running"), "done": _("Done"), "failed": _("Failed"),
+    "skipped": _("Skipped (answering machine)"),
 }
 STEPS = {
-    "load": "Load recording", "diarize": "Speakers", "transcribe": "Transcribe", "merge": "Merge",
-    "extract": "Extract",
+    "load": _("Load recording"), "diarize": _("Speakers"), "transcribe": _("Transcribe"), "merge": _("Merge"),
+    "extract": _("Extract"),
 }
-STEP_STATES = {"done": "Done", "failed": "Failed", "skipped": "Skipped"}
-SOURCES = {"openai": "the recording (OpenAI speech-to-text)", "live": "the live transcript heard during the call"}
+STEP_STATES = {"done": _("Done"), "failed": _("Failed"), "skipped": _("Skipped")}
+SOURCES = {"openai": _("the recording (OpenAI speech-to-text)"), "live": _("the live transcript heard during the call")}
 USAGE_LABELS = {
-    "responses": "Bot answers", "total_tokens": "Total tokens", "input_tokens": "Input tokens",
-    "output_tokens": "Output tokens", "input_token_details": "Input", "output_token_details": "Output",
-    "audio_tokens": "audio", "text_tokens": "text", "cached_tokens": "cached", "image_tokens": "image",
+    "responses": _("Bot answers"), "total_tokens": _("Total tokens"), "input_tokens": _("Input tokens"),
+    "output_tokens": _("Output tokens"), "input_token_details": _("Input"), "output_token_details": _("Output"),
+    "audio_tokens": _("audio"), "text_tokens": _("text"), "cached_tokens": _("cached"), "image_tokens": _("image"),
 }
 METRIC_LABELS = {
-    "duration_ms": "Length of the conversation", "response_latency_mean_ms": "Mean response time",
-    "response_latency_max_ms": "Slowest response", "response_latency_ms": "Responses timed",
-    "barge_ins": "Times the callee interrupted the bot",
-    "first_words_ms": "First words (from the callee answering)",
+    "duration_ms": _("Length of the conversation"), "response_latency_mean_ms": _("Mean response time"),
+    "response_latency_max_ms": _("Slowest response"), "response_latency_ms": _("Responses timed"),
+    "barge_ins": _("Times the callee interrupted the bot"),
+    "first_words_ms": _("First words (from the callee answering)"),
 }
 COST_PARTS = {
-    "realtime": "Conversation (OpenAI Realtime)", "transcription": "Transcription", "extraction": "Extraction",
-    "twilio": "Phone line (Twilio)",
+    "realtime": _("Conversation (OpenAI Realtime)"), "transcription": _("Transcription"), "extraction": _("Extraction"),
+    "twilio": _("Phone line (Twilio)"),
 }
-COST_UNITS = {"minutes": "min", "seconds": "s of audio"}
+COST_UNITS = {"minutes": _("min"), "seconds": _("s of audio")}
 EXTRACTED_CHARS = 60
 
 
@@ -71,9 +72,11 @@ def cost_table(cost: object) -> SafeString | str:
     rows = [(COST_PARTS.get(name) or field_label(name), _cost_part(part, currency))
             for name, part in parts.items() if isinstance(part, dict)]
     if rows:
-        rows.append(("Total", f"{money(cost.get('total'), currency)} (prices of {cost.get('prices_date') or '?'})"))
+        rows.append((_("Total"), _("%(amount)s (prices of %(date)s)")
+                     % {"amount": money(cost.get("total"), currency), "date": cost.get("prices_date") or "?"}))
     if cost.get("unpriced"):
-        rows.append(("No price for", ", ".join(map(str, cost["unpriced"])) + " (add it to PRICES)"))
+        rows.append((_("No price for"), _("%(models)s (add it to PRICES)")
+                     % {"models": ", ".join(map(str, cost["unpriced"]))}))
     return _table(rows, css="call-cost")
 
 
@@ -81,7 +84,7 @@ def _cost_part(part: dict[str, Any], currency: str) -> str:
     what = [str(part.get("model") or ", ".join(map(str, part.get("models") or [])))]
     what += [f"{part[key]:,} {unit}" for key, unit in COST_UNITS.items() if isinstance(part.get(key), int | float)]
     if isinstance(part.get("tokens"), dict):
-        what.append("tokens: " + _usage_value(part["tokens"]))
+        what.append(_("tokens: %(tokens)s") % {"tokens": _usage_value(part["tokens"])})
     return f"{money(part.get('amount'), currency)} · " + " · ".join(item for item in what if item)
 
 
@@ -167,7 +170,7 @@ def extracted_text(value: Any) -> str:
     if value in (None, "", [], {}):
         return ""
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return str(_("Yes") if value else _("No"))
     if isinstance(value, list):
         return ", ".join(extracted_text(item) for item in value)
     if isinstance(value, dict):
@@ -188,9 +191,10 @@ class StepRow:
 def _step_row(name: str, step: StepRecord | None) -> StepRow:
     label = STEPS.get(name) or field_label(name)
     if step is None:
-        return StepRow(label, "Not reached", "none", "–", "–", "An earlier step failed.")
+        return StepRow(label, _("Not reached"), "none", "–", "–", _("An earlier step failed."))
     status, attempts = step.status, step.attempts
-    retries = f" ({attempts - 1} retr{'y' if attempts == 2 else 'ies'})" if attempts > 1 else ""
+    retries = " " + ngettext("(%(count)s retry)", "(%(count)s retries)", attempts - 1) % {"count": attempts - 1} \
+        if attempts > 1 else ""
     return StepRow(
         name=label, status=STEP_STATES.get(status, status), css=status or "none",
         seconds=_seconds(step.seconds) if status != "skipped" else "–",
@@ -209,11 +213,12 @@ def _step_details(step: StepRecord) -> str:
 def _state_when(processing: ProcessingRecord) -> str:
     status = processing.status
     if status == "queued":
-        return f"waiting for a worker since {_when(processing.queued_at)}"
+        return _("waiting for a worker since %(when)s") % {"when": _when(processing.queued_at)}
     if status == "running":
-        return f"started {_when(processing.started_at)}"
+        return _("started %(when)s") % {"when": _when(processing.started_at)}
     if status in ("done", "failed"):
-        return f"finished {_when(processing.finished_at)}, took {_seconds(processing.seconds)}"
+        return _("finished %(when)s, took %(seconds)s") % {"when": _when(processing.finished_at),
+                                                           "seconds": _seconds(processing.seconds)}
     return ""
 
 
@@ -221,7 +226,7 @@ def _when(value: object) -> str:
     try:
         moment = timezone.localtime(datetime.fromisoformat(str(value)))
     except (TypeError, ValueError):
-        return "an unknown time"
+        return _("an unknown time")
     return f"{moment:%Y-%m-%d %H:%M:%S}"
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from calls.review.display import extracted_titles
 
@@ -28,9 +29,9 @@ class TalkBucket:
 
 
 TALK_BUCKETS = (
-    TalkBucket("0-30", "under 30 s", 0, 30), TalkBucket("30-60", "30 s to 1 min", 30, 60),
-    TalkBucket("60-120", "1 to 2 min", 60, 120), TalkBucket("120-300", "2 to 5 min", 120, 300),
-    TalkBucket("300-", "5 min or more", 300, None),
+    TalkBucket("0-30", _("under 30 s"), 0, 30), TalkBucket("30-60", _("30 s to 1 min"), 30, 60),
+    TalkBucket("60-120", _("1 to 2 min"), 60, 120), TalkBucket("120-300", _("2 to 5 min"), 120, 300),
+    TalkBucket("300-", _("5 min or more"), 300, None),
 )
 ANSWERED = Q(answered_at__isnull=False)
 EXTRACTED = ~Q(extracted_data={})
@@ -43,11 +44,11 @@ def filled_q(field: str) -> Q:
 
 
 class AnsweredFilter(admin.SimpleListFilter):
-    title = "answered"
+    title = _("answered")
     parameter_name = "answered"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "Answered"), ("no", "Not answered")]
+        return [("yes", _("Answered")), ("no", _("Not answered"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "yes":
@@ -56,7 +57,7 @@ class AnsweredFilter(admin.SimpleListFilter):
 
 
 class TalkTimeFilter(admin.SimpleListFilter):
-    title = "talk time"
+    title = _("talk time")
     parameter_name = "talk"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -68,7 +69,7 @@ class TalkTimeFilter(admin.SimpleListFilter):
 
 
 class FilledFieldFilter(admin.SimpleListFilter):
-    title = "extracted field found"
+    title = _("extracted field found")
     parameter_name = "filled"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -81,14 +82,14 @@ class FilledFieldFilter(admin.SimpleListFilter):
 class ProcessingFilter(admin.SimpleListFilter):
     """Calls by the state of their transcription and extraction (Call.processing's status)."""
 
-    title = "processing"
+    title = _("processing")
     parameter_name = "processing"
     NOT_PROCESSED = "none"
     STATES = ("failed", "done", "queued", "running")
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("failed", "Processing failed"), ("done", "Processed"), ("queued", "Waiting to be processed"),
-                ("running", "Being processed"), (self.NOT_PROCESSED, "Not processed")]
+        return [("failed", _("Processing failed")), ("done", _("Processed")), ("queued", _("Waiting to be processed")),
+                ("running", _("Being processed")), (self.NOT_PROCESSED, _("Not processed"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == self.NOT_PROCESSED:  # no status at all, or none of the four

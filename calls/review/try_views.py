@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from calls.exceptions import CallError
 from calls.live.browser_call import PERMISSIONS
@@ -24,9 +25,9 @@ def may_try(request: HttpRequest) -> bool:
 def try_page_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
     if not may_try(request):
         raise PermissionDenied
-    profiles = [(name, name or "Default (AI/)") for name in profiles_for_test_calls()]
+    profiles = [(name, name or _("Default (AI/)")) for name in profiles_for_test_calls()]
     context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
-               "title": "Try this script", "profiles": profiles,
+               "title": _("Try this script"), "profiles": profiles,
                "start_url": reverse("admin:calls_call_try_start")}
     return TemplateResponse(request, TEMPLATE, context)
 
@@ -37,7 +38,7 @@ def try_start_view(model_admin: ModelAdmin, request: HttpRequest) -> JsonRespons
         raise PermissionDenied
     contact = request.POST.get("contact", "").strip()
     if contact and not contact.isdigit():
-        return JsonResponse({"error": "The contact must be a contact's id (a number), or left empty."}, status=400)
+        return JsonResponse({"error": _("The contact must be a contact's id (a number), or left empty.")}, status=400)
     try:
         call, token = call_test_start(user=request.user.get_username(), profile=request.POST.get("profile", ""),
                                       contact_id=int(contact) if contact else None)

@@ -2,6 +2,7 @@
 may view calls. `?period=today|7d|30d` and `?campaign=<id>` choose what it shows; anything else shows the default."""
 from django import template
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from calls.models import CallStatus
 from calls.pricing import price_table
@@ -29,7 +30,7 @@ def call_dashboard(context: template.Context) -> dict:
     campaign = Campaign.objects.filter(pk=campaign_value).only("name").first() if campaign_value.isdigit() else None
     board = dashboard_build(period=period, campaign_id=campaign.pk if campaign else None)
     return {
-        "allowed": True, "board": board, "periods": [(key, label) for key, (label, _) in PERIODS.items()],
+        "allowed": True, "board": board, "periods": [(key, label) for key, (label, _days) in PERIODS.items()],
         "campaign": campaign, "unknown_campaign": bool(campaign_value) and campaign is None,
         "charts": _charts(board),
     }
@@ -41,12 +42,12 @@ def _charts(board: Dashboard) -> list:
     per_day = [Column(f"{day['day']:%d/%m}", day["url"],
                       tuple((labels[status], count) for status, count in sorted(day["counts"].items())))
                for day in board.days]
-    talk = [Column(bucket.label, figure.url, (("calls", count),))
+    talk = [Column(bucket.label, figure.url, ((_("calls"), count),))
             for bucket, figure, count in zip(TALK_BUCKETS, board.talk, board.talk_counts, strict=True)]
-    cost = [Column(f"{day['day']:%d/%m}", day["url"], (("cost", day["cost"]),)) for day in board.days]
+    cost = [Column(f"{day['day']:%d/%m}", day["url"], ((_("cost"), day["cost"]),)) for day in board.days]
     return [
-        bar_chart(per_day, title="Calls per day by outcome", label_every=every,
+        bar_chart(per_day, title=_("Calls per day by outcome"), label_every=every,
                   colours={labels[status]: colour for status, colour in OUTCOME_COLOURS.items()}),
-        bar_chart(talk, title="Talk time of answered calls"),
-        bar_chart(cost, title="Cost per day", unit=str(price_table().get("currency", "USD")), label_every=every),
+        bar_chart(talk, title=_("Talk time of answered calls")),
+        bar_chart(cost, title=_("Cost per day"), unit=str(price_table().get("currency", "USD")), label_every=every),
     ]

@@ -2,12 +2,14 @@
    data-socket (calls.live.monitor_consumer). The server sends the whole state first (and again whenever a
    re-read finds it changed), then each update as it happens: `turn` (a transcript line), `event` (a timeline
    entry), `status`, `stream_ended`. The panel redraws from what it holds; nothing is polled. A dropped socket
-   reconnects (after 1, 2, 4... s, at most 15 s) until the call is over. */
+   reconnects (after 1, 2, 4... s, at most 15 s) until the call is over. The words it writes come from the panel's
+   data-text-* attributes, in the admin's language. */
 (function () {
   "use strict";
-  var WHO = {bot: "Bot", callee: "Callee"};
 
   function start(panel) {
+    var TEXT = panel.dataset;
+    var WHO = {bot: TEXT.textBot, callee: TEXT.textCallee};
     var els = {
       status: document.getElementById("live-status"), elapsed: document.getElementById("live-elapsed"),
       connection: document.getElementById("live-connection"), ended: document.getElementById("live-ended"),
@@ -36,7 +38,7 @@
       if (!turns.length) {
         var empty = document.createElement("li");
         empty.className = "live-call__empty";
-        empty.textContent = "Nothing said yet.";
+        empty.textContent = TEXT.textNothingSaid;
         list.appendChild(empty);
         return;
       }
@@ -109,15 +111,15 @@
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       var socket = new WebSocket(scheme + window.location.host + panel.getAttribute("data-socket"));
-      socket.onopen = function () { retryMs = 1000; els.connection.textContent = "Live"; };
+      socket.onopen = function () { retryMs = 1000; els.connection.textContent = TEXT.textLive; };
       socket.onmessage = function (event) { handle(JSON.parse(event.data)); };
       socket.onclose = function (event) {
         if (over) { return; }
         if (event.code === 4403 || event.code === 4404) {
-          els.connection.textContent = event.code === 4403 ? "You may not watch this call." : "No such call.";
+          els.connection.textContent = event.code === 4403 ? TEXT.textRefused : TEXT.textNoSuchCall;
           return;
         }
-        els.connection.textContent = "Reconnecting…";
+        els.connection.textContent = TEXT.textReconnecting;
         window.setTimeout(connect, retryMs);
         retryMs = Math.min(retryMs * 2, 15000);
       };

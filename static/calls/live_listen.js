@@ -3,13 +3,15 @@
    Each binary message is one piece of audio: a byte for the side (0 callee, 1 bot), the stream time in ms (uint32,
    little-endian), then 8 kHz mu-law. Pieces are decoded here and scheduled with Web Audio on the call's own clock,
    LEAD_S behind the newest audio (a piece that would play late resynchronises the clock), so the two voices keep
-   their places. `window.voicebotListen.pieces` keeps what arrived (side, stream ms, samples) for whoever checks. */
+   their places. `window.voicebotListen.pieces` keeps what arrived (side, stream ms, samples) for whoever checks.
+   The words it writes come from #live-listen's data-text-* attributes, in the admin's language. */
 (function () {
   "use strict";
   var LEAD_S = 0.4;
   var MULAW = window.voicebotMulaw.decode;  // static/calls/mulaw.js
 
   function start(box) {
+    var TEXT = box.dataset;
     var button = document.getElementById("live-listen-button");
     var state = document.getElementById("live-listen-state");
     var wanted = [document.getElementById("live-listen-callee"), document.getElementById("live-listen-bot")];
@@ -37,7 +39,7 @@
       if (socket) { socket.onclose = null; socket.close(); socket = null; }
       if (context) { context.close(); context = null; }
       clockBase = null;
-      button.textContent = "Listen";
+      button.textContent = TEXT.textListen;
       state.textContent = text || "";
     }
 
@@ -47,15 +49,15 @@
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       socket = new WebSocket(scheme + window.location.host + box.getAttribute("data-socket"));
       socket.binaryType = "arraybuffer";
-      button.textContent = "Stop listening";
-      state.textContent = "Connecting…";
-      socket.onopen = function () { state.textContent = "Listening"; };
+      button.textContent = TEXT.textStop;
+      state.textContent = TEXT.textConnecting;
+      socket.onopen = function () { state.textContent = TEXT.textListening; };
       socket.onmessage = function (event) {
         var view = new DataView(event.data);
         play(view.getUint8(0), view.getUint32(1, true), new Uint8Array(event.data, 5));
       };
       socket.onclose = function (event) {
-        stop(event.code === 4403 ? "You may not listen to calls." : event.code === 4404 ? "The call is over." : "");
+        stop(event.code === 4403 ? TEXT.textRefused : event.code === 4404 ? TEXT.textOver : "");
       };
     });
   }

@@ -6,7 +6,8 @@
    mu-law each, from static/calls/try_capture_worklet.js, stamped on the stream's clock), each `mark` sent back once
    the bot audio before it has played, `stop` on "Hang up". The bot's `media` is decoded and played back to back with
    Web Audio; `clear` (the bot was interrupted) stops what is scheduled at once and returns the pending marks, as
-   Twilio does. `window.voicebotTry` counts what happened, for whoever checks. */
+   Twilio does. `window.voicebotTry` counts what happened, for whoever checks. The words it writes come from the
+   form's data-text-* attributes, in the admin's language. */
 (function () {
   "use strict";
   var LEAD_S = 0.05;  // the first piece of a reply starts this far ahead, so the next arrives before it ends
@@ -29,6 +30,7 @@
   }
 
   function start(form) {
+    var TEXT = form.dataset;
     var state = document.getElementById("try-state");
     var startButton = document.getElementById("try-start");
     var hangUpButton = document.getElementById("try-hang-up");
@@ -133,12 +135,11 @@
           customParameters: {token: answer.token}}}));
         worklet.port.onmessage = function (event) { sendMedia(event.data); };
         hangUpButton.disabled = false;
-        setState("talking", "Connected: talk to the bot.");
+        setState("talking", TEXT.textTalking);
       };
       socket.onmessage = function (event) { onFrame(JSON.parse(event.data)); };
       socket.onclose = function (event) {
-        finish(event.code === 4403 ? "Refused: you may not try scripts, or this test call is not yours."
-               : "The call has ended.");
+        finish(event.code === 4403 ? TEXT.textRefused : TEXT.textEnded);
       };
     }
 
@@ -146,7 +147,7 @@
       event.preventDefault();
       if (log.state !== "idle" && log.state !== "ended" && log.state !== "failed") { return; }
       startButton.disabled = true;
-      setState("starting", "Starting…");
+      setState("starting", TEXT.textStarting);
       sequence = chunk = 0;
       playEnd = 0;
       context = new (window.AudioContext || window.webkitAudioContext)();  // in the click: allowed to play
@@ -164,13 +165,13 @@
         })
         .then(function (response) {
           return response.json().then(function (answer) {
-            if (!response.ok) { throw new Error(answer.error || ("The server answered " + response.status)); }
+            if (!response.ok) { throw new Error(answer.error || (TEXT.textServerAnswered + " " + response.status)); }
             return answer;
           });
         })
         .then(connect)
         .catch(function (error) {
-          finish("Could not start: " + error.message);
+          finish(TEXT.textCouldNotStart + " " + error.message);
           log.state = "failed";
         });
     });
