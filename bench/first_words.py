@@ -31,10 +31,10 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply  # noqa: E402
-from tests.fakes.openai_rest import OpenAIRestFake  # noqa: E402
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
-from tests.fakes.twilio_frames import TwilioFrames  # noqa: E402
+from simulator.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply  # noqa: E402
+from simulator.openai_rest import OpenAIRestFake  # noqa: E402
+from simulator.twilio import FakeTwilio  # noqa: E402
+from simulator.twilio_frames import TwilioFrames  # noqa: E402
 from tests.processes import Stack  # noqa: E402
 
 API_KEY = "sk-bench-first-words"

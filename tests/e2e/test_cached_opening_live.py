@@ -12,11 +12,11 @@ import pytest
 
 from calls.agent_config import DEFAULT_AI_DIR
 from tests.e2e.test_live_call import AUDIO, NUMBER, PUBLIC_BASE_URL, _callback, api
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.openai_rest import OpenAIRestFake
-from tests.fakes.twilio import FakeTwilio
-from tests.fakes.twilio_media import SILENCE, TwilioMediaClient
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_rest import OpenAIRestFake
+from simulator.twilio import FakeTwilio
+from simulator.twilio_media import SILENCE, TwilioMediaClient
+from simulator.polling import async_wait_for
 from tests.processes import Stack
 from tests.recording_timing import recording_timing
 
