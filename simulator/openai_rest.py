@@ -357,6 +357,13 @@ def _samples(audio: bytes) -> tuple[np.ndarray, int] | None:
     return data.reshape(-1, channels).mean(axis=1), rate
 
 
+def voiced_seconds(samples: np.ndarray, rate: int, max_gap_s: float = MAX_GAP_SECONDS) -> float:
+    """How long the voiced part of `samples` lasts, from its first sound to its last (what `phrases` are keyed by,
+    for speech said as one utterance)."""
+    regions = _voiced(samples, rate, max_gap_s)
+    return regions[-1][1] - regions[0][0] if regions else 0.0
+
+
 def _voiced(samples: np.ndarray, rate: int, max_gap_s: float) -> list[tuple[float, float]]:
     size = int(rate * FRAME_SECONDS)
     count = len(samples) // size
