@@ -22,7 +22,8 @@ from simulator.twilio_media import SILENCE
 API_KEY = "sk-demo-simulated-openai"
 UTTERANCE_GAP_S = 0.5  # the recordings' pauses between phrases are shorter: each is one utterance
 CALLEE_WAITS_MS = 5000  # the callee speaks once the bot's line (4.3 s) has played
-# What the callee said, as the default extraction schema (AI/prompts/extraction.yaml) holds it.
+# What the callee said, as the default extraction schema (AI/prompts/extraction.yaml) holds it: the answer to a
+# transcript with their words (to any other, every field is empty).
 EXTRACTED = {"place": "Madrid", "budget": 1000, "other_requirements": "Cerca del centro."}
 # The address Twilio's signed URLs name: https (wss for the media stream), as Twilio requires of a real one, on a
 # reserved name that exists nowhere (.invalid). The phones deliver to the product's loopback address instead.
@@ -45,12 +46,17 @@ def _seconds(speech: bytes) -> float:
     return voiced_seconds(np.frombuffer(decode(speech), dtype="<i2"), 8000, UTTERANCE_GAP_S)
 
 
+def rest_service() -> OpenAIRestFake:
+    """OpenAI's REST service: each recording heard as its words, the callee's words extracted."""
+    phrases = {_seconds(CALLEE_SPEECH): CALLEE_WORDS, _seconds(BOT_SPEECH): BOT_WORDS}
+    return OpenAIRestFake(api_key=API_KEY, phrases=phrases, max_gap_s=UTTERANCE_GAP_S, chat_answer=EXTRACTED,
+                          chat_heard=CALLEE_WORDS)
+
+
 async def simulate(*, product_url: str, ready: Callable[[dict[str, str]], None]) -> None:
     """Run the simulated services for the product at `product_url` until cancelled; `ready` gets the environment
     that points the product at them, once they listen."""
-    phrases = {_seconds(CALLEE_SPEECH): CALLEE_WORDS, _seconds(BOT_SPEECH): BOT_WORDS}
-    with OpenAIRestFake(api_key=API_KEY, phrases=phrases, max_gap_s=UTTERANCE_GAP_S, chat_answer=EXTRACTED) as rest, \
-            FakeTwilio(public_base_url=PUBLIC_ADDRESS) as twilio:
+    with rest_service() as rest, FakeTwilio(public_base_url=PUBLIC_ADDRESS) as twilio:
         async with FakeRealtimeServer(conversation()) as realtime, \
                 SimulatedPhones(twilio, product_url, speech=callee_speech(), ring_s=2.0, hang_up_after_s=60):
             ready({**twilio.voicebot_env(), "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": rest.base_url,

@@ -19,8 +19,9 @@ say (SPEECH_MS_PER_CHAR); its pitch depends on the voice, so a test can tell whi
 formats (mp3, opus...) the service has are not rendered by the fake: 400.
 
 Chat completions answer by `chat_scenario`: "answer" (the JSON of `chat_answer`, one key per schema property, null
-when not given), "refusal" (`message.refusal`) or "invalid" (JSON that does not parse). `fail_next(endpoint, n,
-status)` makes the next n requests to an endpoint fail first (500/503 ...).
+when not given; with `chat_heard`, only when the request's messages contain those words), "refusal"
+(`message.refusal`) or "invalid" (JSON that does not parse). `fail_next(endpoint, n, status)` makes the next n
+requests to an endpoint fail first (500/503 ...).
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ class OpenAIRestFake:
     canned_transcription: dict[str, Any] | None = None
     chat_scenario: str = "answer"
     chat_answer: dict[str, Any] = field(default_factory=dict)
+    chat_heard: str | None = None  # given, chat_answer only for a conversation that contains these words
     refusal: str = "I'm sorry, I can't help with that request."
     # What every chat answer reports having used, in the API's shape (cached tokens are part of prompt_tokens).
     chat_usage: dict[str, Any] = field(default_factory=lambda: {
@@ -208,7 +210,8 @@ class OpenAIRestFake:
         record, refused = await self._json_request(request, CHAT, _check_chat)
         if refused:
             return refused
-        message = self._chat_message(record.fields["response_format"]["json_schema"]["schema"])
+        message = self._chat_message(record.fields["response_format"]["json_schema"]["schema"],
+                                     json.dumps(record.fields["messages"], ensure_ascii=False))
         record.answer = message
         return web.json_response({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
@@ -217,14 +220,16 @@ class OpenAIRestFake:
             "usage": self.chat_usage,
         })
 
-    def _chat_message(self, schema: dict[str, Any]) -> dict[str, Any]:
+    def _chat_message(self, schema: dict[str, Any], conversation: str) -> dict[str, Any]:
         base = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
         if self.chat_scenario == "refusal":
             return {**base, "refusal": self.refusal}
         if self.chat_scenario == "invalid":
             return {**base, "content": '{"place": "Madrid", "budget": '}
         # Strict structured output always carries every property; unknown ones are the caller's problem.
-        return {**base, "content": json.dumps({name: self.chat_answer.get(name) for name in schema["properties"]})}
+        heard = self.chat_heard is None or self.chat_heard in conversation
+        answer = self.chat_answer if heard else {}
+        return {**base, "content": json.dumps({name: answer.get(name) for name in schema["properties"]})}
 
     # --- speech ----------------------------------------------------------------------------------------------
     async def _speech(self, request: web.Request) -> web.Response:
