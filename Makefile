@@ -1,5 +1,5 @@
 # The commands: `make run` starts the product, `make demo` tries it with no accounts, `make test` runs the whole suite.
-# Both create/refresh .venv/ and install what they need on a fresh machine.
+# Each creates/refreshes .venv/ and install what they need on a fresh machine.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python

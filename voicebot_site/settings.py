@@ -370,6 +370,9 @@ OPENAI_STT_MODEL = config("OPENAI_STT_MODEL", default="whisper-1")
 OPENAI_TEXT_MODEL = config("OPENAI_TEXT_MODEL", default="gpt-4o-mini")
 # The calls' language (ISO-639-1) for speech-to-text, or "auto": it detects the language of each call.
 MODEL_LANGUAGE = config("MODEL_LANGUAGE", default="es")
+if MODEL_LANGUAGE != "auto" and not (len(MODEL_LANGUAGE) == 2 and MODEL_LANGUAGE.isascii() and MODEL_LANGUAGE.islower()):
+    raise ImproperlyConfigured(f"MODEL_LANGUAGE must be a two-letter ISO-639-1 code (es, en) or auto, not {MODEL_LANGUAGE!r}.")
+TRANSCRIPTION_LANGUAGE = "" if MODEL_LANGUAGE == "auto" else MODEL_LANGUAGE  # "": not sent, so it is detected
 
 # Demo mode (`make demo` turns it on): Twilio and OpenAI are the built-in simulator, every page shows a banner, and
 # the product refuses to start when a provider address is not on this machine (voicebot_site/demo_mode.py).
@@ -379,9 +382,6 @@ DEMO_DIR = Path(config("DEMO_DIR", default=str(BASE_DIR / "tmp" / "demo")))
 if DEMO_MODE:
     demo_addresses_check({"TWILIO_API_BASE_URL": TWILIO_API_BASE_URL, "OPENAI_BASE_URL": OPENAI_BASE_URL,
                           "OPENAI_REALTIME_BASE_URL": OPENAI_REALTIME_BASE_URL or OPENAI_BASE_URL})
-if MODEL_LANGUAGE != "auto" and not (len(MODEL_LANGUAGE) == 2 and MODEL_LANGUAGE.isascii() and MODEL_LANGUAGE.islower()):
-    raise ImproperlyConfigured(f"MODEL_LANGUAGE must be a two-letter ISO-639-1 code (es, en) or auto, not {MODEL_LANGUAGE!r}.")
-TRANSCRIPTION_LANGUAGE = "" if MODEL_LANGUAGE == "auto" else MODEL_LANGUAGE  # "": not sent, so it is detected
 
 # Cost per call (calls/pricing.py holds the providers' list prices, dated): JSON merged over them model by model,
 # first from PRICES_FILE, then from PRICES.
