@@ -81,6 +81,7 @@ def test_the_demo_keeps_its_data_in_its_own_folder(tmp_path):
     assert env["DEMO_MODE"] == "true" and env["PORT"] == "8001" and env["HOST"] == "127.0.0.1"
     assert env["SQLITE_PATH"].startswith(str(tmp_path)) and env["MEDIA_ROOT"].startswith(str(tmp_path))
     assert env["DATABASE_URL"] == "" and env["REDIS_URL"] == ""  # never the .env's database or Redis
+    assert env["ALLOWED_HOSTS"] == "" and env["SECURE_SSL_REDIRECT"] == ""  # a production .env's: defaults again
 
 
 @pytest.mark.django_db

@@ -48,13 +48,23 @@ class Demo:
 
         return wait_for(found, timeout=300, interval=0.2, what=f"make demo to print {pattern!r}")
 
-    def stop(self) -> int:
-        os.killpg(self.process.pid, signal.SIGINT)  # Ctrl-C
+    def stop(self) -> None:
+        """Ctrl-C, as a terminal sends it: SIGINT to the whole group; then every process of it must end."""
+        os.killpg(self.process.pid, signal.SIGINT)
         try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            raise
+            self.process.wait(timeout=30)
+            wait_for(lambda: not _group_alive(self.process.pid), timeout=30, what="every demo process to stop")
+        finally:
+            if _group_alive(self.process.pid):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture

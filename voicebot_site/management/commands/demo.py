@@ -28,7 +28,8 @@ STOP_SECONDS = 15.0  # serve's own stop (12 s) and a margin
 def demo_environment(*, folder: Path, port: int) -> dict[str, str]:
     """The demo's settings: its own files under `folder`, loopback only, the shipped AI/ files; blank is default."""
     return {
-        "DEMO_MODE": "true", "DEBUG": "true", "HOST": "127.0.0.1", "PORT": str(port),
+        "DEMO_MODE": "true", "DEBUG": "true", "HOST": "127.0.0.1", "PORT": str(port), "ALLOWED_HOSTS": "",
+        "SECURE_SSL_REDIRECT": "", "SECURE_HSTS_SECONDS": "",  # plain http on loopback, whatever production says
         "DATABASE_URL": "", "SQLITE_PATH": str(folder / "db.sqlite3"), "MEDIA_ROOT": str(folder / "media"),
         "CACHE_DIR": str(folder / "cache"), "WEBHOOK_SPOOL_DIR": str(folder / "webhook_spool"), "REDIS_URL": "",
         "NGROK_TOKEN": "", "AI_CONFIG_DIR": "", "EXTRACTION_SCHEMA": "", "TRANSCRIPT_SOURCE": "",
