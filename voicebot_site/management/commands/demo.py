@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -58,9 +58,8 @@ class Command(BaseCommand):
                 raise CommandError("The simulator did not start (see above).")
             env.update(json.loads(line))
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-            subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, stdout=subprocess.DEVNULL)
-            login = subprocess.run([*manage, "demo_seed"], env=env, check=True, stdout=subprocess.PIPE,
-                                   text=True).stdout
+            _manage(manage, ["migrate", "--noinput"], env=env, stdout=subprocess.DEVNULL)
+            login = _manage(manage, ["demo_seed"], env=env, stdout=subprocess.PIPE)
             serve = [*manage, "serve", "--host", "127.0.0.1", "--port", str(port)]
             with _started(serve, env=env) as served:
                 _wait_listening(port, served)
@@ -73,7 +72,15 @@ class Command(BaseCommand):
             raise CommandError("A demo process exited unexpectedly (see above); stopped the others.")
 
 
-def _stop_on_signals():
+def _manage(manage: list[str], args: list[str], **options) -> str:
+    """Run `manage.py args` in the demo's environment; its output (when piped)."""
+    try:
+        return subprocess.run([*manage, *args], check=True, text=True, **options).stdout
+    except subprocess.CalledProcessError:
+        raise CommandError(f"`manage.py {' '.join(args)}` failed on the demo database (see above).") from None
+
+
+def _stop_on_signals() -> Callable[[], bool]:
     """Ctrl-C and SIGTERM set a flag (the children get their own Ctrl-C, or are stopped on the way out)."""
     stopping = []
     for signum in (signal.SIGINT, signal.SIGTERM):
