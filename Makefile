@@ -1,10 +1,10 @@
-# The two commands: `make run` starts the product, `make test` runs the whole suite.
-# Both create/refresh .venv/ and install what they need on a fresh machine.
+# The commands: `make run` starts the product, `make demo` tries it with no accounts, `make test` runs the whole suite.
+# Each creates/refreshes .venv/ and install what they need on a fresh machine.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-scale test-diarization venv venv-dev
+.PHONY: run demo test test-scale test-diarization venv venv-dev
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: venv
 	bash scripts/ensure_ffmpeg.sh
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py serve
+
+# The product with no accounts: the built-in simulator stands in for Twilio and OpenAI, with a demo database of its
+# own and a printed login (README "Try it with no accounts"). PORT=8001 make demo for another port.
+demo: venv
+	bash scripts/ensure_ffmpeg.sh
+	$(PY) manage.py demo
 
 test: venv-dev
 	bash scripts/ensure_chromium.sh

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/campaign_bench.py [--contacts 100000] [--in-flight 50]
 Runs on a fresh temporary SQLite database (migrated first), never db.sqlite3, with calls placed against a local
-FakeTwilio REST server (tests/fakes/twilio.py). Prints, each against a reference measured in the same run:
+FakeTwilio REST server (simulator/twilio.py). Prints, each against a reference measured in the same run:
 - creating the campaign (validation, each number's time zones and refusal, 100,000 rows) against inserting the
   100,000 contacts themselves;
 - starting it (every contact's first time inside the window) against the same insert;
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as workdir:
         _setup_django(Path(workdir) / "bench.sqlite3")
-        from tests.fakes.twilio import FakeTwilio
+        from simulator.twilio import FakeTwilio
 
         with FakeTwilio() as fake:
             _point_at(fake)

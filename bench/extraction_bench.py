@@ -3,7 +3,7 @@
     .venv/bin/python bench/extraction_bench.py [--minutes 1 5 10] [--repeat 3]
 
 Runs `extraction.services.process_call_run` on stereo 8 kHz recordings of the given lengths against the fake
-OpenAI REST server (tests/fakes/openai_rest.py) in canned mode: it answers at once, so what is measured is our
+OpenAI REST server (simulator/openai_rest.py) in canned mode: it answers at once, so what is measured is our
 code (read the WAV, split channels, detect silence, encode and upload each channel over real HTTP, parse, merge,
 extract, store) plus the SDK and the loopback HTTP. The fake runs in this process, so its own request parsing is
 counted too: the numbers are an upper bound. Uses a throwaway SQLite file and media folder.
@@ -39,7 +39,7 @@ from django.core.management import call_command  # noqa: E402
 from calls.models import Call  # noqa: E402
 from contacts.models import Contact  # noqa: E402
 from extraction.services import process_call_run  # noqa: E402
-from tests.fakes.openai_rest import OpenAIRestFake  # noqa: E402
+from simulator.openai_rest import OpenAIRestFake  # noqa: E402
 
 RATE = 8000
 CANNED = {"task": "transcribe", "language": "spanish", "duration": 4.0, "text": "Hola.",

@@ -4,7 +4,7 @@
     .venv/bin/python bench/first_words.py --calls 50 --delays 0,300,1000
 
 One real Daphne serving the real ASGI app (calls placed through `POST /api/calls/`, FakeTwilio dials, signed
-handshake, single-use stream token, recording to disk, SQLite), the fake OpenAI Realtime server (tests/fakes) with a
+handshake, single-use stream token, recording to disk, SQLite), the fake OpenAI Realtime server (simulator/) with a
 connect delay (each handshake answered that late: the real service takes hundreds of ms to seconds), and the fake
 OpenAI REST server for the speech endpoint. For each delay, two rounds in the same invocation:
 - before: the opening line is not rendered, so the live model says it once its session is open (today's behaviour;
@@ -31,10 +31,10 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply  # noqa: E402
-from tests.fakes.openai_rest import OpenAIRestFake  # noqa: E402
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
-from tests.fakes.twilio_frames import TwilioFrames  # noqa: E402
+from simulator.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply  # noqa: E402
+from simulator.openai_rest import OpenAIRestFake  # noqa: E402
+from simulator.twilio import FakeTwilio  # noqa: E402
+from simulator.twilio_frames import TwilioFrames  # noqa: E402
 from tests.processes import Stack  # noqa: E402
 
 API_KEY = "sk-bench-first-words"

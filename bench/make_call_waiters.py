@@ -31,7 +31,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
+from simulator.twilio import FakeTwilio  # noqa: E402
 from tests.processes import Stack  # noqa: E402
 
 FIRST_NUMBER = 600_000_000

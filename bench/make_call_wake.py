@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
-from tests.polling import wait_for  # noqa: E402
+from simulator.twilio import FakeTwilio  # noqa: E402
+from simulator.polling import wait_for  # noqa: E402
 from tests.processes import Stack, connection_accepted_by, json_request, serving_pids  # noqa: E402
 
 PUBLIC_BASE_URL = "https://voicebot.example"

@@ -58,7 +58,7 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.twilio_frames import TwilioFrames  # noqa: E402
+from simulator.twilio_frames import TwilioFrames  # noqa: E402
 from tests.processes import free_port, wait_for_port  # noqa: E402
 
 STAMP = struct.Struct("<IId")  # call index (round * ROUND_CALLS + call), sequence, time.monotonic() when sent
@@ -427,7 +427,7 @@ class VoicebotServer:
     """voicebot's Daphne with its own FakeTwilio and database; `root`: the checkout it runs (a baseline's, say)."""
 
     def __init__(self, realtime_port: int, tmp: Path, root: Path = ROOT) -> None:
-        from tests.fakes.twilio import FakeTwilio
+        from simulator.twilio import FakeTwilio
         from tests.processes import Stack
 
         self.twilio = FakeTwilio(public_base_url=PUBLIC_BASE_URL).start()

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from relay_bench import (  # noqa: E402
     API_KEY, PUBLIC_BASE_URL, Server, cpu_seconds, place_streams, round_of, serve_realtime,
 )
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
+from simulator.twilio import FakeTwilio  # noqa: E402
 from tests.processes import Stack, free_port, serving_pids, tcp_connections  # noqa: E402
 
 

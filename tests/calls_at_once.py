@@ -19,10 +19,10 @@ from pathlib import Path
 import aiohttp
 
 from tests.e2e.test_full_call import BOT_TONE_HZ, BOT_WORDS, CLIENT_WORDS, EXTRACTED, KEY, PUBLIC, _scenario
-from tests.fakes.openai_realtime import FakeRealtimeServer
-from tests.fakes.openai_rest import OpenAIRestFake
-from tests.fakes.phone import SPEECH, PhoneOutcome, SimulatedPhones
-from tests.fakes.twilio import FakeTwilio
+from simulator.openai_realtime import FakeRealtimeServer
+from simulator.openai_rest import OpenAIRestFake
+from simulator.phone import SPEECH, PhoneOutcome, SimulatedPhones
+from simulator.twilio import FakeTwilio
 from tests.processes import Stack
 from tests.recording_timing import Timing, recording_timing
 

@@ -142,7 +142,7 @@ def admin_client_logged(client, admin_user):
 @pytest.fixture
 def fake_twilio(settings):
     """A fake Twilio REST server on a real socket, with our settings pointed at it."""
-    from tests.fakes.twilio import FakeTwilio
+    from simulator.twilio import FakeTwilio
 
     with FakeTwilio(public_base_url="https://voicebot.example") as fake:
         settings.TWILIO_ACCOUNT_SID = fake.account_sid

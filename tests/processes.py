@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.polling import wait_for
+from simulator.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

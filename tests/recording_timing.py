@@ -1,6 +1,6 @@
 """How true a call's recording is to the stream, measured against what the simulated phone knows.
 
-The phone (tests/fakes/twilio_media.py) knows the stream's length (`ended_ms`), the callee speech it sent from
+The phone (simulator/twilio_media.py) knows the stream's length (`ended_ms`), the callee speech it sent from
 stream time 0, and where it played each chunk of the bot's audio (`played`, cut where a `clear` stopped it). The
 recording is stereo: left the callee, right the bot. Each side is compared in 5 ms windows, sound or silence, with
 the same side rendered from what the phone knows; the error is the longest run of windows where they disagree: a

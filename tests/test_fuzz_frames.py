@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from calls.live.media import MAX_TIMESTAMP_MS, MalformedFrame, MediaFrame, parse_frame, read_media
 from calls.live.relay.relay import MAX_MEDIA_AHEAD_MS
 from tests.fakes.relay_doubles import Harness
-from tests.fakes.twilio_frames import TOKEN, TwilioFrames
+from simulator.twilio_frames import TOKEN, TwilioFrames
 
 FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("calls", "campaigns", "contacts", "extraction", "voicebot_site", "webhooks")
+APPS = ("calls", "campaigns", "contacts", "extraction", "voicebot_site", "webhooks")  # the product; simulator/ is not
 
 
 def _project_modules() -> dict[str, Path]:
@@ -94,3 +94,25 @@ def test_the_relay_imports_no_django():
         for alias in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
     }
     assert relay and not {name for name in imported if name.split(".")[0] in {"django", "channels", "asgiref"}}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level package of every import in `path`, at any depth (functions included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add((node.module or "").split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", [*APPS, "simulator"])
+def test_the_product_and_the_simulator_import_nothing_from_tests(package):
+    assert [path.name for path in (ROOT / package).rglob("*.py") if "tests" in _top_level_imports(path)] == []
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_the_product_never_imports_the_simulator(app):
+    """The simulator runs only as its own process, started by `manage.py demo` in demo mode."""
+    assert [path.name for path in (ROOT / app).rglob("*.py") if "simulator" in _top_level_imports(path)] == []

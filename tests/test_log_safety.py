@@ -13,7 +13,7 @@ import pytest
 from calls.services import place_call
 from tests.calls.test_consumers import TwilioStream, dial, live, realtime, stream_url  # noqa: F401 (live: a fixture)
 from tests.calls.test_recording_files import short_call
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
 from voicebot_site.log_safety import LOGGED_VALUE_MAX_CHARS, log_value
 
 FORGED = "CA123\n2026-11-27 03:00:00,000 INFO calls.services.status Call status sid=CA999 completed\x1b[2J"

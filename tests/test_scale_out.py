@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from tests.extraction.sounds import VOICES, call_wav
-from tests.fakes.openai_rest import OpenAIRestFake
-from tests.fakes.twilio import FakeTwilio
-from tests.polling import wait_for
+from simulator.openai_rest import OpenAIRestFake
+from simulator.twilio import FakeTwilio
+from simulator.polling import wait_for
 from tests.processes import Stack
 
 PUBLIC_BASE_URL = "https://voicebot.example"

@@ -17,10 +17,10 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.phone import SimulatedPhones
-from tests.fakes.twilio import FakeTwilio
-from tests.polling import wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.phone import SimulatedPhones
+from simulator.twilio import FakeTwilio
+from simulator.polling import wait_for
 from tests.processes import (
     ROOT, Stack, child_pids, connection_accepted_by, json_request, serving_pids, tcp_connections,
 )

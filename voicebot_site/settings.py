@@ -13,6 +13,7 @@ import dj_database_url
 from decouple import AutoConfig, Csv
 from django.core.exceptions import ImproperlyConfigured
 
+from voicebot_site.demo_mode import demo_addresses_check
 from voicebot_site.secret_key import secret_key_read_or_create
 from voicebot_site.web_processes import web_processes_count
 
@@ -94,6 +95,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "voicebot_site.demo_mode.demo_mode",
             ],
         },
     },
@@ -387,6 +389,15 @@ MODEL_LANGUAGE = config("MODEL_LANGUAGE", default="es")
 if MODEL_LANGUAGE != "auto" and not (len(MODEL_LANGUAGE) == 2 and MODEL_LANGUAGE.isascii() and MODEL_LANGUAGE.islower()):
     raise ImproperlyConfigured(f"MODEL_LANGUAGE must be a two-letter ISO-639-1 code (es, en) or auto, not {MODEL_LANGUAGE!r}.")
 TRANSCRIPTION_LANGUAGE = "" if MODEL_LANGUAGE == "auto" else MODEL_LANGUAGE  # "": not sent, so it is detected
+
+# Demo mode (`make demo` turns it on): Twilio and OpenAI are the built-in simulator, every page shows a banner, and
+# the product refuses to start when a provider address is not on this machine (voicebot_site/demo_mode.py).
+DEMO_MODE = config("DEMO_MODE", default=False, cast=bool)
+# Where `make demo` keeps its own database, recordings and files, never the ones `make run` uses.
+DEMO_DIR = Path(config("DEMO_DIR", default=str(BASE_DIR / "tmp" / "demo")))
+if DEMO_MODE:
+    demo_addresses_check({"TWILIO_API_BASE_URL": TWILIO_API_BASE_URL, "OPENAI_BASE_URL": OPENAI_BASE_URL,
+                          "OPENAI_REALTIME_BASE_URL": OPENAI_REALTIME_BASE_URL or OPENAI_BASE_URL})
 
 # Cost per call (calls/pricing.py holds the providers' list prices, dated): JSON merged over them model by model,
 # first from PRICES_FILE, then from PRICES.

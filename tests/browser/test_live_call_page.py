@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from tests.browser.admin_login import logged_in_page
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.phone import SimulatedPhones
-from tests.fakes.twilio import FakeTwilio
-from tests.polling import wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.phone import SimulatedPhones
+from simulator.twilio import FakeTwilio
+from simulator.polling import wait_for
 from tests.processes import Stack
 
 pytestmark = pytest.mark.browser

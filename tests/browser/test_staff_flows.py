@@ -20,8 +20,8 @@ import pytest
 import requests
 from openpyxl import Workbook, load_workbook
 
-from tests.fakes.twilio import FakeTwilio
-from tests.polling import wait_for
+from simulator.twilio import FakeTwilio
+from simulator.polling import wait_for
 from tests.processes import ROOT, Stack
 
 pytestmark = pytest.mark.browser

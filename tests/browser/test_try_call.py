@@ -1,7 +1,7 @@
 """Talking to the bot from the browser ("Try this script"), in a real Chromium against a real Daphne and the fake
 OpenAI Realtime, with no Twilio at all.
 
-Chromium's fake microphone plays recorded speech (tests/fixtures/audio/callee.ulaw, as a WAV); the page captures it
+Chromium's fake microphone plays recorded speech (simulator/audio/callee.ulaw, as a WAV); the page captures it
 in its AudioWorklet, turns it into 8 kHz mu-law and streams it as Twilio would. The fake OpenAI checks it heard that
 speech (duration and energy of the audio appended to its input buffer); the page plays the bot's answer and returns
 its marks; the bot ends the call with end_call, and the call's page shows the recording of a completed test call,
@@ -20,14 +20,15 @@ import pytest
 from calls.live.relay import mulaw
 from tests.browser.admin_login import logged_in_page
 from tests.browser.test_live_call_page import CHROMIUM, CHROMIUM_ARGS, Background
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.openai_rest import OpenAIRestFake
-from tests.polling import wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_rest import OpenAIRestFake
+from simulator.polling import wait_for
+from simulator.speech import AUDIO_DIR
 from tests.processes import Stack
 
 pytestmark = pytest.mark.browser
 
-SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "callee.ulaw"
+SPEECH = AUDIO_DIR / "callee.ulaw"
 OPENING_MS, GOODBYE_MS = 1000, 800
 SPEECH_RMS_AT_LEAST = 500  # 16-bit scale: the recorded voice is louder than this on average; silence is 0
 BOT_TONE_HZ = 523.0  # the fake Realtime server speaks in 523 Hz tones: the fake transcriber hears BOT_WORDS in them

@@ -24,9 +24,9 @@ from tests.calls import test_consumers
 from tests.calls.test_consumers import FRAME, TwilioStream, events_of, fresh, realtime, wav_of
 from tests.calls.test_live_monitor import ORIGIN, session_cookie
 from tests.conftest import role_group
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
 from tests.factories import ContactFactory
-from tests.polling import async_wait_for
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,9 +24,9 @@ from calls.opening_audio import cacheable, opening_audio_render_profile, opening
 from tests.factories import CallFactory
 from tests.calls.test_consumers import FRAME, TwilioStream, dial, events_of, fresh, wav_of
 from tests.calls.test_consumers import callee_audio, live  # noqa: F401 (fixtures)
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.openai_rest import SPEECH, SPEECH_MS_PER_CHAR, OpenAIRestFake, speech_pitch
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_rest import SPEECH, SPEECH_MS_PER_CHAR, OpenAIRestFake, speech_pitch
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -27,8 +27,8 @@ from calls.models import Call
 from contacts.formulas import escape_formula
 from contacts.models import Contact
 from tests.factories import ContactFactory
-from tests.fakes.twilio import FakeTwilio
-from tests.polling import wait_for
+from simulator.twilio import FakeTwilio
+from simulator.polling import wait_for
 from tests.processes import ROOT, Stack
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,8 @@ import pytest
 from calls.models import CallEvent
 from tests.calls.test_consumers import FRAME, answered_call, callee_audio, events_of, live  # noqa: F401 (fixtures)
 from tests.fakes.business import FakeBusiness
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,8 +18,8 @@ from campaigns.scheduler import campaigns_pass
 from contacts.models import Contact
 from tests.calls.test_consumers import FRAME, TwilioStream, callee_audio, live, realtime  # noqa: F401 (fixtures)
 from tests.campaigns.helpers import campaign_of, end_call, madrid_contacts
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MADRID = ZoneInfo("Europe/Madrid")

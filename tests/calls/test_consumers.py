@@ -26,13 +26,13 @@ from twilio.request_validator import RequestValidator
 from calls.models import Call, CallEvent, CallStatus
 from calls.live.routing import websocket_urlpatterns
 from calls.services import call_update_status, place_call
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.twilio_frames import TwilioFrames
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.speech import CALLEE_SPEECH
+from simulator.twilio_frames import TwilioFrames
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
 PUBLIC_STREAM_BASE = "wss://voicebot.example/media-stream/"
 
 
@@ -47,7 +47,7 @@ application = URLRouter(websocket_urlpatterns)
 
 @pytest.fixture
 def callee_audio() -> bytes:
-    return (FIXTURES / "callee.ulaw").read_bytes()
+    return CALLEE_SPEECH
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosedError
 
 from calls.live.relay.mulaw import tone
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
 
 MODEL = "gpt-realtime-mini"
 PCMU_SESSION = {"type": "realtime", "output_modalities": ["audio"], "audio": {

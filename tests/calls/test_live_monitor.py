@@ -23,8 +23,8 @@ from calls.services.monitoring import call_whisper, monitor_groups
 from tests.calls import test_consumers
 from tests.calls.test_consumers import FRAME, answered_call
 from tests.conftest import role_group
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.polling import async_wait_for
 from tests.factories import CallFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from calls.services import call_notify_final, call_wait_final
 from calls.services.streaming import call_stream_finished
 from calls.exceptions import CallWaitTimeout
 from tests.factories import CallFactory, ContactFactory
-from tests.polling import async_wait_for
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from calls.live.media import (
     MAX_FRAME_BYTES, MAX_TIMESTAMP_MS, DtmfFrame, MalformedFrame, MarkFrame, MediaFrame, StartFrame, StopFrame,
     clear_frame, mark_frame, media_frame, parse_frame, read_media,
 )
-from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TOKEN, TwilioFrames
+from simulator.twilio_frames import CALL_SID, STREAM_SID, TOKEN, TwilioFrames
 
 AUDIO = bytes(range(160))
 FRAMES = TwilioFrames()

@@ -12,7 +12,7 @@ from calls.models import CallEvent
 from calls.services import place_call
 from campaigns.models import Campaign
 from tests.calls.test_consumers import TwilioStream, live, realtime  # noqa: F401 (live: a fixture)
-from tests.fakes.openai_realtime import RealtimeScenario, Reply
+from simulator.openai_realtime import RealtimeScenario, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from calls.live.realtime_client import _client, _loads, realtime_client, realtime_client_warm, realtime_connect
-from tests.fakes.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from calls.models import Call
 from tests.calls.test_consumers import TwilioStream, dial, live, realtime  # noqa: F401 (live is a fixture)
 from tests.extraction.sounds import call_wav
-from tests.fakes.openai_realtime import RealtimeScenario
+from simulator.openai_realtime import RealtimeScenario
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from calls.services.recordings import recording_name_for
 from tests.calls.test_consumers import answered_call, live  # noqa: F401 (live is a fixture)
 from tests.extraction.sounds import call_wav
 from tests.factories import CallFactory
-from tests.polling import async_wait_for
+from simulator.polling import async_wait_for
 
 
 def _files(settings) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from calls.live.relay import Recorder, mulaw
 from tests.fakes.relay_doubles import Harness, delta, response_created, response_done, speech_started
-from tests.fakes.twilio_frames import TwilioFrames
+from simulator.twilio_frames import TwilioFrames
 
 FRAME = mulaw.tone(20)
 CHUNK = mulaw.tone(200, 300)  # 200 ms of bot audio

@@ -19,8 +19,8 @@ from tests.fakes.relay_doubles import (
     Harness, b64, delta, end_call, response_created, response_done, speech_started, speech_stopped,
 )
 from calls.live.relay.timers import CallTimers, Due, Ending
-from tests.fakes.twilio_frames import CALL_SID, STREAM_SID, TwilioFrames
-from tests.polling import async_wait_for
+from simulator.twilio_frames import CALL_SID, STREAM_SID, TwilioFrames
+from simulator.polling import async_wait_for
 
 FRAME = mulaw.tone(20)  # 160 bytes: one Twilio frame
 CHUNK = mulaw.tone(200, 300)  # 1600 bytes: 200 ms of bot audio

@@ -12,9 +12,9 @@ from calls.agent_config import load_agent_config, relay_settings
 from calls.live.relay import Recorder, Relay
 from calls.live.relay.events import AiUnavailable, BargeIn, RelayEvent, StreamEnded, TokenUsage
 from calls.live.relay.mulaw import tone
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.polling import async_wait_for
-from tests.fakes.twilio_frames import STREAM_SID, TOKEN, TwilioFrames
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.polling import async_wait_for
+from simulator.twilio_frames import STREAM_SID, TOKEN, TwilioFrames
 
 FRAMES = TwilioFrames()
 

@@ -11,8 +11,8 @@ from openai import AsyncOpenAI
 from calls.agent_config import load_agent_config, relay_settings
 from calls.live.relay import Recorder, Relay
 from tests.calls.test_relay_realtime import TwilioSide
-from tests.fakes.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.twilio_frames import TOKEN, TwilioFrames
+from simulator.openai_realtime import FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.twilio_frames import TOKEN, TwilioFrames
 
 
 async def session_sent(tmp_path, language: str) -> tuple[dict, list]:

@@ -16,9 +16,9 @@ from django.test import Client
 
 from calls.agent_config import AgentConfigError, load_agent_config, relay_settings
 from tests.calls.test_consumers import FRAME, answered_call, callee_audio, events_of, fresh, live  # noqa: F401
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
-from tests.fakes.twiml import WHISPER_VERBS, twiml_check
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.twiml import WHISPER_VERBS, twiml_check
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

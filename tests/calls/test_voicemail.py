@@ -15,8 +15,8 @@ from calls.services import place_call
 
 from tests.calls.test_consumers import (  # noqa: F401 (fixtures)
     FRAME, TwilioStream, answered_call, callee_audio, events_of, fresh, live, realtime, wav_of)
-from tests.fakes.openai_realtime import RealtimeScenario, Reply
-from tests.polling import async_wait_for
+from simulator.openai_realtime import RealtimeScenario, Reply
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.fakes.twilio import FakeTwilio
+from simulator.twilio import FakeTwilio
 from tests.processes import Stack
 
 PUBLIC_BASE_URL = "https://voicebot.example"

@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from calls.agent_config import DEFAULT_AI_DIR
-from tests.e2e.test_live_call import AUDIO, NUMBER, PUBLIC_BASE_URL, _callback, api
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.openai_rest import OpenAIRestFake
-from tests.fakes.twilio import FakeTwilio
-from tests.fakes.twilio_media import SILENCE, TwilioMediaClient
-from tests.polling import async_wait_for
+from simulator.speech import BOT_SPEECH, CALLEE_SPEECH
+from tests.e2e.test_live_call import NUMBER, PUBLIC_BASE_URL, _callback, api
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_rest import OpenAIRestFake
+from simulator.twilio import FakeTwilio
+from simulator.twilio_media import SILENCE, TwilioMediaClient
+from simulator.polling import async_wait_for
 from tests.processes import Stack
 from tests.recording_timing import recording_timing
 
@@ -33,8 +34,8 @@ async def test_the_cached_opening_plays_at_once_and_the_recording_lines_up(tmp_p
     start = text.index("disclosure:")  # no disclosure (it would be said first): a short line, played in real time
     end = text.index("\ngoodbye:")
     agent.write_text(text[:start] + f'disclosure: ""\nopening_line: {OPENING}' + text[end:], encoding="utf-8")
-    callee_speech = (AUDIO / "callee.ulaw").read_bytes()[: 2000 * 8]
-    reply = (AUDIO / "bot.ulaw").read_bytes()[: 1000 * 8]
+    callee_speech = CALLEE_SPEECH[: 2000 * 8]
+    reply = BOT_SPEECH[: 1000 * 8]
     scenario = RealtimeScenario(api_key=OpenAIRestFake().api_key, replies=[Reply("¿Qué busca?", audio=reply)])
     with FakeTwilio(public_base_url=PUBLIC_BASE_URL) as twilio, OpenAIRestFake() as speech:
         async with FakeRealtimeServer(scenario, connect_delay_s=1.0) as realtime:

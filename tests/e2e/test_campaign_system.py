@@ -20,10 +20,10 @@ import requests
 from openpyxl import load_workbook
 
 from tests.e2e.test_full_call import BOT_WORDS, CLIENT_WORDS, EXTRACTED, KEY, system  # noqa: F401  (the fixture)
-from tests.fakes.openai_realtime import CalleeTurn, RealtimeScenario, Reply
-from tests.fakes.phone import voice
-from tests.fakes.twilio import FINAL
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
+from simulator.phone import voice
+from simulator.twilio import FINAL
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.slow
 

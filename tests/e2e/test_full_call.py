@@ -24,12 +24,12 @@ import yaml
 
 from calls.agent_config import DEFAULT_AI_DIR
 from tests.fakes.business import FakeBusiness
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.openai_rest import OpenAIRestFake
-from tests.fakes.phone import SimulatedPhones
-from tests.fakes.twilio import FakeTwilio
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.openai_rest import OpenAIRestFake
+from simulator.phone import SimulatedPhones
+from simulator.twilio import FakeTwilio
 from tests.path_proxy import PathProxy
-from tests.polling import async_wait_for
+from simulator.polling import async_wait_for
 from tests.processes import Stack
 
 pytestmark = pytest.mark.slow

@@ -10,22 +10,21 @@ from __future__ import annotations
 import asyncio
 import io
 import wave
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from calls.live.relay import mulaw
-from tests.fakes.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
-from tests.fakes.twilio import FakeTwilio
-from tests.fakes.twilio_media import SILENCE, TwilioMediaClient
-from tests.polling import async_wait_for
+from simulator.openai_realtime import CalleeTurn, FakeRealtimeServer, RealtimeScenario, Reply
+from simulator.speech import BOT_SPEECH, CALLEE_SPEECH
+from simulator.twilio import FakeTwilio
+from simulator.twilio_media import SILENCE, TwilioMediaClient
+from simulator.polling import async_wait_for
 from tests.processes import Stack
 
 pytestmark = pytest.mark.slow
 
-AUDIO = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
 PUBLIC_BASE_URL = "https://voicebot.example"
 NUMBER = "+34600123456"
 PAUSE_MS = 400  # the callee answers this long after the opening line has played
@@ -58,8 +57,8 @@ def twilio():
 
 
 async def test_a_live_call_end_to_end(tmp_path, twilio):
-    callee_speech = (AUDIO / "callee.ulaw").read_bytes()
-    bot_speech = (AUDIO / "bot.ulaw").read_bytes()
+    callee_speech = CALLEE_SPEECH
+    bot_speech = BOT_SPEECH
     goodbye = bot_speech[: GOODBYE_MS * 8]
     # The callee's turn is added once we know when they start speaking (after the opening has played).
     scenario = RealtimeScenario(

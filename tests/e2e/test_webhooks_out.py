@@ -9,7 +9,7 @@ import pytest
 from tests.e2e import test_full_call as full_call
 from tests.e2e.test_full_call import EXTRACTED, NUMBER, System, _staff_session
 from tests.fakes.webhook_receiver import Answer, WebhookReceiver
-from tests.polling import async_wait_for
+from simulator.polling import async_wait_for
 
 pytestmark = pytest.mark.slow
 

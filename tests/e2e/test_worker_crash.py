@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.polling import wait_for
+from simulator.polling import wait_for
 from tests.processes import ROOT, Stack
 
 pytestmark = pytest.mark.slow

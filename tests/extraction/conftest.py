@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from calls.models import Call, CallStatus
 from tests.extraction.sounds import VOICES, call_wav
 from tests.factories import CallFactory
-from tests.fakes.openai_rest import OpenAIRestFake
+from simulator.openai_rest import OpenAIRestFake
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from calls.models import Call
 from tests.factories import CallFactory
-from tests.fakes.openai_rest import TRANSCRIPTIONS
+from simulator.openai_rest import TRANSCRIPTIONS
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from calls.services import call_update_status
 from calls.services.streaming import call_relay_event_record
 from tests.extraction.sounds import call_wav
 from tests.factories import CallFactory
-from tests.fakes.openai_realtime import Reply
-from tests.fakes.openai_rest import CHAT, TRANSCRIPTIONS
+from simulator.openai_realtime import Reply
+from simulator.openai_rest import CHAT, TRANSCRIPTIONS
 
 pytestmark = pytest.mark.django_db
 

@@ -47,12 +47,12 @@ def test_the_pyannote_adapter_diarizes_a_mono_call_with_a_pipeline_loaded_from_d
                                                      "(scripts/install_diarization.sh)")
     from extraction import diarization
     from extraction.tasks import process_call
+    from simulator.speech import BOT_SPEECH, CALLEE_SPEECH
     from tests.extraction.sounds import wav_bytes
     from tests.extraction.tiny_pyannote import tiny_pipeline_write
 
     settings.DIARIZATION_PIPELINE = str(tiny_pipeline_write(tmp_path / "pipeline"))
-    fixtures = settings.BASE_DIR / "tests" / "fixtures" / "audio"
-    bot, callee = (mu_law_decode((fixtures / name).read_bytes()) for name in ("bot.ulaw", "callee.ulaw"))
+    bot, callee = (mu_law_decode(speech) for speech in (BOT_SPEECH, CALLEE_SPEECH))
     mono = np.concatenate([np.zeros(RATE // 2, np.int16), bot, np.zeros(RATE, np.int16), callee])
     seconds = len(mono) / RATE
 

@@ -7,7 +7,7 @@ import pytest
 
 from extraction.tasks import process_call
 from tests.extraction.sounds import CLIENT_SCRIPT, track, wav_bytes
-from tests.fakes.openai_rest import CHAT, TRANSCRIPTIONS
+from simulator.openai_rest import CHAT, TRANSCRIPTIONS
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import pytest
 
 from calls.models import Call
 from extraction.services import process_call_enqueue
-from tests.fakes.openai_rest import CHAT, TRANSCRIPTIONS
+from simulator.openai_rest import CHAT, TRANSCRIPTIONS
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import pytest
 
 from campaigns.models import Campaign
 from tests.extraction.test_process_call import run_through_queue
-from tests.fakes.openai_rest import CHAT, TRANSCRIPTIONS
+from simulator.openai_rest import CHAT, TRANSCRIPTIONS
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.extraction.sounds import VOICES, call_wav
-from tests.fakes.openai_rest import TRANSCRIPTIONS, OpenAIRestFake
-from tests.polling import wait_for
+from simulator.openai_rest import TRANSCRIPTIONS, OpenAIRestFake
+from simulator.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ENQUEUE = """

@@ -7,7 +7,7 @@ import pytest
 from extraction.audio import chunks_split, recording_read
 from extraction.tasks import process_call
 from tests.extraction.sounds import CLIENT_VOICES, RATE, long_call_scripts, track, wav_bytes
-from tests.fakes.openai_rest import TRANSCRIPTIONS
+from simulator.openai_rest import TRANSCRIPTIONS
 
 LIMIT = 200_000  # bytes: about 12.5 s of 8 kHz 16-bit audio
 

@@ -1,4 +1,4 @@
-"""In-memory doubles for the relay tests: a fake clock, a Realtime connection, and a harness (frames come from tests.fakes.twilio_frames)."""
+"""In-memory doubles for the relay tests: a fake clock, a Realtime connection, and a harness (frames come from simulator.twilio_frames)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +11,7 @@ from typing import Any, TypeVar, get_args
 
 from calls.live.relay import Recorder, Relay, RelaySettings
 from calls.live.relay.events import RelayEvent
-from tests.fakes.twilio_frames import TOKEN, TwilioFrames
+from simulator.twilio_frames import TOKEN, TwilioFrames
 
 _CLOSED = object()
 E = TypeVar("E")

@@ -85,7 +85,7 @@ class Command(BaseCommand):
                     "DEBUG is on in the settings, but the tunnel makes this server public: it runs with DEBUG=False "
                     "(no debug pages on the internet)."
                 ))
-        elif url and settings.DEBUG:
+        elif url and settings.DEBUG and not settings.DEMO_MODE:  # the demo's address exists nowhere
             self.stdout.write(self.style.WARNING(
                 f"DEBUG is on: if {url} is reachable from the internet, so are its debug pages. Set DEBUG=False."
             ))

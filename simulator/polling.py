@@ -1,4 +1,5 @@
-"""Waiting, in tests, for something another process, thread or task does: one poll, blocking or async.
+"""Waiting for something another process, thread or task does (in the tests and the simulator): one poll,
+blocking or async.
 
 Both fail the test with an AssertionError that says what was awaited and for how long. The predicate is asked
 once more after the deadline, so a slow machine that got there in the end does not fail.

@@ -17,7 +17,6 @@ recognises to play that callee's script). `dialled_at` / `ended_at` are time.mon
 import asyncio
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -25,12 +24,13 @@ import requests
 from calls.live.relay.mulaw import tone
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tests.fakes.twilio import FakeCall, FakeTwilio
-from tests.fakes.twiml import WHISPER_VERBS, twiml_check
-from tests.fakes.twilio_media import TwilioMediaClient
-from tests.polling import async_wait_for
+from simulator.twilio import FakeCall, FakeTwilio
+from simulator.twiml import WHISPER_VERBS, twiml_check
+from simulator.twilio_media import TwilioMediaClient
+from simulator.polling import async_wait_for
+from simulator.speech import CALLEE_SPEECH
 
-SPEECH = (Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "callee.ulaw").read_bytes()
+SPEECH = CALLEE_SPEECH
 
 
 @dataclass

@@ -6,7 +6,8 @@ be readable audio, at most 25 MB -> 413; a known `model`; ISO-639-1 `language`; 
 response_format. Every request is recorded for assertions.
 
 Transcriptions are scripted by *tones*: a test writes each utterance as a sine tone and maps its frequency to the
-words in `voices`; the fake finds the non-silent stretches of whatever audio it receives, measures each one's
+words in `voices` (recorded speech, whose pitch says little, is told apart by its voiced length in `phrases`, with
+pauses up to `max_gap_s` inside one utterance); the fake finds the non-silent stretches of whatever audio it receives, measures each one's
 pitch and answers verbose_json segments with those words and those times. So the answer depends only on the audio
 (which channel, which chunk), never on the order of requests. `canned_transcription` answers every request with
 a fixed body instead (for benchmarks).
@@ -18,8 +19,9 @@ say (SPEECH_MS_PER_CHAR); its pitch depends on the voice, so a test can tell whi
 formats (mp3, opus...) the service has are not rendered by the fake: 400.
 
 Chat completions answer by `chat_scenario`: "answer" (the JSON of `chat_answer`, one key per schema property, null
-when not given), "refusal" (`message.refusal`) or "invalid" (JSON that does not parse). `fail_next(endpoint, n,
-status)` makes the next n requests to an endpoint fail first (500/503 ...).
+when not given; with `chat_heard`, only when the request's messages contain those words), "refusal"
+(`message.refusal`) or "invalid" (JSON that does not parse). `fail_next(endpoint, n, status)` makes the next n
+requests to an endpoint fail first (500/503 ...).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import re
 import threading
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,10 +76,13 @@ class OpenAIRestFake:
     api_key: str = API_KEY
     max_file_bytes: int = MAX_FILE_BYTES
     voices: dict[float, str] = field(default_factory=dict)
-    default_words: str | None = None  # what real speech (matching no tone in `voices`) is heard as
+    default_words: str | None = None  # what real speech (matching no tone in `voices` nor `phrases`) is heard as
+    phrases: dict[float, str] = field(default_factory=dict)  # recorded speech: its voiced length (s) -> its words
+    max_gap_s: float = MAX_GAP_SECONDS  # a longer pause ends an utterance (one segment)
     canned_transcription: dict[str, Any] | None = None
     chat_scenario: str = "answer"
     chat_answer: dict[str, Any] = field(default_factory=dict)
+    chat_heard: str | None = None  # given, chat_answer only for a conversation that contains these words
     refusal: str = "I'm sorry, I can't help with that request."
     # What every chat answer reports having used, in the API's shape (cached tokens are part of prompt_tokens).
     chat_usage: dict[str, Any] = field(default_factory=lambda: {
@@ -178,12 +184,12 @@ class OpenAIRestFake:
     def _transcribe(self, audio: bytes, language: str) -> dict[str, Any]:
         samples, rate = _samples(audio)  # type: ignore[misc]
         segments = []
-        for index, (start, end) in enumerate(_voiced(samples, rate)):
+        for index, (start, end) in enumerate(_voiced(samples, rate, self.max_gap_s)):
             pitch = _pitch(samples[int(start * rate): int(end * rate)], rate)
             segments.append({
                 "id": index, "seek": 0, "start": round(start, 2), "end": round(end, 2),
-                "text": " " + self._words_for(pitch), "tokens": [], "temperature": 0.0, "avg_logprob": -0.2,
-                "compression_ratio": 1.1, "no_speech_prob": 0.01,
+                "text": " " + self._words_for(pitch, end - start), "tokens": [], "temperature": 0.0,
+                "avg_logprob": -0.2, "compression_ratio": 1.1, "no_speech_prob": 0.01,
             })
         seconds = round(len(samples) / rate, 2)
         # whisper-1 bills the audio's length, which it reports as `usage` of type duration (whole seconds, up).
@@ -191,28 +197,21 @@ class OpenAIRestFake:
                 "duration": seconds, "text": "".join(s["text"] for s in segments).strip(),
                 "segments": segments, "usage": {"type": "duration", "seconds": math.ceil(seconds)}}
 
-    def _words_for(self, pitch: float) -> str:
-        unknown = self.default_words or f"[tone {pitch:.0f} Hz]"
-        if not self.voices:
-            return unknown
-        nearest = min(self.voices, key=lambda hz: abs(hz - pitch))
-        return self.voices[nearest] if abs(nearest - pitch) <= 0.1 * nearest else unknown
+    def _words_for(self, pitch: float, seconds: float) -> str:
+        """A tone's words by its pitch (`voices`), a recording's by its length (`phrases`), else the default."""
+        for known, value in ((self.voices, pitch), (self.phrases, seconds)):
+            nearest = min(known, key=lambda key: abs(key - value), default=None)
+            if nearest is not None and abs(nearest - value) <= 0.1 * nearest:
+                return known[nearest]
+        return self.default_words or f"[tone {pitch:.0f} Hz]"
 
     # --- chat completions ------------------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.Response:
-        record = RecordedRequest(CHAT, dict(request.headers), {})
-        self.requests.append(record)
-        if denied := self._deny(request, record):
-            return denied
-        try:
-            record.fields = await request.json()
-        except json.JSONDecodeError:
-            return _error(record, 400, "We could not parse the JSON body of your request.")
-        if problem := _check_chat(record):
-            return problem
-        if failure := self._scripted_failure(CHAT, record):
-            return failure
-        message = self._chat_message(record.fields["response_format"]["json_schema"]["schema"])
+        record, refused = await self._json_request(request, CHAT, _check_chat)
+        if refused:
+            return refused
+        message = self._chat_message(record.fields["response_format"]["json_schema"]["schema"],
+                                     json.dumps(record.fields["messages"], ensure_ascii=False))
         record.answer = message
         return web.json_response({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
@@ -221,29 +220,22 @@ class OpenAIRestFake:
             "usage": self.chat_usage,
         })
 
-    def _chat_message(self, schema: dict[str, Any]) -> dict[str, Any]:
+    def _chat_message(self, schema: dict[str, Any], conversation: str) -> dict[str, Any]:
         base = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
         if self.chat_scenario == "refusal":
             return {**base, "refusal": self.refusal}
         if self.chat_scenario == "invalid":
             return {**base, "content": '{"place": "Madrid", "budget": '}
         # Strict structured output always carries every property; unknown ones are the caller's problem.
-        return {**base, "content": json.dumps({name: self.chat_answer.get(name) for name in schema["properties"]})}
+        heard = self.chat_heard is None or self.chat_heard in conversation
+        answer = self.chat_answer if heard else {}
+        return {**base, "content": json.dumps({name: answer.get(name) for name in schema["properties"]})}
 
     # --- speech ----------------------------------------------------------------------------------------------
     async def _speech(self, request: web.Request) -> web.Response:
-        record = RecordedRequest(SPEECH, dict(request.headers), {})
-        self.requests.append(record)
-        if denied := self._deny(request, record):
-            return denied
-        try:
-            record.fields = await request.json()
-        except json.JSONDecodeError:
-            return _error(record, 400, "We could not parse the JSON body of your request.")
-        if problem := _check_speech(record):
-            return problem
-        if failure := self._scripted_failure(SPEECH, record):
-            return failure
+        record, refused = await self._json_request(request, SPEECH, _check_speech)
+        if refused:
+            return refused
         body = record.fields
         voice = body["voice"] if isinstance(body["voice"], str) else body["voice"]["id"]
         pcm = speech_pcm(body["input"], voice, float(body.get("speed", 1.0)))
@@ -256,6 +248,21 @@ class OpenAIRestFake:
         return web.Response(body=out.getvalue(), content_type="audio/wav")
 
     # --- shared ----------------------------------------------------------------------------------------------
+    async def _json_request(self, request: web.Request, endpoint: str,
+                            check: Callable[[RecordedRequest], web.Response | None],
+                            ) -> tuple[RecordedRequest, web.Response | None]:
+        """Record a JSON request to `endpoint`; the refusal the service would answer it with (auth, a body that
+        does not parse, `check`, a scripted failure), or None."""
+        record = RecordedRequest(endpoint, dict(request.headers), {})
+        self.requests.append(record)
+        if denied := self._deny(request, record):
+            return record, denied
+        try:
+            record.fields = await request.json()
+        except json.JSONDecodeError:
+            return record, _error(record, 400, "We could not parse the JSON body of your request.")
+        return record, check(record) or self._scripted_failure(endpoint, record)
+
     def _deny(self, request: web.Request, record: RecordedRequest) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(record, 401, "Incorrect API key provided.", code="invalid_api_key")
@@ -355,7 +362,14 @@ def _samples(audio: bytes) -> tuple[np.ndarray, int] | None:
     return data.reshape(-1, channels).mean(axis=1), rate
 
 
-def _voiced(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+def voiced_seconds(samples: np.ndarray, rate: int, max_gap_s: float = MAX_GAP_SECONDS) -> float:
+    """How long the voiced part of `samples` lasts, from its first sound to its last (what `phrases` are keyed by,
+    for speech said as one utterance)."""
+    regions = _voiced(samples, rate, max_gap_s)
+    return regions[-1][1] - regions[0][0] if regions else 0.0
+
+
+def _voiced(samples: np.ndarray, rate: int, max_gap_s: float) -> list[tuple[float, float]]:
     size = int(rate * FRAME_SECONDS)
     count = len(samples) // size
     frames = samples[: count * size].astype(np.float64).reshape(count, size)
@@ -363,7 +377,7 @@ def _voiced(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
     regions: list[list[float]] = []
     for index in np.flatnonzero(loud):
         start, end = index * FRAME_SECONDS, (index + 1) * FRAME_SECONDS
-        if regions and start - regions[-1][1] <= MAX_GAP_SECONDS:
+        if regions and start - regions[-1][1] <= max_gap_s:
             regions[-1][1] = end
         else:
             regions.append([start, end])

@@ -21,7 +21,7 @@ answered with real pcmu audio deltas, a transcript and `response.done` with usag
 A script per callee: `FakeRealtimeServer(scenario, voices={330.0: RealtimeScenario(...), ...})` recognises who
 is on the line by their voice, as a transcriber would: the first `VOICE_MS` of appended input audio is listened to
 and, when it is a pure tone within 3 % of a key of `voices` (the simulated phone of that number plays it, see
-tests/fakes/phone.py), that session follows that scenario from its first response (the opening waits for the
+simulator/phone.py), that session follows that scenario from its first response (the opening waits for the
 voice); any other audio (real speech, silence) gets `scenario`. `server.voices_heard` lists what each session picked.
 """
 from __future__ import annotations

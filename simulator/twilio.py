@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from twilio.request_validator import RequestValidator
 
-from tests.fakes.twiml import DialRequest, TwimlRefused, dial_of, twiml_check
+from simulator.twiml import DialRequest, TwimlRefused, dial_of, twiml_check
 
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"

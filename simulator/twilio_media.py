@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.fakes.twilio_frames import TwilioFrames
+from simulator.twilio_frames import TwilioFrames
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * FRAME_BYTES
