@@ -12,10 +12,17 @@ import pytest
 from calls.live.relay import mulaw
 from calls.live.relay.events import AmdWaitOver, HangUp
 from calls.models import CallEvent
-from tests.calls.test_consumers import answered_call, callee_audio, events_of, fresh, live, realtime  # noqa: F401
+from simulator.polling import async_wait_for
+from tests.calls.test_consumers import (  # noqa: F401
+    answered_call,
+    callee_audio,
+    events_of,
+    fresh,
+    live,
+    realtime,
+)
 from tests.calls.test_voicemail import amd, detected, scenario  # noqa: F401
 from tests.fakes.relay_doubles import Harness, b64
-from tests.polling import async_wait_for
 
 FRAME = mulaw.tone(20)
 NOTE = "no answering-machine verdict after 6 s; greeted"
