@@ -13,16 +13,19 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.contrib.admin.models import ADDITION
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 from import_export.admin import ExportMixin
 
+from calls.exceptions import CallError
 from calls.review.exports import XLSX_CONTENT_TYPE, format_duration
 from calls.models import Call
+from calls.services import place_call
 from campaigns.models import Outcome
 from campaigns.services import campaign_draft_from_contacts, campaign_progress
 from contacts import import_uploads
@@ -147,6 +150,7 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     inlines = [CallInline]
     actions = ["mark_do_not_call", "allow_calls", "call_contacts"]
     date_hierarchy = "created_at"
+    change_form_template = "admin/contacts/contact/change_form.html"
 
     @admin.display(description=_("Can be called"), ordering="do_not_call")
     def can_be_called(self, contact: Contact) -> str:
@@ -164,6 +168,9 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
 
     # What costs money or moves many contacts at once needs its own permission (README, "Roles"); actions name
     # them in `permissions=[...]`, so a user without one does not even see the action.
+
+    def has_place_call_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.place_call")
 
     def has_add_campaign_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.add_campaign")
@@ -212,9 +219,35 @@ class ContactAdmin(ExportMixin, admin.ModelAdmin):
     def get_urls(self):
         import_view = self.admin_site.admin_view(self.import_view)
         template_view = self.admin_site.admin_view(self.import_template_view)
+        call_now_view = self.admin_site.admin_view(require_POST(self.call_now_view))
         return [path("import/", import_view, name="contacts_contact_import"),
                 path("import/template.xlsx", template_view, name="contacts_contact_import_template"),
+                path("<int:pk>/call-now/", call_now_view, name="contacts_contact_call_now"),
                 *super().get_urls()]
+
+    def render_change_form(self, request: HttpRequest, context: dict, add: bool = False, change: bool = False,
+                           form_url: str = "", obj: Contact | None = None):
+        context.update(can_call_now=obj is not None and self.has_place_call_permission(request),
+                       call_refusal=obj.call_refusal() if obj is not None else None)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def call_now_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """The contact page's "Call now" button: one call to this contact at once, then the call's (live) page.
+
+        The same service as the API and /make_call, so the same checks; a refusal stays on the contact's page.
+        """
+        if not (self.has_view_permission(request) and self.has_place_call_permission(request)):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=pk)
+        try:
+            call = place_call(contact=contact)
+        except CallError as exc:
+            self.message_user(request, _("No call placed to %(contact)s: %(reason)s")
+                              % {"contact": contact, "reason": exc.message}, messages.ERROR)
+            return redirect("admin:contacts_contact_change", contact.pk)
+        history_record(user=request.user, objects=[call], flag=ADDITION, message="Placed with Call now in the admin.")
+        self.message_user(request, _("Calling %(contact)s…") % {"contact": contact}, messages.SUCCESS)
+        return redirect("admin:calls_call_change", call.pk)
 
     def import_template_view(self, request: HttpRequest) -> HttpResponse:
         """The import page's "Download a template" link: an .xlsx with the columns the import reads."""
