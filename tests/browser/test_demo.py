@@ -1,5 +1,5 @@
-"""`make demo`, exactly as the README says, then a staff person in Chromium: log in with the printed login, place a
-call from the admin, and open the finished call with its stereo recording, transcript and extracted data.
+"""`make demo`, exactly as the README says, then a staff person in Chromium: log in with the printed login, press
+Call now on a contact, watch the call live, and open the finished call with its stereo recording, transcript and extracted data.
 
 The demo runs in a process group of its own, with PORT and DEMO_DIR of this test (never the checkout's tmp/demo/),
 and is stopped at the end the way Ctrl-C stops it: SIGINT to the whole group.
@@ -98,21 +98,19 @@ def test_make_demo_places_a_simulated_call_and_shows_it_finished(demo, chromium,
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/admin/$"))
 
-    # "Call selected contacts" on a seeded contact: a draft campaign, open every hour of every day, started.
+    # As the README says: open a seeded contact, press Call now; the call's page follows it live.
     page.goto("/admin/contacts/contact/")
     expect(page.locator(".demo-banner")).to_have_text(BANNER)
-    page.get_by_role("row").filter(has_text=CONTACT).get_by_role("checkbox").check()
-    page.locator("select[name=action]").select_option(label="Call selected contacts (a new campaign)")
-    page.get_by_role("button", name="Go").click()
-    expect(page.locator(".messagelist")).to_contain_text("Draft campaign")
-    for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"):
-        page.get_by_label(day, exact=True).check()
-    page.get_by_label("Hours").fill("00:00-24:00")
-    page.get_by_role("button", name="Save", exact=True).click()
-    page.get_by_role("button", name="Start").click()
-    expect(page.locator("#campaign-state")).to_have_text("Running")
+    page.get_by_role("row").filter(has_text=CONTACT).get_by_role("link").first.click()
+    page.get_by_role("button", name="Call now").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"({CONTACT})")
+    panel = page.locator("#live-call")
+    expect(panel.locator("#live-status")).to_have_text("In progress", timeout=30_000)
+    expect(panel.locator("#live-transcript")).to_contain_text("Hola, le llamo de la inmobiliaria", timeout=30_000)
+    expect(panel.locator(".live-turn--callee")).to_contain_text("busco un piso en Madrid", timeout=30_000)
+    call_page = page.url
 
-    # The call is dialled, talks, ends and is processed; the calls list shows it as it goes.
+    # The call ends and is processed; the calls list shows it with what was extracted.
     def finished_row():
         page.goto("/admin/calls/call/")
         row = page.get_by_role("row").filter(has_text=CONTACT)
@@ -121,6 +119,7 @@ def test_make_demo_places_a_simulated_call_and_shows_it_finished(demo, chromium,
 
     row = wait_for(finished_row, timeout=120, interval=2, what="the demo call to finish and be processed")
     row.get_by_role("link").first.click()
+    assert page.url == call_page  # the call Call now opened is the one that finished
     expect(page.locator(".demo-banner")).to_have_text(BANNER)
     turns = page.locator(".call-transcript").first.locator(".call-turn").all_inner_texts()
     assert any("Bot: Hola, le llamo de la inmobiliaria" in turn for turn in turns), turns
