@@ -217,6 +217,21 @@ async def test_it_keeps_a_live_transcript_on_the_call_clock(call):
     assert [e.speaker for e in call.events_of(TranscriptTurn)] == ["bot", "callee"]
 
 
+async def test_a_turn_with_no_words_is_left_out_of_the_transcript(call):
+    # A response that said nothing (a silent goodbye), and noise the transcriber heard as nothing.
+    await call.server(response_created("resp_1"), {
+        "type": "response.output_audio_transcript.done", "event_id": "ev", "response_id": "resp_1",
+        "item_id": "item_bot1", "output_index": 0, "content_index": 0, "transcript": ""})
+    await call.server(speech_started("item_u", 1200), speech_stopped("item_u", 2500), {
+        "type": "conversation.item.input_audio_transcription.completed", "event_id": "ev", "item_id": "item_u",
+        "content_index": 0, "transcript": "  ", "usage": {"type": "duration", "seconds": 1}})
+    await call.server(speech_started("item_v", 3000), speech_stopped("item_v", 3600), {
+        "type": "conversation.item.input_audio_transcription.completed", "event_id": "ev", "item_id": "item_v",
+        "content_index": 0, "transcript": "Sí.", "usage": {"type": "duration", "seconds": 1}})
+    assert [(t.speaker, t.text, t.start_ms) for t in call.relay.transcript.turns] == [("callee", "Sí.", 3000)]
+    assert [(e.speaker, e.text) for e in call.events_of(TranscriptTurn)] == [("callee", "Sí.")]
+
+
 async def test_it_sums_token_usage_and_measures_response_latency(call):
     usage = {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10,
              "input_token_details": {"audio_tokens": 15, "text_tokens": 5}}

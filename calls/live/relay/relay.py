@@ -33,7 +33,8 @@ from .ai_events import END_CALL_TOOL, RealtimeConnection, as_dict, decode_audio,
 from .bot_audio import BotAudio, SendToTwilio
 from .calllog import CallLogger
 from .handoff import TRANSFER_TOOL, transfer_reason
-from .events import AiError, AiUnavailable, AmdWaitOver, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled
+from .events import (AiError, AiUnavailable, AmdWaitOver, BargeIn, Dtmf, HangUp, RelayEvent, StreamEnded, ToolCalled,
+                     TranscriptTurn)
 from .keypad import keypad_item
 from .mulaw import gain_table
 from .reasons import (AI_UNAVAILABLE, BOT_HANGUP, CALLEE_HANGUP, DURATION_LIMIT, FATAL_ERROR_CODES, SILENCE,
@@ -170,8 +171,8 @@ class Relay:
         await self._send_ai(session.session_update(self.settings))
         await self._send_ai(cached_opening.assistant_item(self.settings.opening_line))
         start, end = self.bot_audio.playback.item_span(cached_opening.OPENING_ITEM_ID) or (now, now)
-        await self._emit(self.transcript.bot_said(cached_opening.OPENING_ITEM_ID, self.settings.opening_line,
-                                                  start, end))
+        await self._emit_turn(self.transcript.bot_said(cached_opening.OPENING_ITEM_ID, self.settings.opening_line,
+                                                       start, end))
 
     async def _on_twilio_media(self, frame: media.MediaFrame) -> None:
         await self._callee_audio(frame.media.timestamp, frame.media.audio)
@@ -264,7 +265,8 @@ class Relay:
         self.metrics.callee_stopped(now)
 
     async def _on_callee_transcript(self, event: Any) -> None:
-        await self._emit(self.transcript.callee_said(event.item_id, str(event.transcript or ""), int(self.now_ms)))
+        await self._emit_turn(self.transcript.callee_said(event.item_id, str(event.transcript or ""),
+                                                          int(self.now_ms)))
 
     async def _on_response_created(self, event: Any) -> None:
         self.responses.created(getattr(event.response, "id", None))
@@ -286,7 +288,7 @@ class Relay:
     async def _on_bot_transcript(self, event: Any) -> None:
         now = self.now_ms
         start, end = self.bot_audio.playback.item_span(event.item_id) or (now, now)
-        await self._emit(self.transcript.bot_said(event.item_id, str(event.transcript or ""), start, end))
+        await self._emit_turn(self.transcript.bot_said(event.item_id, str(event.transcript or ""), start, end))
 
     async def _on_function_call(self, event: Any) -> None:
         if event.name == TRANSFER_TOOL:
@@ -531,6 +533,10 @@ class Relay:
             await self._realtime.send(event)
         except Exception as exc:
             await self._fail_ai(f"send failed ({type(exc).__name__})")
+
+    async def _emit_turn(self, turn: TranscriptTurn | None) -> None:
+        if turn is not None:
+            await self._emit(turn)
 
     async def _emit(self, event: RelayEvent) -> None:
         try:

@@ -17,7 +17,8 @@ from .events import CallMetrics, TokenUsage, TranscriptTurn
 
 
 class Transcript:
-    """Turns in call-clock order, plus the VAD times needed to place the callee's."""
+    """Turns in call-clock order, plus the VAD times needed to place the callee's. A turn with no words (noise
+    transcribed as nothing, a response that said nothing) is not a turn: it is left out."""
 
     def __init__(self) -> None:
         self.turns: list[TranscriptTurn] = []
@@ -29,14 +30,16 @@ class Transcript:
     def speech_stopped(self, item_id: str, audio_end_ms: int) -> None:
         self._speech.setdefault(item_id, [audio_end_ms, audio_end_ms])[1] = audio_end_ms
 
-    def callee_said(self, item_id: str, text: str, fallback_ms: int) -> TranscriptTurn:
+    def callee_said(self, item_id: str, text: str, fallback_ms: int) -> TranscriptTurn | None:
         start, end = self._speech.pop(item_id, (fallback_ms, fallback_ms))
         return self._add(TranscriptTurn("callee", text.strip(), start, end, item_id))
 
-    def bot_said(self, item_id: str, text: str, start_ms: float, end_ms: float) -> TranscriptTurn:
+    def bot_said(self, item_id: str, text: str, start_ms: float, end_ms: float) -> TranscriptTurn | None:
         return self._add(TranscriptTurn("bot", text.strip(), int(start_ms), int(end_ms), item_id))
 
-    def _add(self, turn: TranscriptTurn) -> TranscriptTurn:
+    def _add(self, turn: TranscriptTurn) -> TranscriptTurn | None:
+        if not turn.text:
+            return None
         self.turns.append(turn)
         self.turns.sort(key=lambda t: t.start_ms)
         return turn
