@@ -114,8 +114,8 @@ def process_call_after_call(*, call: Call) -> None:
     an answering machine and VOICEMAIL_PROCESSING is `skip`: then Call.processing = {"status": "skipped"} (a
     re-run from the admin still processes it)."""
     if call.end_reason == EndReason.VOICEMAIL and settings.VOICEMAIL_PROCESSING == "skip":
-        skipped = {"status": "skipped", "error": "Answering machine: not transcribed nor extracted "
-                                                 "(VOICEMAIL_PROCESSING=skip)."}
+        skipped = {"status": "skipped",
+                   "error": _("Answering machine: not transcribed nor extracted (VOICEMAIL_PROCESSING=skip).")}
         Call.objects.filter(pk=call.pk).update(processing=skipped)
         call.processing = skipped
         log.info("Processing skipped for voicemail sid=%s", call.twilio_sid)
