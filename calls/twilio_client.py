@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext
 from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
@@ -92,7 +93,8 @@ def twilio_settings() -> TwilioSettings:
     missing = [name for name in _REQUIRED if not getattr(settings, name, "")]
     if missing:
         raise TwilioNotConfigured(
-            f"Twilio is not configured: set {', '.join(missing)} in the environment (.env) and restart."
+            gettext("Twilio is not configured: set %(settings)s in the environment (.env) and restart.")
+            % {"settings": ", ".join(missing)}
         )
     return TwilioSettings(
         account_sid=settings.TWILIO_ACCOUNT_SID,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils.translation import gettext as _
+
 from calls.models import Call, CallStatus, EndReason
 from calls.services.status import MACHINE_ANSWERS
 from campaigns.models import Campaign, CampaignContact, ContactState, Outcome, SuccessRule
@@ -47,8 +49,8 @@ def attempt_next(*, campaign: Campaign, entry: CampaignContact, result: str, now
     """What follows an attempt that came to `result` (entry.attempts already counts it)."""
     if result == CONVERSATION:
         if campaign.success_rule == SuccessRule.EXTRACTED:
-            return NextStep(state=ContactState.PROCESSING, reason="Waiting for the call's extraction.")
-        return NextStep(state=ContactState.DONE, outcome=Outcome.SUCCEEDED, reason="Completed conversation.")
+            return NextStep(state=ContactState.PROCESSING, reason=_("Waiting for the call's extraction."))
+        return NextStep(state=ContactState.DONE, outcome=Outcome.SUCCEEDED, reason=_("Completed conversation."))
     if campaign.state == "canceled":
         return NextStep(state=ContactState.DONE, outcome=Outcome.CANCELED, reason=f"Last attempt: {result}.")
     delay = (campaign.retry_delays or {}).get(result)
@@ -64,9 +66,9 @@ def entry_schedule(*, campaign: Campaign, entry: CampaignContact, earliest: date
     at = next_open(Window.from_json(campaign.window), entry.zone_list, starts)
     if at is None:
         return NextStep(state=ContactState.DONE, outcome=Outcome.NO_WINDOW,
-                        reason=f"The window never holds in all of {', '.join(entry.zone_list)} at once; "
-                               "set the contact's time zone.")
+                        reason=_("The window never holds in all of %(zones)s at once; set the contact's time zone.")
+                        % {"zones": ", ".join(entry.zone_list)})
     if campaign.ends_at and at >= campaign.ends_at:
         return NextStep(state=ContactState.DONE, outcome=Outcome.EXPIRED,
-                        reason="The next time inside the window is after the campaign's end.")
+                        reason=_("The next time inside the window is after the campaign's end."))
     return NextStep(state=ContactState.PENDING, next_attempt_at=at)

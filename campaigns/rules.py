@@ -2,6 +2,7 @@
 field, as Django's ValidationError, so each door shows it next to what to fix."""
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.utils.translation import gettext as _
 
 from calls.agent_config import AgentConfigError, load_agent_config
 from campaigns.windows import Window, WindowInvalid, zone_infos
@@ -23,7 +24,8 @@ def campaign_rules_check(
         try:
             schema_path = profile_schema_path(profile)
         except (AgentConfigError, ImproperlyConfigured) as exc:
-            errors["profile"] = f"Agent profile {profile!r} cannot be used: {exc}"
+            errors["profile"] = _("Agent profile %(profile)s cannot be used: %(error)s") % {
+                "profile": repr(profile), "error": exc}
             schema_path = ""
     try:
         Window.from_json(window)
@@ -34,21 +36,21 @@ def campaign_rules_check(
     except WindowInvalid as exc:
         errors["time_zone"] = str(exc)
     if not 1 <= max_in_flight <= 1000:
-        errors["max_in_flight"] = "Calls at once must be between 1 and 1000."
+        errors["max_in_flight"] = _("Calls at once must be between 1 and 1000.")
     if not 0 < calls_per_second <= settings.CALLS_PER_SECOND:
-        errors["calls_per_second"] = (
-            f"Calls per second must be above 0 and at most CALLS_PER_SECOND ({settings.CALLS_PER_SECOND:g}), "
-            "Twilio's limit for the account.")
+        errors["calls_per_second"] = _(
+            "Calls per second must be above 0 and at most CALLS_PER_SECOND (%(limit)s), Twilio's limit for the account."
+        ) % {"limit": f"{settings.CALLS_PER_SECOND:g}"}
     problem = _retry_problem(retry_delays)
     if problem:
         errors["retry_delays"] = problem
     if not 1 <= max_attempts <= MAX_ATTEMPTS:
-        errors["max_attempts"] = f"Attempts must be between 1 and {MAX_ATTEMPTS}."
+        errors["max_attempts"] = _("Attempts must be between 1 and %(max)s.") % {"max": MAX_ATTEMPTS}
     problem = _fields_problem(success_rule, required_fields, schema_path)
     if problem:
         errors["required_fields"] = problem
     if starts_at and ends_at and ends_at <= starts_at:
-        errors["ends_at"] = "The end must come after the start."
+        errors["ends_at"] = _("The end must come after the start.")
     if errors:
         raise ValidationError(errors)
 
@@ -75,24 +77,27 @@ def contact_zone_clean(zone: str) -> str:
 
 def _retry_problem(delays: object) -> str:
     if not isinstance(delays, dict):
-        return "Retry delays must be an object of outcome: seconds."
+        return _("Retry delays must be an object of outcome: seconds.")
     unknown = sorted(set(delays) - set(RETRY_OUTCOMES))
     if unknown:
-        return f"Unknown outcomes {', '.join(map(str, unknown))}; use {', '.join(RETRY_OUTCOMES)}."
+        return _("Unknown outcomes %(unknown)s; use %(known)s.") % {
+            "unknown": ", ".join(map(str, unknown)), "known": ", ".join(RETRY_OUTCOMES)}
     for name, seconds in delays.items():
         if seconds is not None and not (isinstance(seconds, int | float) and not isinstance(seconds, bool)
                                         and 60 <= seconds <= MAX_RETRY_DELAY):
-            return f"{name}: a delay is seconds between 60 and {MAX_RETRY_DELAY}, or null for no retry."
+            return _("%(outcome)s: a delay is seconds between 60 and %(max)s, or null for no retry.") % {
+                "outcome": name, "max": MAX_RETRY_DELAY}
     return ""
 
 
 def _fields_problem(rule: str, fields: object, schema_path: str) -> str:
     if not isinstance(fields, list) or not all(isinstance(name, str) for name in fields):
-        return "Required fields must be a list of field names."
+        return _("Required fields must be a list of field names.")
     if rule == "extracted" and not fields:
-        return "Name the extracted fields that make a success (or choose the rule 'completed')."
+        return _("Name the extracted fields that make a success (or choose the rule 'completed').")
     known = set(extraction_schema_get(schema_path).model_fields)  # the profile's schema, if it has one
     unknown = [name for name in fields if name not in known]
     if unknown:
-        return f"Unknown fields {', '.join(unknown)}; the extraction has {', '.join(sorted(known))}."
+        return _("Unknown fields %(unknown)s; the extraction has %(known)s.") % {
+            "unknown": ", ".join(unknown), "known": ", ".join(sorted(known))}
     return ""

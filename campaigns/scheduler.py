@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from calls.exceptions import CallError, CallNotNow, CallRefused, TwilioError
 from calls.models import FINAL_STATUSES, Call
@@ -126,7 +127,7 @@ def campaign_claim(*, campaign_id: int, now: datetime, horizon: float = PASS_INT
     if free <= 0:
         return []
     # The deployment's pace (every campaign together) under its row's lock, then this campaign's own.
-    pace, _ = DialPace.objects.select_for_update().get_or_create(pk=1)
+    pace, _created = DialPace.objects.select_for_update().get_or_create(pk=1)
     own, shared = 1.0 / campaign.calls_per_second, 1.0 / settings.CALLS_PER_SECOND
     interval = max(own, shared)
     first = max(now, campaign.next_dial_at or now, pace.next_dial_at or now)
@@ -180,11 +181,11 @@ def campaign_dial(*, entry_id: int, now: datetime, claimed_at: datetime | None =
         return False
     if not is_open(Window.from_json(campaign.window), entry.zone_list, now):
         step = entry_schedule(campaign=campaign, entry=entry, earliest=now)
-        _release(entry, next_attempt_at=step.next_attempt_at, reason="Outside the window when its turn came.")
+        _release(entry, next_attempt_at=step.next_attempt_at, reason=_("Outside the window when its turn came."))
         return False
     refusal = entry.contact.call_refusal()
     if refusal is not None:
-        _finish(entry, outcome=Outcome.REFUSED, reason=f"Not called: {refusal.label}.")
+        _finish(entry, outcome=Outcome.REFUSED, reason=_("Not called: %(reason)s.") % {"reason": refusal.label})
         return False
     try:
         call = place_call(contact=entry.contact, campaign_id=campaign.pk, campaign_attempt=entry.attempts)
@@ -268,7 +269,7 @@ def campaign_claims_recover(*, now: datetime) -> int:
 def campaign_expire(*, campaign_id: int) -> int:
     """The campaign's end date has passed: its pending contacts are done (expired). How many."""
     return CampaignContact.objects.filter(campaign_id=campaign_id, state=ContactState.PENDING).update(
-        state=ContactState.DONE, outcome=Outcome.EXPIRED, reason="The campaign's end date passed.",
+        state=ContactState.DONE, outcome=Outcome.EXPIRED, reason=_("The campaign's end date passed."),
         next_attempt_at=None)
 
 

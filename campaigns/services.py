@@ -10,6 +10,8 @@ from django.db import connection, transaction
 from django.db.models import CharField, Count, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from calls.models import Call
 from campaigns.attempts import entry_schedule
@@ -48,14 +50,15 @@ def campaign_create(*, campaign: Campaign, contact_ids: list[int] | None = None,
     for contact_id, number, do_not_call, number_invalid in _contact_rows(contacts, contact_ids):
         count += 1
         if count > MAX_CONTACTS:
-            raise CampaignStateError(f"A campaign takes at most {MAX_CONTACTS} contacts.")
+            raise CampaignStateError(_("A campaign takes at most %(max)s contacts.") % {"max": MAX_CONTACTS})
         batch.append(_entry_row(campaign, contact_id, number, do_not_call, number_invalid, now))
         if len(batch) >= _BATCH:
             _entries_insert(batch)
             batch = []
     _entries_insert(batch)
     if contacts is None and count != len(set(contact_ids or [])):
-        raise CampaignStateError(f"{len(set(contact_ids or [])) - count} of the contact ids do not exist.")
+        raise CampaignStateError(_("%(count)s of the contact ids do not exist.")
+                                 % {"count": len(set(contact_ids or [])) - count})
     logger.info("Campaign %s created with %s contacts", campaign.pk, count)
     return campaign
 
@@ -87,7 +90,7 @@ def _entry_row(campaign: Campaign, contact_id: int, number: str, do_not_call: bo
     if refusal is None:
         return (campaign.pk, contact_id, ContactState.PENDING, "", zones, 0, "", "", "", now)
     return (campaign.pk, contact_id, ContactState.DONE, "", zones, 0, "", Outcome.REFUSED,
-            f"Not called: {refusal.label}.", now)
+            _("Not called: %(reason)s.") % {"reason": refusal.label}, now)
 
 
 def _entries_insert(rows: list[tuple]) -> None:
@@ -111,7 +114,7 @@ def contact_ids_for_numbers(numbers: list[str]) -> list[int]:
         except InvalidPhoneNumber as exc:
             bad.append(exc.message)
     if bad:
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        more = " " + _("(and %(count)s more)") % {"count": len(bad) - 5} if len(bad) > 5 else ""
         raise CampaignStateError(" ".join(bad[:5]) + more)
     wanted = list(dict.fromkeys(normalized))
     known = {}
@@ -152,10 +155,14 @@ def campaign_resume(*, campaign: Campaign, now: datetime | None = None) -> Campa
     return _run(campaign=campaign, allowed=(CampaignState.PAUSED,), now=now or timezone.now(), verb="resume")
 
 
+_CANNOT = {"start": gettext_lazy("Cannot start a %(state)s campaign."),
+           "resume": gettext_lazy("Cannot resume a %(state)s campaign.")}
+
+
 def _run(*, campaign: Campaign, allowed: tuple[str, ...], now: datetime, verb: str) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.state not in allowed:
-        raise CampaignStateError(f"Cannot {verb} a {campaign.get_state_display().lower()} campaign.")
+        raise CampaignStateError(str(_CANNOT[verb]) % {"state": campaign.get_state_display().lower()})
     campaign.full_clean()
     campaign.state = CampaignState.RUNNING
     campaign.started_at = campaign.started_at or now
@@ -197,7 +204,7 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
     """Running -> paused: no new dial from now on (a claimed contact is put back); live calls finish."""
     changed = Campaign.objects.filter(pk=campaign.pk, state=CampaignState.RUNNING).update(state=CampaignState.PAUSED)
     if not changed:
-        raise CampaignStateError("Only a running campaign can be paused.")
+        raise CampaignStateError(_("Only a running campaign can be paused."))
     logger.info("Campaign %s paused", campaign.pk)
     return Campaign.objects.get(pk=campaign.pk)
 
@@ -209,9 +216,9 @@ def campaign_cancel(*, campaign: Campaign, now: datetime | None = None) -> Campa
     now = now or timezone.now()
     open_states = (CampaignState.DRAFT, CampaignState.RUNNING, CampaignState.PAUSED)
     if not Campaign.objects.filter(pk=campaign.pk, state__in=open_states).update(state=CampaignState.CANCELED):
-        raise CampaignStateError("Only a draft, running or paused campaign can be canceled.")
+        raise CampaignStateError(_("Only a draft, running or paused campaign can be canceled."))
     CampaignContact.objects.filter(campaign=campaign, state=ContactState.PENDING).update(
-        state=ContactState.DONE, outcome=Outcome.CANCELED, reason="The campaign was canceled.",
+        state=ContactState.DONE, outcome=Outcome.CANCELED, reason=_("The campaign was canceled."),
         next_attempt_at=None)
     if not CampaignContact.objects.filter(campaign=campaign).exclude(state=ContactState.DONE).exists():
         Campaign.objects.filter(pk=campaign.pk).update(finished_at=now)

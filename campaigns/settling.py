@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from calls.models import Call
 from calls.services.recordings import call_stream_running
@@ -42,7 +43,7 @@ def campaign_contact_settle(*, call: Call, now: datetime) -> bool:
     if step is not None:
         pass
     elif result == CONVERSATION and call_stream_running(call=call):
-        step = NextStep(state=ContactState.PROCESSING, reason="Waiting for the end of the call's audio stream.")
+        step = NextStep(state=ContactState.PROCESSING, reason=_("Waiting for the end of the call's audio stream."))
     else:
         step = attempt_next(campaign=entry.campaign, entry=entry, result=result, now=now)
     moved = CampaignContact.objects.filter(pk=entry.pk, state__in=IN_FLIGHT_STATES, attempts=entry.attempts).update(
@@ -57,14 +58,14 @@ def _callee_asked(entry: CampaignContact) -> NextStep | None:
         return NextStep(state=ContactState.DONE, outcome=Outcome.REFUSED, reason=do_not_call_reason(entry.contact))
     if entry.callback_at is not None:
         return NextStep(state=ContactState.PENDING, next_attempt_at=entry.callback_at,
-                        reason=entry.reason or "The callee asked to be called back then.")
+                        reason=entry.reason or _("The callee asked to be called back then."))
     return None
 
 
 def do_not_call_reason(contact: Contact) -> str:
     if contact.do_not_call_quote:
-        return f"Asked not to be called again: \"{contact.do_not_call_quote}\"."
-    return "Do not call."
+        return _('Asked not to be called again: "%(quote)s".') % {"quote": contact.do_not_call_quote}
+    return _("Do not call.")
 
 
 def campaign_contacts_refuse(*, contact: Contact, now: datetime) -> int:
@@ -95,14 +96,14 @@ def _waiting_step(entry: CampaignContact, now: datetime) -> NextStep | None:
     call = entry.last_call
     if call is None:
         return NextStep(state=ContactState.DONE, outcome=Outcome.NOT_SUCCEEDED,
-                        reason="The call was deleted before it was judged.")
+                        reason=_("The call was deleted before it was judged."))
     if call_stream_running(call=call):
         return None
     result = attempt_result(call)
     if result != CONVERSATION:
         return attempt_next(campaign=entry.campaign, entry=entry, result=result, now=now)
     if entry.campaign.success_rule == SuccessRule.COMPLETED:
-        return NextStep(state=ContactState.DONE, outcome=Outcome.SUCCEEDED, reason="Completed conversation.")
+        return NextStep(state=ContactState.DONE, outcome=Outcome.SUCCEEDED, reason=_("Completed conversation."))
     record = ProcessingRecord.from_stored(call.processing)
     if record.is_pending or not record.status:
         return None
@@ -116,5 +117,5 @@ def _extraction_outcome(entry: CampaignContact, call: Call, record: ProcessingRe
     data = call.extracted_data if isinstance(call.extracted_data, dict) else {}
     missing = [name for name in entry.campaign.required_fields if data.get(name) in (None, "", [], {})]
     if missing:
-        return Outcome.NOT_SUCCEEDED, f"Talked; not extracted: {', '.join(missing)}."
-    return Outcome.SUCCEEDED, "Completed conversation with the required fields."
+        return Outcome.NOT_SUCCEEDED, _("Talked; not extracted: %(fields)s.") % {"fields": ", ".join(missing)}
+    return Outcome.SUCCEEDED, _("Completed conversation with the required fields.")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 
+from django.utils.translation import gettext as _
+
 MAX_ATTRIBUTES = 30
 MAX_KEY_LENGTH = 40
 MAX_VALUE_LENGTH = 500
@@ -27,13 +29,14 @@ class AttributesInvalid(ValueError):
 def attribute_key_problem(key: object) -> str:
     """Why `key` cannot name an attribute ("" when it can)."""
     if not isinstance(key, str) or not key.strip():
-        return "An attribute needs a name."
+        return _("An attribute needs a name.")
     key = key.strip()
     if len(key) > MAX_KEY_LENGTH:
-        return f"The attribute name {key[:MAX_KEY_LENGTH]!r}… is longer than {MAX_KEY_LENGTH} characters."
+        return _("The attribute name %(name)s… is longer than %(max)s characters.") % {
+            "name": repr(key[:MAX_KEY_LENGTH]), "max": MAX_KEY_LENGTH}
     if not _KEY.match(key):
-        return (f"The attribute name {key!r} may only hold letters, digits, spaces, '_', '-' and '.', "
-                "and must start with a letter or digit.")
+        return _("The attribute name %(name)s may only hold letters, digits, spaces, '_', '-' and '.', "
+                 "and must start with a letter or digit.") % {"name": repr(key)}
     return ""
 
 
@@ -42,33 +45,36 @@ def attributes_clean(value: object) -> dict[str, Value]:
     if value is None or value == "":
         return {}
     if not isinstance(value, dict):
-        raise AttributesInvalid('Attributes must be an object of name: value pairs, e.g. {"city": "Madrid"}.')
+        raise AttributesInvalid(_('Attributes must be an object of name: value pairs, e.g. {"city": "Madrid"}.'))
     cleaned: dict[str, Value] = {}
     for key, item in value.items():
         if problem := attribute_key_problem(key):
             raise AttributesInvalid(problem)
         key = key.strip()
         if key in cleaned:
-            raise AttributesInvalid(f"The attribute {key!r} is given twice.")
+            raise AttributesInvalid(_("The attribute %(name)s is given twice.") % {"name": repr(key)})
         if item is None or (isinstance(item, str) and not item.strip()):
             continue
         cleaned[key] = _value(key, item)
     if len(cleaned) > MAX_ATTRIBUTES:
-        raise AttributesInvalid(f"A contact may have at most {MAX_ATTRIBUTES} attributes, not {len(cleaned)}.")
+        raise AttributesInvalid(_("A contact may have at most %(max)s attributes, not %(count)s.")
+                                % {"max": MAX_ATTRIBUTES, "count": len(cleaned)})
     return cleaned
 
 
 def _value(key: str, item: object) -> Value:
     if isinstance(item, bool) or not isinstance(item, str | int | float):
-        raise AttributesInvalid(f"The attribute {key!r} must be a text or a number, not {type(item).__name__}.")
+        raise AttributesInvalid(_("The attribute %(name)s must be a text or a number, not %(type)s.")
+                                % {"name": repr(key), "type": type(item).__name__})
     if isinstance(item, float) and not math.isfinite(item):
-        raise AttributesInvalid(f"The attribute {key!r} must be a finite number.")
+        raise AttributesInvalid(_("The attribute %(name)s must be a finite number.") % {"name": repr(key)})
     if isinstance(item, float) and item.is_integer() and abs(item) < 2**53:
         return int(item)  # a spreadsheet's 28001.0 is the 28001 staff typed
     if isinstance(item, str):
         item = item.strip()
         if len(item) > MAX_VALUE_LENGTH:
-            raise AttributesInvalid(f"The attribute {key!r} is longer than {MAX_VALUE_LENGTH} characters.")
+            raise AttributesInvalid(_("The attribute %(name)s is longer than %(max)s characters.")
+                                    % {"name": repr(key), "max": MAX_VALUE_LENGTH})
     return item
 
 
@@ -95,12 +101,14 @@ def attributes_from_lines(text: str) -> dict[str, Value]:
             continue
         key, colon, value = line.partition(":")
         if not colon:
-            raise AttributesInvalid(f"Line {number} ({line.strip()[:40]!r}) has no ':'. Write one attribute a line, "
-                                    "as name: value (e.g. Ciudad: Madrid).")
+            raise AttributesInvalid(_("Line %(line)s (%(text)s) has no ':'. Write one attribute a line, "
+                                      "as name: value (e.g. Ciudad: Madrid).")
+                                    % {"line": number, "text": repr(line.strip()[:40])})
         key, value = key.strip(), value.strip()
         if key in parsed:
-            raise AttributesInvalid(f"Line {number}: the attribute {key!r} is already on an earlier line.")
+            raise AttributesInvalid(_("Line %(line)s: the attribute %(name)s is already on an earlier line.")
+                                    % {"line": number, "name": repr(key)})
         if problem := attribute_key_problem(key):
-            raise AttributesInvalid(f"Line {number}: {problem}")
+            raise AttributesInvalid(_("Line %(line)s: %(problem)s") % {"line": number, "problem": problem})
         parsed[key] = (float(value) if "." in value else int(value)) if _NUMBER.match(value) else value
     return attributes_clean(parsed)

@@ -11,24 +11,27 @@ import re
 import phonenumbers
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from phonenumber_field import formfields
 from phonenumber_field.phonenumber import PhoneNumber
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
 _FLOAT_CELL = re.compile(r"^\+?\d+\.0+$")
+# Kept in English (logs, the API's error text); InvalidPhoneNumber.reason_text gives them in the active language.
 _REASONS = {
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
-    phonenumbers.ValidationResult.TOO_SHORT: "too short",
-    phonenumbers.ValidationResult.TOO_LONG: "too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "wrong number of digits",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: gettext_noop("unknown country code"),
+    phonenumbers.ValidationResult.TOO_SHORT: gettext_noop("too short"),
+    phonenumbers.ValidationResult.TOO_LONG: gettext_noop("too long"),
+    phonenumbers.ValidationResult.INVALID_LENGTH: gettext_noop("wrong number of digits"),
 }
 _PARSE_REASONS = {
-    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-    phonenumbers.NumberParseException.NOT_A_NUMBER: "not a phone number",
-    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
-    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
-    phonenumbers.NumberParseException.TOO_LONG: "too long",
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: gettext_noop("unknown country code"),
+    phonenumbers.NumberParseException.NOT_A_NUMBER: gettext_noop("not a phone number"),
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: gettext_noop("too short"),
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: gettext_noop("too short"),
+    phonenumbers.NumberParseException.TOO_LONG: gettext_noop("too long"),
 }
+PHONE_MISSING = gettext_lazy("The phone number is missing.")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -40,11 +43,17 @@ class InvalidPhoneNumber(ValueError):
         super().__init__(f"{value!r} is not a valid phone number: {reason}")
 
     @property
+    def reason_text(self) -> str:
+        """`reason` in the active language (`reason` itself stays English, for logs)."""
+        return gettext(self.reason)
+
+    @property
     def message(self) -> str:
-        """The sentence staff and API clients read."""
+        """The sentence staff and API clients read, in the active language."""
         if self.reason == "empty":
-            return "The phone number is missing."
-        return f"'{as_typed(self.value)}' is not a valid phone number: {self.reason}."
+            return str(PHONE_MISSING)
+        return gettext("'%(number)s' is not a valid phone number: %(reason)s.") % {
+            "number": as_typed(self.value), "reason": self.reason_text}
 
 
 def normalize_phone(value: object, *, region: str | None = None) -> str:
@@ -105,16 +114,18 @@ def _parse(value: object, region: str | None) -> phonenumbers.PhoneNumber:
     if text.startswith("00"):
         text = "+" + text[2:]
     if not re.fullmatch(r"\+?\d+", text):
-        raise InvalidPhoneNumber(value, "only digits, spaces, dashes, parentheses and a leading + are allowed")
+        raise InvalidPhoneNumber(
+            value, gettext_noop("only digits, spaces, dashes, parentheses and a leading + are allowed"))
     try:
         number = phonenumbers.parse(text, region or settings.DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(value, _PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
+        reason = _PARSE_REASONS.get(exc.error_type, gettext_noop("not a phone number"))
+        raise InvalidPhoneNumber(value, reason) from None
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible in _REASONS:
         raise InvalidPhoneNumber(value, _REASONS[possible])
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneNumber(value, "not an assigned number range for its country")
+        raise InvalidPhoneNumber(value, gettext_noop("not an assigned number range for its country"))
     return number
 
 

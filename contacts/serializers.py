@@ -7,7 +7,7 @@ from rest_framework import serializers
 from calls.api.serializers import CallRecordSerializer
 from contacts.attributes import MAX_ATTRIBUTES, MAX_KEY_LENGTH, MAX_VALUE_LENGTH, AttributesInvalid, attributes_clean
 from contacts.models import Contact
-from contacts.phones import InvalidPhoneNumber, to_phone_number
+from contacts.phones import PHONE_MISSING, InvalidPhoneNumber, to_phone_number
 
 
 class PhoneNumberSerializerField(serializerfields.PhoneNumberField):
@@ -69,7 +69,7 @@ class ContactCreateSerializer(serializers.Serializer):
 
     phone_number = PhoneNumberSerializerField(
         help_text="Any format: 600 123 456, 0034600123456, +34600123456.",
-        error_messages={"blank": InvalidPhoneNumber("", "empty").message},
+        error_messages={"blank": PHONE_MISSING},
     )
     name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
     comments = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")

@@ -11,6 +11,7 @@ from typing import IO
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import PhoneNumber
 
 from contacts.attributes import MAX_ATTRIBUTES, AttributesInvalid, attribute_key_problem, attributes_clean
@@ -34,7 +35,7 @@ class ContactNumberInvalid(ContactError):
 
 class ContactAlreadyExists(ContactError):
     def __init__(self, phone_number: str) -> None:
-        super().__init__(f"A contact with the number {phone_number} already exists.")
+        super().__init__(_("A contact with the number %(number)s already exists.") % {"number": phone_number})
 
 
 class ContactImportRejected(ContactError):
@@ -109,7 +110,7 @@ def contacts_set_do_not_call(*, contacts: QuerySet[Contact], do_not_call: bool) 
 def _name(name: object) -> str:
     text = "" if name is None else str(name).strip()
     if len(text) > NAME_MAX_LENGTH:
-        raise ContactError(f"The name is longer than {NAME_MAX_LENGTH} characters; shorten it.")
+        raise ContactError(_("The name is longer than %(max)s characters; shorten it.") % {"max": NAME_MAX_LENGTH})
     return text
 
 
@@ -132,14 +133,18 @@ def import_attribute_names(header: SheetRow | None) -> tuple[str | None, ...]:
             names.append(None)
             continue
         if problem := attribute_key_problem(text):
-            raise ContactImportRejected(f"Column {column} of the title row: {problem} Rename the column and import "
-                                        "the file again.")
+            raise ContactImportRejected(
+                _("Column %(column)s of the title row: %(problem)s Rename the column and import the file again.")
+                % {"column": column, "problem": problem})
         if text in names:
-            raise ContactImportRejected(f"Two columns are titled {text!r}; each attribute column needs its own title.")
+            raise ContactImportRejected(
+                _("Two columns are titled %(title)s; each attribute column needs its own title.")
+                % {"title": repr(text)})
         names.append(text)
     if sum(name is not None for name in names) > MAX_ATTRIBUTES:
-        raise ContactImportRejected(f"The file has more than {MAX_ATTRIBUTES} attribute columns after the phone and "
-                                    "name; keep the ones the calls need.")
+        raise ContactImportRejected(
+            _("The file has more than %(max)s attribute columns after the phone and name; keep the ones the calls "
+              "need.") % {"max": MAX_ATTRIBUTES})
     return tuple(names)
 
 
@@ -217,10 +222,11 @@ def contacts_import_rows(
     after the name become attributes named by `attribute_names` (import_attribute_names)."""
     report = ImportReport(dry_run=dry_run, attribute_names=[name for name in attribute_names if name])
     candidates = _valid_rows(rows, report, attribute_names)
-    existing = _existing_numbers([contact.phone_number for _, _, contact in candidates])
+    existing = _existing_numbers([contact.phone_number for _row, _phone, contact in candidates])
     for row, phone, contact in candidates:
         if phone in existing:
-            error = RowError(row.row, as_typed(row.phone), f"{phone} is already in contacts", "existing")
+            error = RowError(row.row, as_typed(row.phone), _("%(number)s is already in contacts") % {"number": phone},
+                             "existing")
             report.failed.append(error)
         else:
             report.new.append(contact)
@@ -251,7 +257,9 @@ def _valid_rows(
         if phone in first_row_of:
             report.failed.append(
                 RowError(
-                    row.row, as_typed(row.phone), f"{phone} is already on row {first_row_of[phone]} of this file",
+                    row.row, as_typed(row.phone),
+                    _("%(number)s is already on row %(row)s of this file")
+                    % {"number": phone, "row": first_row_of[phone]},
                     "duplicate",
                 )
             )

@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from calls.models import Call, CallEvent, CallStatus, EndReason
@@ -113,8 +114,8 @@ def process_call_after_call(*, call: Call) -> None:
     an answering machine and VOICEMAIL_PROCESSING is `skip`: then Call.processing = {"status": "skipped"} (a
     re-run from the admin still processes it)."""
     if call.end_reason == EndReason.VOICEMAIL and settings.VOICEMAIL_PROCESSING == "skip":
-        skipped = {"status": "skipped", "error": "Answering machine: not transcribed nor extracted "
-                                                 "(VOICEMAIL_PROCESSING=skip)."}
+        skipped = {"status": "skipped",
+                   "error": _("Answering machine: not transcribed nor extracted (VOICEMAIL_PROCESSING=skip).")}
         Call.objects.filter(pk=call.pk).update(processing=skipped)
         call.processing = skipped
         log.info("Processing skipped for voicemail sid=%s", call.twilio_sid)
@@ -175,14 +176,16 @@ def _outcome_fields(outcome: Outcome, started: datetime) -> dict[str, Any]:
 
 
 def process_call_missing_input(*, call: Call) -> str:
-    """Why the call cannot be processed (no recording, no live transcript), or "" when it can. Reads only."""
+    """Why the call cannot be processed (no recording, no live transcript), in the active language, or "" when it
+    can. Reads only."""
     if settings.TRANSCRIPT_SOURCE == "live":
-        return "" if call.live_transcript else "no live transcript (TRANSCRIPT_SOURCE=live)"
+        return "" if call.live_transcript else _("no live transcript (TRANSCRIPT_SOURCE=live)")
     if call.recording:
         return ""
     if call.recording_deleted_at:
-        return f"its recording was deleted on {timezone.localdate(call.recording_deleted_at):%Y-%m-%d}"
-    return "no recording"
+        return _("its recording was deleted on %(date)s") % {
+            "date": f"{timezone.localdate(call.recording_deleted_at):%Y-%m-%d}"}
+    return _("no recording")
 
 
 @dataclass
@@ -216,7 +219,7 @@ def _pending_reason(call: Call) -> str:
         return ""
     if timezone.now() - since > timedelta(seconds=settings.Q_CLUSTER["retry"]):
         return ""
-    return "already waiting for or in processing"
+    return _("already waiting for or in processing")
 
 
 def recording_upload(*, call: Call, file: IO[bytes], process: bool = True) -> Call:

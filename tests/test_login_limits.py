@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
@@ -273,3 +273,16 @@ def test_two_web_processes_share_the_counts(deployment):
     assert right_token == [429, 429], "3 failures over two processes lock the address in both"
     assert admin.status_code == 200 and LOCKED.format(15) in admin.text
     assert _cached(deployment, "throttle_unauthenticated_127.0.0.1")
+
+
+@pytest.mark.django_db
+def test_a_spanish_deployment_tells_a_locked_out_user_in_spanish(staff_user, settings):
+    settings.LOGIN_FAILURE_LIMIT = 1
+    settings.LANGUAGE_CODE = "es"
+    try:
+        admin_login("alice", "guess", address="10.0.0.1")
+        refused = page(admin_login("alice", "pw-alice", address="10.0.0.2"))
+    finally:
+        translation.deactivate()
+    assert "Demasiados intentos de inicio de sesión fallidos. Vuelva a intentarlo dentro de 15 minutos." in refused
+    assert "Too many" not in refused

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from voicebot_site.log_safety import log_value
 from voicebot_site.models import LoginFailure
@@ -34,9 +35,9 @@ class LoginLocked(Exception):
     @property
     def message(self) -> str:
         minutes = max(1, math.ceil(self.retry_after / 60))
-        return (
-            f"Too many failed login attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        )
+        return ngettext("Too many failed login attempts. Try again in %(minutes)s minute.",
+                        "Too many failed login attempts. Try again in %(minutes)s minutes.", minutes) % {
+            "minutes": minutes}
 
 
 def client_address(request: HttpRequest | None) -> str:

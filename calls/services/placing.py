@@ -7,6 +7,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from calls import twilio_client
 from calls.exceptions import CallNotNow, CallRefused, TwilioError, TwilioNotConfigured
@@ -22,15 +24,18 @@ from contacts.phones import InvalidPhoneNumber, normalize_phone
 logger = logging.getLogger(__name__)
 
 AMD_MODES = ("Enable", "DetectMessageEnd")
+# Formatted when a call is refused (`% {"number": ...}`), so the reason is in the language active then.
 _REFUSED = {
-    CallRefusal.DO_NOT_CALL: "{number} is on the do-not-call list.",
-    CallRefusal.NUMBER_INVALID: (
-        "{number} was rejected by the carrier as invalid; correct the number before calling again."
+    CallRefusal.DO_NOT_CALL: gettext_lazy("%(number)s is on the do-not-call list."),
+    CallRefusal.NUMBER_INVALID: gettext_lazy(
+        "%(number)s was rejected by the carrier as invalid; correct the number before calling again."
     ),
-    CallRefusal.BAD_NUMBER: "{number} is not a valid phone number.",
-    CallRefusal.COSTLY_NUMBER: "{number} is a premium-rate or shared-cost number; voicebot never calls those.",
-    CallRefusal.COUNTRY_NOT_ALLOWED: (
-        "{number} is in a country voicebot may not call; ALLOWED_CALL_COUNTRIES lists the countries it may."
+    CallRefusal.BAD_NUMBER: gettext_lazy("%(number)s is not a valid phone number."),
+    CallRefusal.COSTLY_NUMBER: gettext_lazy(
+        "%(number)s is a premium-rate or shared-cost number; voicebot never calls those."
+    ),
+    CallRefusal.COUNTRY_NOT_ALLOWED: gettext_lazy(
+        "%(number)s is in a country voicebot may not call; ALLOWED_CALL_COUNTRIES lists the countries it may."
     ),
 }
 
@@ -84,19 +89,20 @@ def place_call(
 def _number_to_call(*, contact: Contact | None, phone_number: str | None) -> str:
     raw = contact.phone_number if contact is not None else phone_number
     if not raw:
-        raise CallRefused("A phone number is required.")
+        raise CallRefused(_("A phone number is required."))
     try:
         return normalize_phone(raw)
     except InvalidPhoneNumber as exc:
-        raise CallRefused(f"{raw} is not a valid phone number: {exc.reason}.") from None
+        raise CallRefused(_("%(number)s is not a valid phone number: %(reason)s.")
+                          % {"number": raw, "reason": exc.reason_text}) from None
 
 
 def _contact_to_call(*, contact: Contact | None, number: str) -> tuple[Contact, str]:
     if contact is None:
-        contact, _ = Contact.objects.get_or_create(phone_number=number)
+        contact, _created = Contact.objects.get_or_create(phone_number=number)
     refusal = contact.call_refusal()
     if refusal is not None:
-        raise CallRefused(_REFUSED[refusal].format(number=number))
+        raise CallRefused(str(_REFUSED[refusal] % {"number": number}))
     return contact, number
 
 
@@ -105,10 +111,11 @@ def _call_create(*, contact: Contact, number: str, campaign_id: int | None, atte
     _live_calls_lock()
     live = Call.objects.exclude(status__in=FINAL_STATUSES).filter(is_test=False)  # a browser test rings nobody
     if live.filter(phone_number=number).exists():
-        raise CallNotNow(f"{number} is on another call right now; try again when it ends.")
+        raise CallNotNow(_("%(number)s is on another call right now; try again when it ends.") % {"number": number})
     limit = settings.MAX_CONCURRENT_CALLS
     if limit and live.count() >= limit:
-        raise CallNotNow(f"{limit} calls are already under way (MAX_CONCURRENT_CALLS); try again when one ends.")
+        raise CallNotNow(_("%(limit)s calls are already under way (MAX_CONCURRENT_CALLS); try again when one ends.")
+                         % {"limit": limit})
     call = Call.objects.create(contact=contact, phone_number=number, campaign_id=campaign_id,
                                campaign_attempt=attempt)
     token = stream_token_mint(call=call)
@@ -169,7 +176,8 @@ def _amd_mode() -> str | None:
     if settings.AMD_MODE in ("", "off"):
         return None
     if settings.AMD_MODE not in AMD_MODES:
-        raise TwilioNotConfigured(f"AMD_MODE must be off, Enable or DetectMessageEnd, not {settings.AMD_MODE!r}.")
+        raise TwilioNotConfigured(_("AMD_MODE must be off, Enable or DetectMessageEnd, not %(value)s.")
+                                  % {"value": repr(settings.AMD_MODE)})
     return settings.AMD_MODE
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from calls.models import Call, CallStatus
 from calls.services import call_reconcile_stale, place_call
@@ -386,3 +386,17 @@ def test_the_scheduled_task_passes_until_its_time_is_up(fake_twilio):
     campaign_of(madrid_contacts(2), max_in_flight=1, start=timezone.now())
     assert campaigns_run(seconds=0.3, interval=0.1) == 1
     assert len(fake_twilio.calls) == 1
+
+
+def test_a_spanish_deployment_stores_why_a_contact_was_not_called_in_spanish(fake_twilio, settings):
+    settings.LANGUAGE_CODE = "es"
+    try:
+        contacts = madrid_contacts(2)
+        campaign_of(contacts, start=timezone.now())
+        contacts[1].do_not_call = True
+        contacts[1].save()
+        assert campaigns_pass(now=timezone.now()) == 1
+    finally:
+        translation.deactivate()
+    entry = entry_of(contacts[1])
+    assert (entry.outcome, entry.reason) == (Outcome.REFUSED, "No llamado: no llamar.")

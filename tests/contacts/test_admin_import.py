@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_q.models import Schedule
 from openpyxl import load_workbook
 
@@ -248,3 +248,23 @@ def _staff_with(*codes: str):
         app, codename = code.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
     return user
+
+
+def test_a_spanish_deployment_says_in_spanish_why_each_row_is_skipped(admin_client_logged, settings):
+    settings.LANGUAGE_CODE = "es"
+    try:
+        ContactFactory(phone_number="+34600123459")
+        content = xlsx_bytes([["Phone Number", "Name"], [34600123456, "Ana"], ["hello", "Bad"], [34600123459, "Known"],
+                              ["600 123 456", "Twice"], ["12", "Short"]])
+
+        html = _preview(admin_client_logged, "contacts.xlsx", content).content.decode()
+    finally:
+        translation.deactivate()
+
+    assert "no es un número de teléfono válido: solo se admiten dígitos, espacios, guiones, paréntesis" in html
+    assert "no es un número de teléfono válido: demasiado corto" in html
+    assert "+34600123459 ya está en los contactos" in html
+    assert "+34600123456 ya está en la fila 2 de este archivo" in html
+    for english in ("is not a valid phone number", "only digits", "already in contacts", "already on row"):
+        assert english not in html, english
+    assert not Contact.objects.filter(phone_number="+34600123456").exists()

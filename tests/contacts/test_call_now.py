@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import translation
 
 from calls.models import Call, CallStatus
 from tests.conftest import role_group
@@ -71,13 +72,13 @@ def test_a_supervisor_may_call_now_too(supervisor, fake_twilio):
     assert fake_twilio.last_call.to == contact.phone_number
 
 
-def _refused(client, contact, fake_twilio) -> str:
+def _refused(client, contact, fake_twilio, lead: str = "No call placed to") -> str:
     """POST Call now, check nothing was dialled and the contact's page stays; its one error message."""
     response = client.post(_call_now(contact))
     assert response.status_code == 302 and response["Location"] == _page(contact)
     assert fake_twilio.calls == {}
     [(level, text)] = _messages(response)
-    assert level == "error" and text.startswith(f"No call placed to {contact}: ")
+    assert level == "error" and text.startswith(f"{lead} {contact}: ")
     return text
 
 
@@ -150,3 +151,24 @@ def test_a_user_who_cannot_see_contacts_gets_403(client, staff_without_role, fak
     client.force_login(staff_without_role)
     response = client.post(_call_now(ContactFactory()))
     assert response.status_code == 403 and fake_twilio.requests == []
+
+
+@pytest.fixture
+def spanish(settings):
+    """A deployment with LANGUAGE_CODE=es, as tests/test_translations.py sets it."""
+    settings.LANGUAGE_CODE = "es"
+    yield
+    translation.deactivate()
+
+
+def test_a_spanish_deployment_tells_staff_why_a_do_not_call_contact_was_not_called(agent, fake_twilio, spanish):
+    contact = ContactFactory(name="Ana", phone_number="+34600123456", do_not_call=True)
+    assert _refused(agent, contact, fake_twilio, lead="No se ha hecho ninguna llamada a") == (
+        "No se ha hecho ninguna llamada a Ana (+34600123456): +34600123456 está en la lista de no llamar.")
+
+
+def test_a_spanish_deployment_tells_staff_the_number_is_on_another_call(agent, fake_twilio, spanish):
+    contact = ContactFactory(name="Luis", phone_number="+34600123457")
+    CallFactory(contact=contact, status=CallStatus.IN_PROGRESS)
+    assert _refused(agent, contact, fake_twilio, lead="No se ha hecho ninguna llamada a").endswith(
+        ": +34600123457 está en otra llamada ahora mismo; vuelva a intentarlo cuando termine.")
