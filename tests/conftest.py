@@ -44,18 +44,13 @@ def empty_cache(settings):
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path, empty_cache, monkeypatch):
-    from calls import opening_audio
-
+def _test_settings(settings, tmp_path, empty_cache):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.WEBHOOK_SPOOL_DIR = str(tmp_path / "webhook_spool")
     # Views keep the throttle classes they were defined with, so throttling stays on; each test starts with an
     # empty throttle history instead (user ids repeat after every rollback and would share one).
     empty_cache()
-    # The renders of the cached opening this process queued: each test's MEDIA_ROOT starts without the file, so a
-    # render another test queued must not stop this one from queueing its own.
-    monkeypatch.setattr(opening_audio, "_queued", {})
 
 
 @pytest.fixture

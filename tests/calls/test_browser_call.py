@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from calls import opening_audio
 from calls.models import Call, CallStatus
 from calls.review.dashboard import dashboard_build
 from calls.services import call_hang_up, call_reconcile_stale
@@ -34,7 +35,9 @@ callee_audio = test_consumers.callee_audio  # the media consumer's tests' fixtur
 
 
 @pytest.fixture(autouse=True)
-def _browser_settings(settings):
+def _browser_settings(settings, monkeypatch):
+    # The opening line's render is queued once per process: these calls must not spend that for later tests.
+    monkeypatch.setattr(opening_audio, "_queued", {})
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
     settings.CALL_DURATION_LIMIT = 0
     settings.SILENCE_TIMEOUT = 0
