@@ -310,7 +310,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         transfer = database_sync_to_async(call_transfer_start, thread_sensitive=False, executor=_twilio_rest)
         try:
             await transfer(call_id=self.call.pk, reason=reason)
-        except TransferRefused:
+        except Exception as exc:
+            # Refused (logged and recorded), or a bug or database trouble: either way the callee, who heard the
+            # hand-off line, must not be left on a line nobody talks on.
+            if not isinstance(exc, TransferRefused):
+                logger.exception("Transfer crashed sid=%s reason=%s", self.call.twilio_sid, reason)
             await self._twilio_hang_up(TRANSFERRED)
 
     async def _twilio_hang_up(self, reason: str) -> None:

@@ -12,8 +12,10 @@ import pytest
 import yaml
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
+from django.db import OperationalError
 from django.test import Client
 
+from calls import transfer as transfer_module
 from calls.agent_config import AgentConfigError, load_agent_config, relay_settings
 from tests.calls.test_consumers import FRAME, answered_call, callee_audio, events_of, fresh, live  # noqa: F401
 from simulator.openai_realtime import CalleeTurn, RealtimeScenario, Reply
@@ -126,6 +128,19 @@ async def test_an_unanswered_transfer_gives_the_callee_the_fallback_line_then_ha
     call = await fresh(call)
     assert (call.transfer["outcome"], call.transfer["dial_call_status"]) == (dial_status, dial_status)
     assert call.end_reason == "transferred"
+
+
+async def test_a_transfer_that_crashes_still_hangs_up(settings, live, callee_audio, transfers, monkeypatch):  # noqa: F811
+    # The database refusing the transfer's record (as a locked SQLite table does) is not a TransferRefused.
+    def locked(**kwargs):
+        raise OperationalError("database table is locked")
+
+    monkeypatch.setattr(transfer_module, "_record", locked)
+    async with answered_call(settings, live, asking_for({"reason": "ventas"})) as (server, call, twilio):
+        await twilio.stream(callee_audio[: FRAME * 40])
+        await async_wait_for(lambda: live.calls[call.twilio_sid].hung_up, what="the hang-up after the crash")
+        await twilio.stop()
+    assert (await fresh(call)).end_reason == "transferred"
 
 
 async def test_a_reason_that_is_not_configured_is_refused_and_the_call_goes_on(
